@@ -1,0 +1,120 @@
+//! Decode + review + encode for the objects dbhook sees most, and the worst cases.
+//! Run: `cargo bench --bench engine`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+use dbhook::admission;
+use dbhook::engine::{self, Scope};
+use dbhook::manifest;
+use dbhook::model::Object;
+use dbhook::policy::Policy;
+use dbhook::view::{EmptyView, ManifestView};
+use kube::core::admission::Operation;
+use serde_json::{Value, json};
+
+fn shop() -> Vec<Value> {
+    let text = include_str!("../examples/shop.yaml");
+    manifest::parse("shop.yaml", text)
+        .expect("example parses")
+        .into_iter()
+        .map(|d| d.value)
+        .collect()
+}
+
+fn by_kind(docs: &[Value], kind: &str) -> Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .cloned()
+        .expect("kind in example")
+}
+
+/// An AdmissionReview exactly as kube-apiserver sends it for `object`.
+pub fn review_body(object: &Value, operation: &str) -> Vec<u8> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let kind = object["kind"].as_str().unwrap_or("");
+    let resource = format!("{}s", kind.to_lowercase());
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "name": object["metadata"]["name"], "namespace": "shop", "operation": operation,
+            "userInfo": {"username": "system:serviceaccount:argocd:argocd-application-controller"},
+            "object": object, "oldObject": null, "dryRun": false,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+        }
+    }))
+    .expect("serializes")
+}
+
+fn wide_pod(n: usize) -> Value {
+    let containers: Vec<Value> = (0..n)
+        .map(|i| json!({"name": format!("c{i}"), "image": format!("ghcr.io/acme/c{i}:sha-1a2b3c4"), "env": [{"name": "A", "value": "b"}]}))
+        .collect();
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "wide", "namespace": "shop", "labels": {"dbhook.io/cluster": "shop-pg"}},
+           "spec": {"template": {"spec": {"containers": containers}}}})
+}
+
+fn big_view() -> ManifestView {
+    let mut objects = Vec::with_capacity(11_000);
+    for i in 0..10_000 {
+        let job = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": format!("migrate-{i}"), "namespace": format!("ns{}", i % 100),
+                         "labels": {"dbhook.io/cluster": format!("pg-{}", i % 1000)},
+                         "annotations": {"argocd.argoproj.io/hook": "PreSync"}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": format!("ghcr.io/acme/app{}:sha-{i}", i % 1000)}]}}}});
+        objects.push(Arc::new(Object::from_value(&job).expect("job decodes")));
+    }
+    for i in 0..1_000 {
+        let cluster = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+            "metadata": {"name": format!("pg-{i}"), "namespace": format!("ns{}", i % 100)},
+            "spec": {"instances": 3, "backup": {"retentionPolicy": "30d", "barmanObjectStore": {"destinationPath": "s3://b/p", "wal": {"compression": "gzip"}, "data": {"compression": "gzip"}}}}});
+        objects.push(Arc::new(Object::from_value(&cluster).expect("cluster decodes")));
+    }
+    ManifestView::new(objects, true)
+}
+
+fn benches(c: &mut Criterion) {
+    let docs = shop();
+    let policy = Policy::default();
+    let now = Utc::now();
+    let rollout = by_kind(&docs, "Rollout");
+    let rollout_obj = Object::from_value(&rollout).expect("decodes");
+
+    c.bench_function("review/seed-rollout (engine only)", |b| {
+        b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &EmptyView, &policy, now))
+    });
+    for (name, kind, scope) in [
+        ("mutate/seed-rollout", "Rollout", Scope::Mutate),
+        ("validate/seed-rollout", "Rollout", Scope::Validate),
+        ("mutate/migration-job", "Job", Scope::Mutate),
+        ("validate/cnpg-cluster", "Cluster", Scope::Validate),
+        ("validate/scheduled-backup", "ScheduledBackup", Scope::Validate),
+    ] {
+        let body = review_body(&by_kind(&docs, kind), "CREATE");
+        c.bench_function(&format!("{name} (decode+review+encode)"), |b| {
+            b.iter(|| admission::handle(black_box(&body), scope, &EmptyView, &policy, now).expect("answers"))
+        });
+    }
+    let wide = review_body(&wide_pod(100), "CREATE");
+    c.bench_function("mutate/100-containers (decode+review+encode)", |b| {
+        b.iter(|| admission::handle(black_box(&wide), Scope::Mutate, &EmptyView, &policy, now).expect("answers"))
+    });
+    let view = big_view();
+    let app = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "ns7", "labels": {"dbhook.io/cluster": "pg-7"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "ghcr.io/acme/app7:sha-7"}]}}}});
+    let app_body = review_body(&app, "UPDATE");
+    c.bench_function("validate/rollout with 10k Jobs + 1k Clusters offline view", |b| {
+        b.iter(|| admission::handle(black_box(&app_body), Scope::Validate, &view, &policy, now).expect("answers"))
+    });
+}
+
+criterion_group!(engine_benches, benches);
+criterion_main!(engine_benches);

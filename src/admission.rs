@@ -1,0 +1,317 @@
+//! AdmissionReview v1 ⇄ `Object` / `Decision`, with kube's admission types. No policy here.
+
+use chrono::{DateTime, Utc};
+use json_patch::Patch;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::{DynamicObject, Status};
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::engine::{self, Decision, Scope};
+use crate::model::{KindId, Object};
+use crate::policy::{Mode, Policy};
+use crate::redact;
+use crate::view::View;
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+
+/// A request that is not a usable AdmissionReview v1: answered with HTTP 400 and this text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRequest(pub String);
+
+/// What happened, for logs and metrics (never object bodies or env values).
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub uid: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub operation: &'static str,
+    pub dry_run: bool,
+    pub allowed: bool,
+    pub mode: Option<Mode>,
+    pub findings: Vec<(&'static str, crate::policy::Action)>,
+    pub patch_ops: usize,
+    pub patch_bytes: usize,
+    pub decode_error: bool,
+}
+
+/// The answer to one AdmissionReview: the JSON body to send and a summary.
+pub struct Answer {
+    pub body: Vec<u8>,
+    pub summary: Summary,
+}
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+/// Parses the envelope. If the embedded objects do not even have Kubernetes metadata shape, the
+/// envelope is parsed again without them so the request can still be answered (and denied with
+/// the decode error) instead of rejected as malformed.
+fn parse_review(body: &[u8]) -> Result<(AdmissionRequest<DynamicObject>, Option<Value>), BadRequest> {
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(first) => {
+            let mut value: Value = serde_json::from_slice(body)
+                .map_err(|e| BadRequest(redact::input_error(&format!("request body is not JSON: {e}"))))?;
+            check_envelope(&value)?;
+            let original = value.pointer_mut("/request/object").map(Value::take);
+            for key in ["object", "oldObject"] {
+                if let Some(obj) = value.pointer_mut(&format!("/request/{key}")) {
+                    *obj = Value::Null;
+                }
+            }
+            let review: AdmissionReview<DynamicObject> = serde_json::from_value(value).map_err(|_| {
+                BadRequest(redact::input_error(&format!(
+                    "not a valid AdmissionReview {API_VERSION}: {first}"
+                )))
+            })?;
+            return into_request(review).map(|r| (r, original.filter(|o| !o.is_null())));
+        }
+    };
+    if review.types.api_version != API_VERSION || review.types.kind != "AdmissionReview" {
+        check_envelope(&serde_json::json!({"apiVersion": review.types.api_version, "kind": review.types.kind}))?;
+    }
+    into_request(review).map(|r| (r, None))
+}
+
+fn check_envelope(v: &Value) -> Result<(), BadRequest> {
+    let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !v.is_object() {
+        return Err(BadRequest("request body is not a JSON object".into()));
+    }
+    if kind != "AdmissionReview" {
+        return Err(BadRequest(redact::input_error(&format!(
+            "expected kind AdmissionReview, got {kind:?}"
+        ))));
+    }
+    if api_version != API_VERSION {
+        return Err(BadRequest(redact::input_error(&format!(
+            "unsupported AdmissionReview apiVersion {api_version:?}: dbhook speaks {API_VERSION} only (set admissionReviewVersions: [v1])"
+        ))));
+    }
+    Ok(())
+}
+
+fn into_request(review: AdmissionReview<DynamicObject>) -> Result<AdmissionRequest<DynamicObject>, BadRequest> {
+    if review.types.api_version != API_VERSION || review.types.kind != "AdmissionReview" {
+        check_envelope(&serde_json::json!({"apiVersion": review.types.api_version, "kind": review.types.kind}))?;
+    }
+    review
+        .try_into()
+        .map_err(|_| BadRequest("AdmissionReview has no request".into()))
+}
+
+/// Decodes the request's object into the model; the error names what is wrong with it.
+fn decode(req: &mut AdmissionRequest<DynamicObject>, raw_object: Option<&Value>) -> Option<Result<Object, String>> {
+    let group_version = match req.kind.group.as_str() {
+        "" => req.kind.version.clone(),
+        g => format!("{g}/{}", req.kind.version),
+    };
+    let kind = req.kind.kind.as_str();
+    KindId::of(&group_version, kind)?;
+    let owned_data;
+    let (mut meta, root) = match raw_object {
+        // The envelope parsed only without its objects: this one is decoded from the JSON.
+        Some(raw) => match raw_metadata(raw) {
+            Ok(meta) => (meta, raw),
+            Err(reason) => return Some(Err(reason)),
+        },
+        None => {
+            // Taken, not cloned: metadata carries managedFields and annotations of every size.
+            let dynamic = req.object.take()?;
+            owned_data = dynamic.data;
+            let mut meta = dynamic.metadata;
+            meta.managed_fields = None;
+            (meta, &owned_data)
+        }
+    };
+    // CREATE with generateName and namespaced requests may leave these out of the object.
+    if meta.namespace.is_none() {
+        meta.namespace.clone_from(&req.namespace);
+    }
+    if meta.name.as_deref().unwrap_or("").is_empty() && !req.name.is_empty() {
+        meta.name = Some(req.name.clone());
+    }
+    Some(Object::from_parts(&group_version, kind, meta, root).map_err(|e| e.reason))
+}
+
+/// The metadata of an object that kube's `DynamicObject` could not take, or why it is unusable.
+fn raw_metadata(raw: &Value) -> Result<ObjectMeta, String> {
+    if !raw.is_object() {
+        return Err("the object is not a JSON object".into());
+    }
+    match raw.get("metadata") {
+        None | Some(Value::Null) => Ok(ObjectMeta::default()),
+        Some(m) => ObjectMeta::deserialize(m).map_err(|e| redact::input_error(&format!("metadata: {e}"))),
+    }
+}
+
+/// Answers one AdmissionReview body. `Err` means HTTP 400 with the message.
+pub fn handle(
+    body: &[u8],
+    scope: Scope,
+    view: &dyn View,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Answer, BadRequest> {
+    let (mut req, raw_object) = parse_review(body)?;
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let namespace = namespace.as_str();
+    // For logs and messages; the request's own strings may be anything.
+    let text = |s: &str| redact::credentials(s).into_owned();
+    let mut summary = Summary {
+        uid: text(&req.uid),
+        kind: text(&req.kind.kind),
+        namespace: text(namespace),
+        name: text(&req.name),
+        operation: operation_name(&req.operation),
+        dry_run: req.dry_run,
+        allowed: true,
+        ..Summary::default()
+    };
+    let mut response = AdmissionResponse::from(&req);
+    // Subresources (status, scale) carry no pod template worth judging; the chart never sends
+    // them, but a hand-written configuration matching `*/*` might.
+    let acting = matches!(req.operation, Operation::Create | Operation::Update)
+        && req.sub_resource.is_none()
+        && !policy.is_excluded(namespace);
+    match decode(&mut req, raw_object.as_ref()) {
+        Some(Err(reason)) if acting => {
+            summary.decode_error = true;
+            let mode = engine::mode_for(namespace, view, policy);
+            summary.mode = Some(mode);
+            let message = format!(
+                "dbhook cannot decode {} {}: {reason}",
+                summary.kind,
+                qualified(&summary.namespace, &summary.name)
+            );
+            response = match mode {
+                Mode::Enforce => deny(response, message),
+                Mode::Audit => {
+                    response.warnings = Some(vec![crate::rules::truncate(
+                        &format!("dbhook: audit: {message}"),
+                        engine::MAX_WARNING_CHARS,
+                    )]);
+                    response
+                }
+            };
+        }
+        Some(Ok(obj)) if acting => {
+            let decision = engine::review_scoped(&obj, &req.operation, view, policy, now, scope);
+            summary.mode = Some(decision.mode);
+            response = respond(response, &decision, &mut summary)?;
+        }
+        _ => {}
+    }
+    summary.allowed = response.allowed;
+    let body = encode(response)?;
+    Ok(Answer { body, summary })
+}
+
+fn qualified(ns: &str, name: &str) -> String {
+    if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    }
+}
+
+fn deny(response: AdmissionResponse, message: String) -> AdmissionResponse {
+    let message = crate::rules::truncate(&message, MAX_MESSAGE_CHARS);
+    let mut r = response.deny(&message);
+    r.result = Status::failure(&message, "Forbidden").with_code(403);
+    r
+}
+
+/// kube-apiserver passes on about 4 KiB of warnings per request (256 characters each), so an
+/// object with thousands of findings would only make the answer megabytes long.
+pub const MAX_WARNINGS: usize = 16;
+
+/// A denial message is cut here, its first reasons kept.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// The first warnings, and a last one saying how many more there were.
+fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+    if warnings.len() <= MAX_WARNINGS {
+        return warnings.to_vec();
+    }
+    let mut out = warnings[..MAX_WARNINGS - 1].to_vec();
+    out.push(format!(
+        "dbhook: {} more warnings not shown; `dbhook check` on the manifest lists every finding",
+        warnings.len() - out.len()
+    ));
+    out
+}
+
+fn respond(
+    mut response: AdmissionResponse,
+    d: &Decision,
+    summary: &mut Summary,
+) -> Result<AdmissionResponse, BadRequest> {
+    summary.findings = d.findings.iter().map(|f| (f.rule, f.action)).collect();
+    if !d.warnings.is_empty() {
+        response.warnings = Some(bounded_warnings(&d.warnings));
+    }
+    response
+        .audit_annotations
+        .extend(d.audit_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if let Some(message) = d.message.as_ref().filter(|_| !d.allowed) {
+        return Ok(deny(response, message.clone()));
+    }
+    if !d.patch.is_empty() {
+        summary.patch_ops = d.patch.len();
+        response = response
+            .with_patch(Patch(d.patch.clone()))
+            .map_err(|e| BadRequest(format!("cannot encode patch: {e}")))?;
+        summary.patch_bytes = response.patch.as_ref().map_or(0, Vec::len);
+    }
+    Ok(response)
+}
+
+/// Serializes the response review the way kube-apiserver reads it: `patch` is a Go `[]byte`,
+/// i.e. a base64 string, while kube-core serializes its `Vec<u8>` as an array of numbers. The
+/// envelope is written directly (no intermediate `Value`): this runs on every request.
+pub fn encode(mut response: AdmissionResponse) -> Result<Vec<u8>, BadRequest> {
+    use base64::Engine as _;
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct WireResponse<'a> {
+        #[serde(flatten)]
+        response: &'a AdmissionResponse,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch: Option<String>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct WireReview<'a> {
+        api_version: &'a str,
+        kind: &'a str,
+        response: WireResponse<'a>,
+    }
+
+    let patch = response
+        .patch
+        .take()
+        .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes));
+    let (api_version, kind) = (response.types.api_version.clone(), response.types.kind.clone());
+    let wire = WireReview {
+        api_version: &api_version,
+        kind: &kind,
+        response: WireResponse {
+            response: &response,
+            patch,
+        },
+    };
+    serde_json::to_vec(&wire).map_err(|e| BadRequest(format!("cannot encode response: {e}")))
+}

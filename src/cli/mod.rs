@@ -1,0 +1,217 @@
+//! The `dbhook` command line: flags (each with a `DBHOOK_*` env var) parsed into plain configs.
+
+pub mod check;
+pub mod mutate;
+pub mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::policy::{Mode, Policy};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbhook",
+    version,
+    about = "Admission webhook and CI gate for CloudNativePG apps: injects DB_URL, keeps migrations in lockstep, enforces backup policy"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS admission webhook (POST /mutate, /validate) and the admin server.
+    Serve(ServeArgs),
+    /// Apply the policy to manifest files, as a CI gate. Exit 0: no deny finding; 1: deny findings; 2: input error.
+    Check(CheckArgs),
+    /// Print the input with DB_URL injected (a stdin→stdout filter for Helm post-rendering and kustomize).
+    Mutate(MutateArgs),
+    /// Write a CA and a serving certificate for the webhook Service; prints the base64 CA bundle.
+    Certs(CertsArgs),
+    /// Print the embedded default policy.
+    Policy,
+    /// List rule ids, default actions and summaries.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTPS listen address for the webhook endpoints.
+    #[arg(long, env = "DBHOOK_ADDR", default_value = "0.0.0.0:8443")]
+    pub addr: String,
+    /// Plain-HTTP listen address for /livez, /readyz, /metrics and /report.
+    #[arg(long, env = "DBHOOK_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: String,
+    /// Serving certificate chain (PEM); reloaded when the file changes.
+    #[arg(long, env = "DBHOOK_TLS_CERT", required_unless_present = "dev")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving private key (PEM); reloaded with the certificate.
+    #[arg(long, env = "DBHOOK_TLS_KEY", required_unless_present = "dev")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle (PEM) for client certificates; when set, clients must present one it signed.
+    #[arg(long, env = "DBHOOK_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// Policy file (YAML); reloaded on change. Default: the embedded policy (`dbhook policy`).
+    #[arg(long, env = "DBHOOK_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Run without the Kubernetes API: every lookup of another object is unknown.
+    #[arg(long, env = "DBHOOK_STANDALONE")]
+    pub standalone: bool,
+    /// Development mode: self-signed CA and cert for localhost in certs/dev/, reused while valid;
+    /// implies --standalone unless a kubeconfig is found.
+    #[arg(long, env = "DBHOOK_DEV")]
+    pub dev: bool,
+    /// Log format: json (default in a cluster) or text (default on a terminal).
+    #[arg(long, env = "DBHOOK_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds to finish in-flight requests after SIGTERM.
+    #[arg(long, env = "DBHOOK_SHUTDOWN_TIMEOUT", default_value_t = 20)]
+    pub shutdown_timeout: u64,
+    /// Kubeconfig file for the cluster view (default: in-cluster config, then ~/.kube/config).
+    #[arg(long, env = "DBHOOK_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Seconds without contact with the API server after which "absent" answers become "unknown".
+    #[arg(long, env = "DBHOOK_VIEW_STALENESS", default_value_t = 300)]
+    pub view_staleness: u64,
+    /// Seconds a single admission review may take before it is answered with an error; keep it
+    /// below the webhook configurations' timeoutSeconds (chart default 5).
+    #[arg(long, env = "DBHOOK_REQUEST_TIMEOUT", default_value_t = 4)]
+    pub request_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Files or directories (*.yaml, *.yml, *.json, recursively); `-` or nothing reads stdin.
+    pub paths: Vec<PathBuf>,
+    /// Policy file (default: the embedded policy).
+    #[arg(long, env = "DBHOOK_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Override the policy mode: audit reports findings and always exits 0.
+    #[arg(long, env = "DBHOOK_MODE", value_parser = parse_mode)]
+    pub mode: Option<Mode>,
+    /// The input is the whole picture: objects it does not contain are absent, not unknown.
+    #[arg(long, env = "DBHOOK_COMPLETE")]
+    pub complete: bool,
+    /// Output format.
+    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DocFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MutateArgs {
+    /// Files or directories; `-` or nothing reads stdin.
+    pub paths: Vec<PathBuf>,
+    /// Policy file (default: the embedded policy).
+    #[arg(long, env = "DBHOOK_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Output format of the documents.
+    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "yaml")]
+    pub output: DocFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CertsArgs {
+    /// Name of the webhook Service.
+    #[arg(long, env = "DBHOOK_SERVICE", default_value = "dbhook")]
+    pub service: String,
+    /// Namespace of the webhook Service.
+    #[arg(long, env = "DBHOOK_NAMESPACE", default_value = "dbhook")]
+    pub namespace: String,
+    /// Directory for ca.crt, ca.key, tls.crt and tls.key.
+    #[arg(long, env = "DBHOOK_OUT", default_value = "certs")]
+    pub out: PathBuf,
+    /// Validity of the certificates in days.
+    #[arg(long, env = "DBHOOK_DAYS", default_value_t = 365)]
+    pub days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
+    pub output: RulesFormat,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    Mode::parse(s).ok_or_else(|| format!("{s:?} is not a mode: use enforce or audit"))
+}
+
+/// Loads `--policy` or the embedded default; the error names the file.
+pub fn load_policy(path: Option<&std::path::Path>) -> anyhow::Result<Policy> {
+    match path {
+        None => Ok(Policy::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+    }
+}
+
+/// Exit codes of `check` and `mutate`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const DENY: u8 = 1;
+    pub const INPUT: u8 = 2;
+}
+
+/// `dbhook rules`.
+pub fn print_rules(args: &RulesArgs) -> String {
+    use crate::rules::CATALOG;
+    match args.output {
+        RulesFormat::Text => {
+            let width = CATALOG.iter().map(|r| r.id.len()).max().unwrap_or(0);
+            CATALOG
+                .iter()
+                .map(|r| format!("{:<width$}  {:<4}  {}\n", r.id, r.default_action.as_str(), r.summary))
+                .collect()
+        }
+        RulesFormat::Json => {
+            let list: Vec<serde_json::Value> = CATALOG
+                .iter()
+                .map(|r| serde_json::json!({"id": r.id, "default": r.default_action, "summary": r.summary, "why": r.why}))
+                .collect();
+            serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"
+        }
+        RulesFormat::Markdown => {
+            let mut s = String::from("| rule | default | checks | why |\n|---|---|---|---|\n");
+            for r in CATALOG {
+                s.push_str(&format!(
+                    "| `{}` | {} | {} | {} |\n",
+                    r.id,
+                    r.default_action.as_str(),
+                    r.summary,
+                    r.why
+                ));
+            }
+            s
+        }
+    }
+}

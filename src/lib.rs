@@ -1,0 +1,21 @@
+//! dbhook: a Kubernetes admission webhook and CI tool that injects `DB_URL` from CloudNativePG
+//! app Secrets, keeps migration Jobs in lockstep with their Rollouts, and enforces backup policy.
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod cli;
+pub mod cluster;
+pub mod engine;
+pub mod manifest;
+pub mod metrics;
+pub mod model;
+pub mod mutate;
+pub mod policy;
+pub mod redact;
+pub mod report;
+pub mod rules;
+pub mod server;
+pub mod view;
+
+#[cfg(test)]
+mod testing;

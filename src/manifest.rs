@@ -1,0 +1,273 @@
+//! Reading manifest files for the CLI: files, directories, stdin, multi-document YAML, JSON and
+//! `kind: List`, each object with the file and line its document starts at.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// One object from the input, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    /// 1-based line of the document's first content line.
+    pub line: usize,
+    pub value: Value,
+}
+
+/// Input that cannot be read; exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{file}:{line}: {message}")]
+    Parse { file: String, line: usize, message: String },
+    #[error("{0}: no *.yaml, *.yml or *.json files found")]
+    Empty(String),
+}
+
+/// The display name for stdin.
+pub const STDIN: &str = "-";
+
+/// Reads every path (`-` is stdin); directories are walked recursively in name order.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, InputError> {
+    let mut docs = Vec::new();
+    let default = [PathBuf::from(STDIN)];
+    let paths = if paths.is_empty() { &default[..] } else { paths };
+    for path in paths {
+        if path.as_os_str() == STDIN {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|source| InputError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                })?;
+            docs.extend(parse("<stdin>", &text)?);
+            continue;
+        }
+        let files = collect(path)?;
+        if files.is_empty() {
+            return Err(InputError::Empty(path.display().to_string()));
+        }
+        for file in files {
+            let name = file.display().to_string();
+            let text = fs::read_to_string(&file).map_err(|source| InputError::Io {
+                path: name.clone(),
+                source,
+            })?;
+            docs.extend(parse(&name, &text)?);
+        }
+    }
+    Ok(docs)
+}
+
+fn collect(path: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let io = |source| InputError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(io)?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    let mut files = Vec::new();
+    for entry in entries {
+        let hidden = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if entry.is_dir() {
+            files.extend(collect(&entry)?);
+        } else if entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        {
+            files.push(entry);
+        }
+    }
+    Ok(files)
+}
+
+/// Splits `text` into objects. JSON is read as JSON (exact error lines); anything else as
+/// multi-document YAML split at `---` lines, as kubectl does.
+pub fn parse(file: &str, text: &str) -> Result<Vec<Document>, InputError> {
+    let trimmed = text.trim_start_matches('\u{feff}');
+    if trimmed.trim_start().starts_with(['{', '[']) && serde_json::from_str::<Value>(trimmed).is_ok() {
+        let value: Value = serde_json::from_str(trimmed).map_err(|e| InputError::Parse {
+            file: file.into(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        let line = first_content_line(trimmed, 1);
+        let values = match value {
+            Value::Array(items) => items,
+            v => vec![v],
+        };
+        let mut docs = Vec::new();
+        for v in values {
+            expand(file, line, v, &mut docs)?;
+        }
+        return Ok(docs);
+    }
+    let mut docs = Vec::new();
+    for (start, chunk) in split_documents(trimmed) {
+        let value: Value = serde_yaml_ng::from_str(&chunk).map_err(|e| InputError::Parse {
+            file: file.into(),
+            line: start + e.location().map_or(1, |l| l.line()).max(1) - 1,
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_string(),
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        expand(file, first_content_line(&chunk, start), value, &mut docs)?;
+    }
+    Ok(docs)
+}
+
+/// `(first line number, text)` of each document; the text keeps blank lines in place of the
+/// separator so parser line numbers stay relative to `start`.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_separator || line == "..." {
+            if !current.trim().is_empty() {
+                docs.push((start, std::mem::take(&mut current)));
+            }
+            current.clear();
+            start = i + 2;
+            // Content after `--- ` on the same line belongs to the new document.
+            if let Some(rest) = line
+                .strip_prefix("---")
+                .map(str::trim)
+                .filter(|r| !r.is_empty() && !r.starts_with('#'))
+            {
+                start = i + 1;
+                current.push_str(rest);
+                current.push('\n');
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.trim().is_empty() {
+        docs.push((start, current));
+    }
+    docs
+}
+
+fn first_content_line(chunk: &str, start: usize) -> usize {
+    chunk
+        .lines()
+        .position(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .map_or(start, |i| start + i)
+}
+
+/// Checks one document is an object and flattens `kind: List` / `*List` items.
+fn expand(file: &str, line: usize, value: Value, out: &mut Vec<Document>) -> Result<(), InputError> {
+    let err = |message: String| InputError::Parse {
+        file: file.into(),
+        line,
+        message,
+    };
+    if !value.is_object() {
+        return Err(err("document is not a Kubernetes object (expected a mapping)".into()));
+    }
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    if api_version.is_empty() || kind.is_empty() {
+        return Err(err(
+            "document has no apiVersion and kind: every manifest object needs both".into(),
+        ));
+    }
+    // AdmissionReviews (examples/review-*.json, captured requests) are API messages, not
+    // manifests: a directory holding both is checked for its manifests only.
+    if kind == "AdmissionReview" && api_version.starts_with("admission.k8s.io/") {
+        return Ok(());
+    }
+    if kind == "List" || (kind.ends_with("List") && value.get("items").is_some_and(Value::is_array)) {
+        if let Some(Value::Array(items)) = value.get("items") {
+            for item in items {
+                expand(file, line, item.clone(), out)?;
+            }
+        }
+        return Ok(());
+    }
+    out.push(Document {
+        file: file.into(),
+        line,
+        value,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_carry_the_line_their_object_starts_on() {
+        let text = "# leading comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n# Source: x\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: d}}\n";
+        let docs = parse("f.yaml", text).unwrap();
+        let got: Vec<(usize, &str)> = docs
+            .iter()
+            .map(|d| (d.line, d.value["metadata"]["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(got, vec![(2, "a"), (7, "b"), (12, "c"), (12, "d")]);
+    }
+
+    #[test]
+    fn yaml_errors_name_the_file_and_absolute_line() {
+        let text =
+            "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n";
+        match parse("bad.yaml", text) {
+            Err(InputError::Parse { file, line, .. }) => {
+                assert_eq!(file, "bad.yaml");
+                assert!((7..=8).contains(&line), "line {line}");
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_document_without_kind_is_an_input_error() {
+        let err = parse("x.yaml", "apiVersion: v1\nmetadata: {name: a}\n").unwrap_err();
+        assert!(err.to_string().starts_with("x.yaml:1:"), "{err}");
+    }
+
+    #[test]
+    fn admission_reviews_are_not_manifests() {
+        let text = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x"}}"#;
+        assert!(parse("review.json", text).unwrap().is_empty());
+    }
+
+    #[test]
+    fn json_lists_and_arrays_are_expanded() {
+        let text = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}}]}"#;
+        let docs = parse("x.json", text).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].value["kind"], "Namespace");
+    }
+}

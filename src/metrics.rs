@@ -1,0 +1,120 @@
+//! The Prometheus metrics of SPEC §8: one registry for the process, shared by the server and
+//! the cluster view.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+pub type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    /// `webhook`, `kind`, `operation`, `result` (allowed|denied|patched|error).
+    pub admission_requests: Family<Labels, Counter>,
+    /// `webhook`.
+    pub admission_duration: Family<Labels, Histogram>,
+    /// `rule`, `action`, `mode`.
+    pub findings: Family<Labels, Counter>,
+    /// `kind`.
+    pub patches: Family<Labels, Counter>,
+    /// `result` (success|error).
+    pub tls_reloads: Family<Labels, Counter>,
+    pub tls_cert_expiry: Gauge,
+    /// `result` (success|error).
+    pub policy_reloads: Family<Labels, Counter>,
+    /// `resource`: 1 once the watch has synced, 0 otherwise.
+    pub view_synced: Family<Labels, Gauge>,
+    /// `rule`, `action`: findings in the current background report.
+    pub report_findings: Family<Labels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    // 100 µs … ~3 s: admission decisions are sub-millisecond, the apiserver budget is seconds.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 16,
+    ))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let admission_requests = Family::<Labels, Counter>::default();
+        let admission_duration =
+            Family::<Labels, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let findings = Family::<Labels, Counter>::default();
+        let patches = Family::<Labels, Counter>::default();
+        let tls_reloads = Family::<Labels, Counter>::default();
+        let tls_cert_expiry = Gauge::default();
+        let policy_reloads = Family::<Labels, Counter>::default();
+        let view_synced = Family::<Labels, Gauge>::default();
+        let report_findings = Family::<Labels, Gauge>::default();
+        registry.register(
+            "dbhook_admission_requests",
+            "Admission reviews answered",
+            admission_requests.clone(),
+        );
+        registry.register(
+            "dbhook_admission_duration_seconds",
+            "Time to answer one admission review",
+            admission_duration.clone(),
+        );
+        registry.register("dbhook_findings", "Rule findings reported", findings.clone());
+        registry.register(
+            "dbhook_patches",
+            "Objects patched with the DB_URL injection",
+            patches.clone(),
+        );
+        registry.register("dbhook_tls_reloads", "Serving certificate reloads", tls_reloads.clone());
+        registry.register(
+            "dbhook_tls_cert_expiry_timestamp_seconds",
+            "Expiry of the serving certificate (Unix time)",
+            tls_cert_expiry.clone(),
+        );
+        registry.register("dbhook_policy_reloads", "Policy file reloads", policy_reloads.clone());
+        registry.register(
+            "dbhook_view_synced",
+            "Whether the watch cache of a resource has synced (1) or not (0)",
+            view_synced.clone(),
+        );
+        registry.register(
+            "dbhook_report_findings",
+            "Findings in the background report over every watched object",
+            report_findings.clone(),
+        );
+        Metrics {
+            registry,
+            admission_requests,
+            admission_duration,
+            findings,
+            patches,
+            tls_reloads,
+            tls_cert_expiry,
+            policy_reloads,
+            view_synced,
+            report_findings,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Builds a label set.
+pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
+    pairs.into_iter().map(|(k, v)| (k, v.to_string())).collect()
+}

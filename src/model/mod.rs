@@ -1,0 +1,210 @@
+//! Typed, read-only access to the objects dbhook reviews, decoded once at the edge.
+
+pub mod cnpg;
+pub mod image;
+pub mod workload;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use cnpg::{ClusterSpec, ObjectStoreSpec, ScheduledBackupSpec};
+pub use image::ImageRef;
+pub use workload::{Workload, WorkloadKind};
+
+/// Label and annotation keys of SPEC §1.
+pub mod keys {
+    pub const CLUSTER: &str = "dbhook.io/cluster";
+    pub const ENV_NAME: &str = "dbhook.io/env-name";
+    pub const SECRET_KEY: &str = "dbhook.io/secret-key";
+    pub const SECRET_NAME: &str = "dbhook.io/secret-name";
+    pub const CONTAINERS: &str = "dbhook.io/containers";
+    pub const ROLE: &str = "dbhook.io/role";
+    pub const ROLLOUT: &str = "dbhook.io/rollout";
+    pub const EXEMPT: &str = "dbhook.io/exempt";
+    pub const MODE: &str = "dbhook.io/mode";
+    pub const ARGOCD_HOOK: &str = "argocd.argoproj.io/hook";
+    pub const ARGOCD_HOOK_DELETE: &str = "argocd.argoproj.io/hook-delete-policy";
+    pub const HELM_HOOK: &str = "helm.sh/hook";
+}
+
+/// One Kubernetes object, decoded into what the rules need.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub api_version: String,
+    pub kind: String,
+    pub meta: ObjectMeta,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone)]
+pub enum Spec {
+    Workload(Box<Workload>),
+    Cluster(Box<ClusterSpec>),
+    ScheduledBackup(Box<ScheduledBackupSpec>),
+    ObjectStore(Box<ObjectStoreSpec>),
+    Namespace,
+    Other,
+}
+
+/// Which handled kind a `(apiVersion, kind)` pair is. Any version of a group is accepted: the
+/// webhooks use `matchPolicy: Equivalent` and CRDs move between versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindId {
+    Workload(WorkloadKind),
+    Cluster,
+    ScheduledBackup,
+    ObjectStore,
+    Namespace,
+}
+
+impl KindId {
+    pub fn of(api_version: &str, kind: &str) -> Option<KindId> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Some(match (group, kind) {
+            ("argoproj.io", "Rollout") => KindId::Workload(WorkloadKind::Rollout),
+            ("apps", "Deployment") => KindId::Workload(WorkloadKind::Deployment),
+            ("apps", "StatefulSet") => KindId::Workload(WorkloadKind::StatefulSet),
+            ("batch", "Job") => KindId::Workload(WorkloadKind::Job),
+            ("batch", "CronJob") => KindId::Workload(WorkloadKind::CronJob),
+            ("postgresql.cnpg.io", "Cluster") => KindId::Cluster,
+            ("postgresql.cnpg.io", "ScheduledBackup") => KindId::ScheduledBackup,
+            ("barmancloud.cnpg.io", "ObjectStore") => KindId::ObjectStore,
+            ("", "Namespace") => KindId::Namespace,
+            _ => return None,
+        })
+    }
+}
+
+/// A handled kind whose body does not have the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode {kind} {name}: {reason}")]
+pub struct DecodeError {
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+impl Object {
+    /// Decodes a whole object (`apiVersion`, `kind`, `metadata`, …).
+    pub fn from_value(v: &Value) -> Result<Object, DecodeError> {
+        let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let meta = match v.get("metadata") {
+            None | Some(Value::Null) => ObjectMeta::default(),
+            Some(m) => ObjectMeta::deserialize(m).map_err(|e| DecodeError {
+                kind: kind.to_string(),
+                name: m.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                reason: crate::redact::input_error(&format!("metadata: {e}")),
+            })?,
+        };
+        Object::from_parts(api_version, kind, meta, v)
+    }
+
+    /// Decodes from parts already split off, as kube's `DynamicObject` holds them; `root` is the
+    /// object (or its remaining fields) holding `spec`.
+    pub fn from_parts(api_version: &str, kind: &str, meta: ObjectMeta, root: &Value) -> Result<Object, DecodeError> {
+        // Parser messages quote the offending value, which may be a credential.
+        let err = |reason: String| DecodeError {
+            kind: kind.to_string(),
+            name: meta.name.clone().unwrap_or_default(),
+            reason: crate::redact::input_error(&reason),
+        };
+        let spec = match KindId::of(api_version, kind) {
+            None => Spec::Other,
+            Some(KindId::Namespace) => Spec::Namespace,
+            Some(KindId::Workload(k)) => Spec::Workload(Box::new(Workload::decode(k, root).map_err(err)?)),
+            Some(KindId::Cluster) => Spec::Cluster(Box::new(decode_spec(root).map_err(err)?)),
+            Some(KindId::ScheduledBackup) => Spec::ScheduledBackup(Box::new(decode_spec(root).map_err(err)?)),
+            Some(KindId::ObjectStore) => Spec::ObjectStore(Box::new(decode_spec(root).map_err(err)?)),
+        };
+        Ok(Object {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            meta,
+            spec,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.meta.name.as_deref().unwrap_or("")
+    }
+    pub fn namespace(&self) -> &str {
+        self.meta.namespace.as_deref().unwrap_or("")
+    }
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.meta.labels.as_ref()?.get(key).map(String::as_str)
+    }
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.meta.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+    /// `dbhook.io/cluster`, when set to a non-empty value.
+    pub fn db_cluster(&self) -> Option<&str> {
+        self.label(keys::CLUSTER).map(str::trim).filter(|s| !s.is_empty())
+    }
+    pub fn workload(&self) -> Option<&Workload> {
+        match &self.spec {
+            Spec::Workload(w) => Some(w),
+            _ => None,
+        }
+    }
+    /// `<ns>/<name>`, or just the name for cluster-scoped objects.
+    pub fn qualified_name(&self) -> String {
+        match self.namespace() {
+            "" => self.name().to_string(),
+            ns => format!("{ns}/{}", self.name()),
+        }
+    }
+    /// Creation time in seconds since the epoch; objects not yet created sort as newest.
+    pub fn created_at(&self) -> i64 {
+        self.meta
+            .creation_timestamp
+            .as_ref()
+            .map_or(i64::MAX, |t| t.0.as_second())
+    }
+
+    /// A labelled Job that is a schema migration (SPEC §1).
+    pub fn is_migration_job(&self) -> bool {
+        let Some(w) = self.workload() else { return false };
+        if w.kind != WorkloadKind::Job || self.db_cluster().is_none() {
+            return false;
+        }
+        let listed = |key: &str, wanted: &[&str]| {
+            self.annotation(key)
+                .is_some_and(|v| v.split(',').map(str::trim).any(|h| wanted.contains(&h)))
+        };
+        self.label(keys::ROLE) == Some("migration")
+            || listed(keys::ARGOCD_HOOK, &["PreSync", "Sync"])
+            || listed(keys::HELM_HOOK, &["pre-install", "pre-upgrade"])
+    }
+
+    /// A labelled Rollout, Deployment or StatefulSet (SPEC §1).
+    pub fn is_app_workload(&self) -> bool {
+        self.db_cluster().is_some()
+            && self.workload().is_some_and(|w| {
+                matches!(
+                    w.kind,
+                    WorkloadKind::Rollout | WorkloadKind::Deployment | WorkloadKind::StatefulSet
+                )
+            })
+    }
+
+    /// Whether migration Job `self` pairs with app workload `app` (SPEC §3 lockstep): named by
+    /// `dbhook.io/rollout`, or else sharing the `dbhook.io/cluster` value, in one namespace.
+    pub fn job_pairs_with(&self, app: &Object) -> bool {
+        if self.namespace() != app.namespace() || !app.is_app_workload() {
+            return false;
+        }
+        match self.annotation(keys::ROLLOUT).map(str::trim).filter(|s| !s.is_empty()) {
+            Some(names) => names.split(',').map(str::trim).any(|n| n == app.name()),
+            None => self.db_cluster().is_some() && self.db_cluster() == app.db_cluster(),
+        }
+    }
+}
+
+fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T, String> {
+    match root.get("spec") {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(spec) => T::deserialize(spec).map_err(|e| format!("spec: {e}")),
+    }
+}

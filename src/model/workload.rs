@@ -1,0 +1,165 @@
+//! The five workload kinds and the pod template each carries.
+
+use k8s_openapi::api::core::v1::EnvVar;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Rollout,
+    Deployment,
+    StatefulSet,
+    Job,
+    CronJob,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Rollout => "Rollout",
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::CronJob => "CronJob",
+        }
+    }
+    /// JSON pointer of the pod spec inside the object.
+    pub fn pod_spec_pointer(self) -> &'static str {
+        match self {
+            WorkloadKind::CronJob => "/spec/jobTemplate/spec/template/spec",
+            _ => "/spec/template/spec",
+        }
+    }
+}
+
+/// The part of a pod spec the rules and the injection read. Decoding only this (instead of
+/// k8s-openapi's full `PodSpec`, whose `Container` alone is 2 KiB) keeps the cluster view's
+/// cache small and the decode fast; unknown fields are ignored, as kube-apiserver already
+/// validated them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub init_containers: Option<Vec<Container>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Container {
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: Option<Vec<EnvVar>>,
+}
+
+/// A workload's pod template; `pod` is None when the object has no template (a Rollout using
+/// `workloadRef`, or an object still being written).
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub pod: Option<PodSpec>,
+    /// `spec.workloadRef.name` of a Rollout.
+    pub workload_ref: Option<String>,
+}
+
+/// Which list of the pod spec a container sits in; its JSON pointer segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerList {
+    Containers,
+    InitContainers,
+}
+
+impl ContainerList {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerList::Containers => "containers",
+            ContainerList::InitContainers => "initContainers",
+        }
+    }
+}
+
+/// A container with its position, so rules can point at it and mutation can patch it.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerAt<'a> {
+    pub list: ContainerList,
+    pub index: usize,
+    pub container: &'a Container,
+}
+
+impl<'a> ContainerAt<'a> {
+    pub fn name(&self) -> &'a str {
+        &self.container.name
+    }
+    pub fn image(&self) -> &'a str {
+        self.container.image.as_deref().unwrap_or("")
+    }
+}
+
+impl Workload {
+    pub(crate) fn decode(kind: WorkloadKind, root: &Value) -> Result<Workload, String> {
+        let pointer = kind.pod_spec_pointer();
+        let pod = match root.pointer(pointer) {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                check_shape(v).map_err(|e| format!("{}{e}", dotted(pointer)))?;
+                Some(PodSpec::deserialize(v).map_err(|e| format!("{}: {e}", dotted(pointer)))?)
+            }
+        };
+        let workload_ref = match kind {
+            WorkloadKind::Rollout => root
+                .pointer("/spec/workloadRef/name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        Ok(Workload {
+            kind,
+            pod,
+            workload_ref,
+        })
+    }
+
+    /// Init containers first, then containers, in spec order.
+    pub fn containers(&self) -> impl Iterator<Item = ContainerAt<'_>> {
+        let (init, main): (&[Container], &[Container]) = match &self.pod {
+            Some(p) => (p.init_containers.as_deref().unwrap_or(&[]), &p.containers),
+            None => (&[], &[]),
+        };
+        let at = |list| move |(index, container)| ContainerAt { list, index, container };
+        init.iter()
+            .enumerate()
+            .map(at(ContainerList::InitContainers))
+            .chain(main.iter().enumerate().map(at(ContainerList::Containers)))
+    }
+
+    pub fn has_containers(&self) -> bool {
+        self.containers().next().is_some()
+    }
+}
+
+/// serde's derived structs also accept JSON arrays (fields by position); Kubernetes objects are
+/// always mappings, and a patch path built from a positional "container" would not apply.
+fn check_shape(pod: &Value) -> Result<(), String> {
+    if !pod.is_object() {
+        return Err(": expected a pod spec mapping".into());
+    }
+    for list in ["containers", "initContainers"] {
+        match pod.get(list) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                if let Some(i) = items.iter().position(|c| !c.is_object()) {
+                    return Err(format!(".{list}[{i}]: expected a container mapping"));
+                }
+            }
+            Some(_) => return Err(format!(".{list}: expected a list of containers")),
+        }
+    }
+    Ok(())
+}
+
+/// `/spec/template/spec` → `spec.template.spec`, for messages.
+pub fn dotted(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}

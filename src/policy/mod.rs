@@ -1,0 +1,261 @@
+//! The policy file (SPEC §4): schema, embedded default, validation and mode resolution.
+
+mod params;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::rules::catalog::{self, CATALOG};
+pub use params::{CompressionParams, ImageTagParams, LockstepParams, Params, RetentionParams, ScheduleParams};
+
+/// The embedded default policy, printed by `dbhook policy`.
+pub const DEFAULT_POLICY_YAML: &str = include_str!("default.yaml");
+
+pub const API_VERSION: &str = "dbhook.io/v1alpha1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Enforce,
+    Audit,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.trim() {
+            "enforce" => Some(Mode::Enforce),
+            "audit" => Some(Mode::Audit),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Deny,
+    Warn,
+    Off,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deny => "deny",
+            Action::Warn => "warn",
+            Action::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Injection {
+    #[serde(default = "default_env_name")]
+    pub env_name: String,
+    #[serde(default = "default_secret_key")]
+    pub secret_key: String,
+}
+
+fn default_env_name() -> String {
+    "DB_URL".to_string()
+}
+fn default_secret_key() -> String {
+    "uri".to_string()
+}
+
+impl Default for Injection {
+    fn default() -> Self {
+        Injection {
+            env_name: default_env_name(),
+            secret_key: default_secret_key(),
+        }
+    }
+}
+
+/// How one rule is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSetting {
+    pub action: Action,
+    pub allow_exemption: bool,
+}
+
+/// A validated policy. Build it with [`Policy::from_yaml`] or [`Policy::default`].
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub mode: Mode,
+    pub allow_namespace_mode: bool,
+    pub injection: Injection,
+    pub exclude_namespaces: Vec<String>,
+    settings: BTreeMap<&'static str, RuleSetting>,
+    pub params: Params,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("policy: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPolicy {
+    api_version: Option<String>,
+    kind: Option<String>,
+    mode: Option<Mode>,
+    allow_namespace_mode: Option<bool>,
+    injection: Option<Injection>,
+    exclude_namespaces: Option<Vec<String>>,
+    /// Also accepted as a parameter of `migration-image-lockstep`, which wins.
+    lockstep_memory_minutes: Option<u64>,
+    #[serde(default)]
+    rules: BTreeMap<String, Value>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: Mode::Enforce,
+            allow_namespace_mode: true,
+            injection: Injection::default(),
+            exclude_namespaces: vec!["kube-system".to_string()],
+            settings: CATALOG
+                .iter()
+                .map(|r| {
+                    (
+                        r.id,
+                        RuleSetting {
+                            action: r.default_action,
+                            allow_exemption: false,
+                        },
+                    )
+                })
+                .collect(),
+            params: Params::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// Parses and validates a policy document; every error names the offending key.
+    pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
+        let value: Value = serde_yaml_ng::from_str(text).map_err(|e| PolicyError::Yaml(e.to_string()))?;
+        if value.is_null() {
+            return Err(PolicyError::Invalid("the document is empty".into()));
+        }
+        let raw: RawPolicy = params::decode(value).map_err(PolicyError::Invalid)?;
+        let mut policy = Policy::default();
+        if let Some(v) = raw.api_version.as_deref().filter(|v| *v != API_VERSION) {
+            return Err(PolicyError::Invalid(format!(
+                "apiVersion: expected {API_VERSION}, got {v}"
+            )));
+        }
+        if let Some(k) = raw.kind.as_deref().filter(|k| *k != "Policy") {
+            return Err(PolicyError::Invalid(format!("kind: expected Policy, got {k}")));
+        }
+        if let Some(m) = raw.mode {
+            policy.mode = m;
+        }
+        if let Some(a) = raw.allow_namespace_mode {
+            policy.allow_namespace_mode = a;
+        }
+        if let Some(inj) = raw.injection {
+            if !crate::mutate::is_c_identifier(&inj.env_name) {
+                return Err(PolicyError::Invalid(format!(
+                    "injection.envName: {:?} is not a valid environment variable name (C identifier)",
+                    inj.env_name
+                )));
+            }
+            if inj.secret_key.trim().is_empty() {
+                return Err(PolicyError::Invalid("injection.secretKey: must not be empty".into()));
+            }
+            policy.injection = inj;
+        }
+        if let Some(ns) = raw.exclude_namespaces {
+            policy.exclude_namespaces = ns;
+        }
+        if let Some(m) = raw.lockstep_memory_minutes {
+            policy.params.migration_image_lockstep.lockstep_memory_minutes = m;
+        }
+        for (id, entry) in raw.rules {
+            let Some(info) = catalog::find(&id) else {
+                return Err(PolicyError::Invalid(format!(
+                    "rules.{id}: unknown rule id (see `dbhook rules`)"
+                )));
+            };
+            let setting = policy
+                .parse_rule(info.id, entry)
+                .map_err(|e| PolicyError::Invalid(format!("rules.{id}.{e}")))?;
+            policy.settings.insert(info.id, setting);
+        }
+        Ok(policy)
+    }
+
+    fn parse_rule(&mut self, id: &'static str, entry: Value) -> Result<RuleSetting, String> {
+        let mut map = match entry {
+            Value::Object(m) => m,
+            Value::Null => serde_json::Map::new(),
+            // `rule-id: deny` is a natural shorthand.
+            Value::String(s) => {
+                let mut m = serde_json::Map::new();
+                m.insert("action".into(), Value::String(s));
+                m
+            }
+            other => return Err(format!("action: expected a mapping, got {other}")),
+        };
+        let default = self.setting(id);
+        let action = match map.remove("action") {
+            None => default.action,
+            Some(v) => {
+                serde_json::from_value(v.clone()).map_err(|_| format!("action: {v} is not one of deny, warn, off"))?
+            }
+        };
+        let allow_exemption = match map.remove("allowExemption") {
+            None => default.allow_exemption,
+            Some(Value::Bool(b)) => b,
+            Some(v) => return Err(format!("allowExemption: {v} is not a boolean")),
+        };
+        self.params.set(id, map)?;
+        Ok(RuleSetting {
+            action,
+            allow_exemption,
+        })
+    }
+
+    pub fn setting(&self, id: &str) -> RuleSetting {
+        self.settings.get(id).copied().unwrap_or(RuleSetting {
+            action: Action::Off,
+            allow_exemption: false,
+        })
+    }
+
+    pub fn action(&self, id: &str) -> Action {
+        self.setting(id).action
+    }
+
+    pub fn is_excluded(&self, namespace: &str) -> bool {
+        self.exclude_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// SPEC §5: the policy's mode unless the namespace label overrides it and the policy allows
+    /// that. An unrecognised label value keeps the policy mode.
+    pub fn mode_for(&self, namespace_label: Option<&str>) -> Mode {
+        match namespace_label.and_then(Mode::parse) {
+            Some(m) if self.allow_namespace_mode => m,
+            _ => self.mode,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

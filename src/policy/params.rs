@@ -1,0 +1,180 @@
+//! Per-rule parameters: typed, defaulted, and rejected when unknown or out of range.
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::rules::catalog as ids;
+
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub migration_image_lockstep: LockstepParams,
+    pub image_tag_pinned: ImageTagParams,
+    pub backup_retention: RetentionParams,
+    pub backup_compression: CompressionParams,
+    pub scheduled_backup_schedule: ScheduleParams,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            migration_image_lockstep: LockstepParams {
+                lockstep_memory_minutes: 60,
+            },
+            image_tag_pinned: ImageTagParams {
+                forbidden_tags: vec!["latest".to_string()],
+                tag_pattern: None,
+            },
+            backup_retention: RetentionParams {
+                min_days: 7,
+                max_days: None,
+            },
+            backup_compression: CompressionParams { allowed: None },
+            scheduled_backup_schedule: ScheduleParams { max_interval_hours: 24 },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LockstepParams {
+    /// How long a migration Job deleted by its hook policy is still paired with.
+    pub lockstep_memory_minutes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageTagParams {
+    pub forbidden_tags: Vec<String>,
+    pub tag_pattern: Option<Regex>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetentionParams {
+    pub min_days: u32,
+    pub max_days: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompressionParams {
+    pub allowed: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleParams {
+    pub max_interval_hours: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawLockstep {
+    lockstep_memory_minutes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawImageTag {
+    forbidden_tags: Option<Vec<String>>,
+    tag_pattern: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRetention {
+    min_days: Option<u32>,
+    max_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCompression {
+    allowed: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSchedule {
+    max_interval_hours: Option<u32>,
+}
+
+/// Deserializes with the failing key named: the error is `<key.path>: <problem>`.
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            // serde reports unknown fields at the root: name the key from its message.
+            match inner.split('`').nth(1) {
+                Some(key) if inner.starts_with("unknown field") => format!("{key}: unknown key"),
+                _ => inner,
+            }
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
+impl Params {
+    /// Applies the parameter keys of rule `id` (everything but `action`/`allowExemption`).
+    pub(super) fn set(&mut self, id: &str, map: Map<String, Value>) -> Result<(), String> {
+        match id {
+            ids::MIGRATION_IMAGE_LOCKSTEP => {
+                let raw: RawLockstep = decode(Value::Object(map))?;
+                if let Some(m) = raw.lockstep_memory_minutes {
+                    self.migration_image_lockstep.lockstep_memory_minutes = m;
+                }
+            }
+            ids::IMAGE_TAG_PINNED => {
+                let raw: RawImageTag = decode(Value::Object(map))?;
+                if let Some(t) = raw.forbidden_tags {
+                    self.image_tag_pinned.forbidden_tags = t;
+                }
+                if let Some(p) = raw.tag_pattern {
+                    let re = Regex::new(&p).map_err(|e| format!("tagPattern: invalid regex: {e}"))?;
+                    self.image_tag_pinned.tag_pattern = Some(re);
+                }
+            }
+            ids::BACKUP_RETENTION => {
+                let raw: RawRetention = decode(Value::Object(map))?;
+                let p = &mut self.backup_retention;
+                if let Some(d) = raw.min_days {
+                    p.min_days = d;
+                }
+                p.max_days = raw.max_days.or(p.max_days);
+                if let Some(max) = p.max_days
+                    && max < p.min_days
+                {
+                    return Err(format!("maxDays: {max} is below minDays {}", p.min_days));
+                }
+            }
+            ids::BACKUP_COMPRESSION => {
+                let raw: RawCompression = decode(Value::Object(map))?;
+                if let Some(allowed) = raw.allowed {
+                    const KNOWN: [&str; 6] = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"];
+                    if let Some(bad) = allowed.iter().find(|a| !KNOWN.contains(&a.as_str())) {
+                        return Err(format!(
+                            "allowed: {bad:?} is not a CNPG compression ({})",
+                            KNOWN.join(", ")
+                        ));
+                    }
+                    self.backup_compression.allowed = Some(allowed);
+                }
+            }
+            ids::SCHEDULED_BACKUP_SCHEDULE => {
+                let raw: RawSchedule = decode(Value::Object(map))?;
+                if let Some(h) = raw.max_interval_hours {
+                    if h == 0 {
+                        return Err("maxIntervalHours: must be at least 1".into());
+                    }
+                    self.scheduled_backup_schedule.max_interval_hours = h;
+                }
+            }
+            _ => {
+                if let Some(key) = map.keys().next() {
+                    return Err(format!(
+                        "{key}: unknown key (this rule takes only action and allowExemption)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+use super::*;
+use crate::rules::catalog::{self, CATALOG};
+
+fn err(yaml: &str) -> String {
+    Policy::from_yaml(yaml)
+        .expect_err("policy should be rejected")
+        .to_string()
+}
+
+#[test]
+fn embedded_default_parses_and_matches_the_catalog_defaults() {
+    let parsed = Policy::from_yaml(DEFAULT_POLICY_YAML).expect("default policy parses");
+    let built_in = Policy::default();
+    for rule in CATALOG {
+        assert_eq!(parsed.setting(rule.id), built_in.setting(rule.id), "{}", rule.id);
+        assert_eq!(parsed.action(rule.id), rule.default_action, "{}", rule.id);
+        assert!(
+            DEFAULT_POLICY_YAML.contains(&format!("  {}:", rule.id)),
+            "{} listed",
+            rule.id
+        );
+    }
+    assert_eq!(parsed.mode, Mode::Enforce);
+    assert!(parsed.allow_namespace_mode);
+    assert_eq!(parsed.injection, Injection::default());
+    assert_eq!(parsed.exclude_namespaces, vec!["kube-system"]);
+    assert_eq!(parsed.params.backup_retention.min_days, 7);
+    assert_eq!(parsed.params.scheduled_backup_schedule.max_interval_hours, 24);
+    assert_eq!(parsed.params.migration_image_lockstep.lockstep_memory_minutes, 60);
+    assert_eq!(parsed.params.image_tag_pinned.forbidden_tags, vec!["latest"]);
+}
+
+#[test]
+fn the_spec_example_policy_is_accepted() {
+    let p = Policy::from_yaml(
+        r#"
+apiVersion: dbhook.io/v1alpha1
+kind: Policy
+mode: enforce
+allowNamespaceMode: true
+injection: {envName: DB_URL, secretKey: uri}
+excludeNamespaces: [kube-system]
+rules:
+  backup-retention: {action: deny, minDays: 7}
+  image-tag-pinned: {action: warn, forbiddenTags: [latest], tagPattern: "^sha-[0-9a-f]{7,40}$"}
+  cluster-exists: {action: off}
+  scheduled-backup-present: {action: deny, allowExemption: true}
+"#,
+    )
+    .expect("SPEC example parses");
+    assert_eq!(p.action(catalog::CLUSTER_EXISTS), Action::Off);
+    assert!(p.setting(catalog::SCHEDULED_BACKUP_PRESENT).allow_exemption);
+    assert!(!p.setting(catalog::BACKUP_RETENTION).allow_exemption);
+    let re = p.params.image_tag_pinned.tag_pattern.as_ref().unwrap();
+    assert!(re.is_match("sha-1a2b3c4") && !re.is_match("v1.2.3"));
+    // Rules the file does not mention keep their defaults.
+    assert_eq!(p.action(catalog::DB_URL_PLAINTEXT), Action::Deny);
+}
+
+#[test]
+fn errors_name_the_offending_key() {
+    let cases = [
+        ("mode: enforce\nmodee: audit\n", "modee"),
+        ("mode: permissive\n", "mode"),
+        ("injection: {envName: DB_URL, secretkey: uri}\n", "secretkey"),
+        ("injection: {envName: 'DB-URL'}\n", "injection.envName"),
+        ("injection: {secretKey: ''}\n", "injection.secretKey"),
+        ("rules:\n  backup-retenton: {action: deny}\n", "rules.backup-retenton"),
+        (
+            "rules:\n  backup-retention: {action: block}\n",
+            "rules.backup-retention.action",
+        ),
+        (
+            "rules:\n  backup-retention: {minDays: seven}\n",
+            "rules.backup-retention.minDays",
+        ),
+        (
+            "rules:\n  backup-retention: {minDays: 7, maxdays: 30}\n",
+            "rules.backup-retention.maxdays",
+        ),
+        (
+            "rules:\n  backup-retention: {minDays: 30, maxDays: 7}\n",
+            "rules.backup-retention.maxDays",
+        ),
+        (
+            "rules:\n  image-tag-pinned: {tagPattern: '(['}\n",
+            "rules.image-tag-pinned.tagPattern",
+        ),
+        (
+            "rules:\n  cluster-exists: {action: off, minDays: 3}\n",
+            "rules.cluster-exists.minDays",
+        ),
+        (
+            "rules:\n  backup-compression: {allowed: [brotli]}\n",
+            "rules.backup-compression.allowed",
+        ),
+        (
+            "rules:\n  scheduled-backup-schedule: {maxIntervalHours: 0}\n",
+            "rules.scheduled-backup-schedule.maxIntervalHours",
+        ),
+        (
+            "rules:\n  db-url-source: {allowExemption: maybe}\n",
+            "rules.db-url-source.allowExemption",
+        ),
+        ("apiVersion: dbhook.io/v2\n", "apiVersion"),
+        ("kind: ConfigMap\n", "kind"),
+        ("excludeNamespaces: kube-system\n", "excludeNamespaces"),
+    ];
+    for (yaml, key) in cases {
+        let e = err(yaml);
+        assert!(e.contains(key), "error for {yaml:?} should name {key}: {e}");
+    }
+}
+
+#[test]
+fn invalid_yaml_and_empty_documents_are_errors() {
+    assert!(err("mode: [").contains("not valid YAML"));
+    assert!(err("").contains("empty"));
+    assert!(err("- a\n- b\n").contains("policy"));
+}
+
+#[test]
+fn a_rule_can_be_given_as_just_its_action() {
+    let p = Policy::from_yaml("rules:\n  image-tag-pinned: deny\n").unwrap();
+    assert_eq!(p.action(catalog::IMAGE_TAG_PINNED), Action::Deny);
+}
+
+#[test]
+fn namespace_label_overrides_mode_only_when_allowed() {
+    let allowed = Policy::from_yaml("mode: enforce\nallowNamespaceMode: true\n").unwrap();
+    assert_eq!(allowed.mode_for(Some("audit")), Mode::Audit);
+    assert_eq!(allowed.mode_for(Some(" enforce ")), Mode::Enforce);
+    assert_eq!(allowed.mode_for(Some("bogus")), Mode::Enforce);
+    assert_eq!(allowed.mode_for(None), Mode::Enforce);
+    let audit = Policy::from_yaml("mode: audit\n").unwrap();
+    assert_eq!(audit.mode_for(Some("enforce")), Mode::Enforce);
+    let locked = Policy::from_yaml("mode: enforce\nallowNamespaceMode: false\n").unwrap();
+    assert_eq!(locked.mode_for(Some("audit")), Mode::Enforce);
+}
+
+#[test]
+fn top_level_lockstep_memory_is_accepted_and_the_rule_parameter_wins() {
+    let top = Policy::from_yaml("lockstepMemoryMinutes: 15\n").unwrap();
+    assert_eq!(top.params.migration_image_lockstep.lockstep_memory_minutes, 15);
+    let both = Policy::from_yaml(
+        "lockstepMemoryMinutes: 15\nrules:\n  migration-image-lockstep: {lockstepMemoryMinutes: 90}\n",
+    )
+    .unwrap();
+    assert_eq!(both.params.migration_image_lockstep.lockstep_memory_minutes, 90);
+}
+
+#[test]
+fn excluded_namespaces() {
+    let p = Policy::from_yaml("excludeNamespaces: [kube-system, monitoring]\n").unwrap();
+    assert!(p.is_excluded("monitoring"));
+    assert!(!p.is_excluded("shop"));
+}

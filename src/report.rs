@@ -1,0 +1,82 @@
+//! The findings report shared by `check --output json` and the server's `GET /report`.
+
+use serde::Serialize;
+
+use crate::engine::{Decision, Finding};
+use crate::model::Object;
+use crate::policy::Action;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub objects: usize,
+    pub deny: usize,
+    pub warn: usize,
+    pub patched: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn of(obj: &Object) -> ObjectRef {
+        ObjectRef {
+            api_version: obj.api_version.clone(),
+            kind: obj.kind.clone(),
+            namespace: obj.namespace().to_string(),
+            name: obj.name().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReportFinding {
+    pub rule: &'static str,
+    pub action: Action,
+    pub object: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub summary: Summary,
+    pub findings: Vec<ReportFinding>,
+}
+
+impl Report {
+    /// Adds one reviewed object; `source` is its file and line when it came from a file.
+    pub fn add(&mut self, obj: &Object, decision: &Decision, source: Option<(&str, usize)>) {
+        self.summary.objects += 1;
+        if !decision.planned_patch.is_empty() {
+            self.summary.patched += 1;
+        }
+        for f in &decision.findings {
+            self.push(obj, f, source);
+        }
+    }
+
+    fn push(&mut self, obj: &Object, f: &Finding, source: Option<(&str, usize)>) {
+        match f.action {
+            Action::Deny => self.summary.deny += 1,
+            Action::Warn => self.summary.warn += 1,
+            Action::Off => return,
+        }
+        self.findings.push(ReportFinding {
+            rule: f.rule,
+            action: f.action,
+            object: ObjectRef::of(obj),
+            file: source.map(|(f, _)| f.to_string()),
+            line: source.map(|(_, l)| l),
+            message: f.message.clone(),
+        });
+    }
+}

@@ -1,0 +1,338 @@
+//! The backup rules over CNPG Clusters and Barman Cloud ObjectStores.
+//!
+//! Where a setting lives depends on how the Cluster archives:
+//! - in-tree (`spec.backup.barmanObjectStore`, deprecated): retention, compression and the S3
+//!   checksum variables are checked on the Cluster;
+//! - Barman Cloud plugin: they live on the `barmancloud.cnpg.io/v1` ObjectStore and are checked
+//!   there, on the ObjectStore object (at its own admission, or as its own document offline).
+//!   The Cluster is not judged for them, so one misconfigured store shared by three Clusters
+//!   is one finding, not four.
+
+use super::catalog::{
+    BACKUP_COMPRESSION, BACKUP_CONFIGURED, BACKUP_IN_TREE_DEPRECATED, BACKUP_RETENTION, BACKUP_S3_COMPAT_CHECKSUMS,
+    BACKUP_STORE_EXISTS,
+};
+use super::{Ctx, Violation};
+use crate::model::cnpg::{BARMAN_PLUGIN, BarmanObjectStore, ClusterSpec, ObjectStoreSpec};
+use crate::model::{Object, Spec};
+use crate::view::Lookup;
+use k8s_openapi::api::core::v1::EnvVar;
+
+/// Compression algorithms CNPG accepts for WAL files.
+pub const WAL_COMPRESSIONS: [&str; 6] = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"];
+/// Compression algorithms CNPG accepts for base backups.
+pub const DATA_COMPRESSIONS: [&str; 4] = ["bzip2", "gzip", "lz4", "snappy"];
+
+/// The variables newer AWS SDKs need against S3-compatible stores.
+const CHECKSUM_VARS: [&str; 2] = ["AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION"];
+
+const IN_TREE_PATH: &str = "spec.backup.barmanObjectStore";
+
+/// The object's backup configuration, by where it lives.
+enum Store<'a> {
+    /// A Cluster archiving in-tree.
+    InTree(&'a ClusterSpec, &'a BarmanObjectStore),
+    /// A Barman Cloud ObjectStore; its `spec.configuration` may be missing.
+    ObjectStore(&'a ObjectStoreSpec),
+}
+
+fn store(obj: &Object) -> Option<Store<'_>> {
+    match &obj.spec {
+        Spec::Cluster(c) => c.in_tree_store().map(|s| Store::InTree(c, s)),
+        Spec::ObjectStore(o) => Some(Store::ObjectStore(o)),
+        _ => None,
+    }
+}
+
+fn cluster(obj: &Object) -> Option<&ClusterSpec> {
+    match &obj.spec {
+        Spec::Cluster(c) => Some(c),
+        _ => None,
+    }
+}
+
+pub fn configured(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Some(c) = cluster(obj) else { return };
+    if c.archives_wal() {
+        return;
+    }
+    let message = match c.plugins.iter().find(|p| p.name == BARMAN_PLUGIN) {
+        Some(p) if p.enabled == Some(false) => format!(
+            "WAL is not archived: the {BARMAN_PLUGIN} plugin entry is disabled (enabled: false), so there is no \
+             point-in-time recovery: enable it"
+        ),
+        Some(_) => format!(
+            "WAL is not archived: the {BARMAN_PLUGIN} plugin entry needs isWALArchiver: true, or there is no \
+             point-in-time recovery"
+        ),
+        None => format!(
+            "WAL is not archived, so there is no point-in-time recovery: add the {BARMAN_PLUGIN} plugin to \
+             spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>"
+        ),
+    };
+    out.push(Violation::new(BACKUP_CONFIGURED, message).at("spec.plugins"));
+}
+
+pub fn retention(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let (value, path) = match store(obj) {
+        Some(Store::InTree(c, _)) => (
+            c.backup.as_ref().and_then(|b| b.retention_policy.as_deref()),
+            "spec.backup.retentionPolicy",
+        ),
+        Some(Store::ObjectStore(o)) => (o.retention_policy.as_deref(), "spec.retentionPolicy"),
+        None => return dead_cluster_retention(obj, out),
+    };
+    let params = &ctx.policy.params.backup_retention;
+    let problem = match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => format!(
+            "{path} is not set, so backups are never deleted: set it, e.g. \"{}d\"",
+            params.min_days.max(30).min(params.max_days.unwrap_or(u32::MAX))
+        ),
+        Some(v) => match retention_days(v) {
+            None => format!(
+                "{path} {v:?} is not a retention CNPG understands: use a number and a unit d, w or m (e.g. \"30d\", \"4w\", \"3m\")"
+            ),
+            Some(days) if days < u64::from(params.min_days) => format!(
+                "{path} {v:?} keeps backups {days} days, less than the policy minimum of {} days: raise it",
+                params.min_days
+            ),
+            Some(days) => match params.max_days {
+                Some(max) if days > u64::from(max) => format!(
+                    "{path} {v:?} keeps backups {days} days, more than the policy maximum of {max} days: lower it"
+                ),
+                _ => return,
+            },
+        },
+    };
+    out.push(Violation::new(BACKUP_RETENTION, problem).at(path));
+}
+
+/// A plugin-based Cluster that still sets `spec.backup.retentionPolicy`: the plugin ignores it
+/// (retention lives on the ObjectStore), so the value on the Cluster only misleads. A warning
+/// at most: the ObjectStore's own retention is what this rule enforces.
+fn dead_cluster_retention(obj: &Object, out: &mut Vec<Violation>) {
+    let Some(c) = cluster(obj) else { return };
+    let Some(plugin) = c.barman_plugin() else { return };
+    let Some(value) = c.backup.as_ref().and_then(|b| b.retention_policy.as_deref()) else {
+        return;
+    };
+    if value.trim().is_empty() {
+        return;
+    }
+    out.push(
+        Violation::new(
+            BACKUP_RETENTION,
+            format!(
+                "spec.backup.retentionPolicy {value:?} has no effect with the Barman Cloud plugin: move it to \
+                 spec.retentionPolicy of ObjectStore {}",
+                plugin.barman_object_name().unwrap_or("<barmanObjectName>")
+            ),
+        )
+        .at("spec.backup.retentionPolicy")
+        .warn_only(),
+    );
+}
+
+/// Days a retention policy keeps backups: `^[1-9][0-9]*[dwm]$`, `w` = 7 days, `m` = 30 days.
+pub fn retention_days(policy: &str) -> Option<u64> {
+    let unit = policy.chars().last()?;
+    let number = &policy[..policy.len() - unit.len_utf8()];
+    if number.is_empty() || number.starts_with('0') || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = number.parse().unwrap_or(u64::MAX);
+    let per = match unit {
+        'd' => 1,
+        'w' => 7,
+        'm' => 30,
+        _ => return None,
+    };
+    Some(n.saturating_mul(per))
+}
+
+pub fn compression(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let (cfg, base) = match store(obj) {
+        Some(Store::InTree(_, s)) => (Some(s), IN_TREE_PATH),
+        Some(Store::ObjectStore(o)) => (o.configuration.as_ref(), "spec.configuration"),
+        None => return,
+    };
+    let allowed = ctx.policy.params.backup_compression.allowed.as_deref();
+    let parts = [
+        (
+            "wal",
+            cfg.and_then(|c| c.wal.as_ref()),
+            &WAL_COMPRESSIONS[..],
+            "WAL files",
+        ),
+        (
+            "data",
+            cfg.and_then(|c| c.data.as_ref()),
+            &DATA_COMPRESSIONS[..],
+            "base backups",
+        ),
+    ];
+    for (field, section, valid, what) in parts {
+        let path = format!("{base}.{field}.compression");
+        let value = section
+            .and_then(|s| s.compression.as_deref())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let suggestion = allowed
+            .and_then(|a| a.iter().find(|x| valid.contains(&x.as_str())).map(String::as_str))
+            .unwrap_or("gzip");
+        let problem = match value {
+            None => format!("{path} is not set, so {what} are stored uncompressed: set it, e.g. to {suggestion}"),
+            Some(v) if !valid.contains(&v) => format!(
+                "{path} {v:?} is not a compression CNPG supports for {what} ({}): use e.g. {suggestion}",
+                valid.join(", ")
+            ),
+            Some(v) => match allowed {
+                Some(list) if !list.iter().any(|a| a == v) => format!(
+                    "{path} {v:?} is not allowed by the policy ({}): use e.g. {suggestion}",
+                    list.join(", ")
+                ),
+                _ => continue,
+            },
+        };
+        out.push(Violation::new(BACKUP_COMPRESSION, problem).at(path));
+    }
+}
+
+pub fn s3_compat_checksums(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let (cfg, env, env_path) = match store(obj) {
+        Some(Store::InTree(c, s)) => (s, &c.env, "spec.env"),
+        Some(Store::ObjectStore(o)) => {
+            let Some(cfg) = o.configuration.as_ref() else { return };
+            let env = o.instance_sidecar_configuration.as_ref().map(|s| &s.env);
+            (cfg, env.unwrap_or(&EMPTY_ENV), "spec.instanceSidecarConfiguration.env")
+        }
+        None => return,
+    };
+    if !cfg.is_s3() {
+        return;
+    }
+    let Some(host) = cfg.endpoint_url.as_deref().and_then(endpoint_host) else {
+        return; // no endpointURL: AWS S3 itself
+    };
+    if is_aws_host(&host) {
+        return;
+    }
+    let missing: Vec<String> = CHECKSUM_VARS
+        .iter()
+        .filter_map(|name| match env.iter().find(|e| e.name == *name) {
+            None => Some(name.to_string()),
+            // A value from a ConfigMap or Secret cannot be seen here: trust it.
+            Some(EnvVar { value: None, .. }) => None,
+            Some(EnvVar { value: Some(v), .. }) if v.trim().eq_ignore_ascii_case("when_required") => None,
+            Some(EnvVar { value: Some(_), .. }) => Some(name.to_string()),
+        })
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    out.push(
+        Violation::new(
+            BACKUP_S3_COMPAT_CHECKSUMS,
+            format!(
+                "set {} to when_required in {env_path}: newer AWS SDKs fail against {} without it",
+                missing.join(" and "),
+                short_domain(&host)
+            ),
+        )
+        .at(env_path),
+    );
+}
+
+/// The registrable part of a host for messages (`a.b.oraclecloud.com` → `oraclecloud.com`);
+/// short hosts and IP addresses stay whole.
+fn short_domain(host: &str) -> &str {
+    if host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return host;
+    }
+    match host.rmatch_indices('.').nth(1) {
+        Some((i, _)) => &host[i + 1..],
+        None => host,
+    }
+}
+
+static EMPTY_ENV: Vec<EnvVar> = Vec::new();
+
+/// The lowercase host of an endpoint URL (`https://user@Host:9000/path` → `host`).
+pub fn endpoint_host(url: &str) -> Option<String> {
+    let rest = url.trim();
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// AWS S3 endpoints: `amazonaws.com` and `amazonaws.com.cn` and their subdomains.
+pub fn is_aws_host(host: &str) -> bool {
+    ["amazonaws.com", "amazonaws.com.cn"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+pub fn in_tree_deprecated(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Some(c) = cluster(obj) else { return };
+    if c.in_tree_store().is_none() {
+        return;
+    }
+    out.push(
+        Violation::new(
+            BACKUP_IN_TREE_DEPRECATED,
+            format!(
+                "{IN_TREE_PATH} is deprecated since CNPG 1.26, removal planned for 1.31: move it to a \
+                 barmancloud.cnpg.io/v1 ObjectStore used through plugin {BARMAN_PLUGIN}"
+            ),
+        )
+        .at(IN_TREE_PATH),
+    );
+}
+
+pub fn store_exists(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Some(c) = cluster(obj) else { return };
+    for (i, p) in c.plugins.iter().enumerate() {
+        if p.name != BARMAN_PLUGIN || p.enabled == Some(false) {
+            continue;
+        }
+        let path = format!("spec.plugins[{i}].parameters.barmanObjectName");
+        match p.barman_object_name().map(str::trim).filter(|n| !n.is_empty()) {
+            None => out.push(
+                Violation::new(
+                    BACKUP_STORE_EXISTS,
+                    format!(
+                        "plugin {BARMAN_PLUGIN} has no parameters.barmanObjectName: name the ObjectStore it archives to"
+                    ),
+                )
+                .at(path),
+            ),
+            Some(name) => {
+                if let Lookup::Absent = ctx.view.object_store(obj.namespace(), name) {
+                    let v = Violation::new(
+                        BACKUP_STORE_EXISTS,
+                        format!(
+                            "barmanObjectName {name} names no barmancloud.cnpg.io/v1 ObjectStore{}: create it or fix \
+                             the name, or WAL piles up on the volumes",
+                            match obj.namespace() {
+                                "" => String::new(),
+                                ns => format!(" in namespace {ns}"),
+                            }
+                        ),
+                    )
+                    .at(path);
+                    out.push(ctx.lenient_on_create(v));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,557 @@
+use super::*;
+use crate::policy::Policy;
+use crate::rules::Check;
+use crate::testing::{At, run_rule};
+
+/// A plugin-based Cluster (as in examples/shop.yaml); `extra` is appended under `spec:`.
+fn plugin_cluster(extra: &str) -> String {
+    format!(
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {{name: shop-pg, namespace: shop}}\nspec:\n  instances: 3\n  plugins:\n    - name: barman-cloud.cloudnative-pg.io\n      isWALArchiver: true\n      parameters: {{barmanObjectName: shop-backups}}\n{extra}---\n"
+    )
+}
+
+/// An in-tree Cluster; `store` is the barmanObjectStore body (indented by 6), `extra` goes under `spec:`.
+fn in_tree_cluster(retention: &str, store: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {{name: shop-pg, namespace: shop}}\nspec:\n  instances: 3\n{extra}  backup:\n    {retention}\n    barmanObjectStore:\n      destinationPath: s3://bucket/shop-pg\n{store}---\n"
+    )
+}
+
+/// An ObjectStore; `config` is the body of spec.configuration (indented by 4), `extra` goes under `spec:`.
+fn object_store(retention: &str, config: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: barmancloud.cnpg.io/v1\nkind: ObjectStore\nmetadata: {{name: shop-backups, namespace: shop}}\nspec:\n  {retention}\n  configuration:\n    destinationPath: s3://bucket/shop-pg\n{config}{extra}---\n"
+    )
+}
+
+const GZIP: &str = "    wal: {compression: gzip}\n    data: {compression: gzip}\n";
+const GZIP_IN_TREE: &str = "      wal: {compression: gzip}\n      data: {compression: gzip}\n";
+
+fn found(check: Check, yaml: &str, target: &str, policy: &str) -> Vec<String> {
+    let policy = if policy.is_empty() {
+        Policy::default()
+    } else {
+        Policy::from_yaml(policy).unwrap()
+    };
+    run_rule(check, yaml, target, At::Complete, &policy)
+        .into_iter()
+        .map(|v| v.message)
+        .collect()
+}
+
+#[test]
+fn backup_configured_accepts_in_tree_and_the_wal_archiving_plugin() {
+    let none = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  instances: 1\n";
+    let cases = [
+        ("plugin", plugin_cluster(""), None),
+        (
+            "in-tree",
+            in_tree_cluster("retentionPolicy: 30d", GZIP_IN_TREE, ""),
+            None,
+        ),
+        (
+            "nothing",
+            none.to_string(),
+            Some(
+                "WAL is not archived, so there is no point-in-time recovery: add the barman-cloud.cloudnative-pg.io plugin to spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>",
+            ),
+        ),
+        (
+            "plugin without isWALArchiver",
+            plugin_cluster("").replace("      isWALArchiver: true\n", ""),
+            Some("the barman-cloud.cloudnative-pg.io plugin entry needs isWALArchiver: true"),
+        ),
+        (
+            "plugin with isWALArchiver false",
+            plugin_cluster("").replace("isWALArchiver: true", "isWALArchiver: false"),
+            Some("plugin entry needs isWALArchiver: true"),
+        ),
+        (
+            "plugin disabled",
+            plugin_cluster("").replace("isWALArchiver: true", "isWALArchiver: true\n      enabled: false"),
+            Some("plugin entry is disabled (enabled: false)"),
+        ),
+        (
+            "another plugin archives WAL",
+            plugin_cluster("").replace("barman-cloud.cloudnative-pg.io", "pgbackrest.example.com"),
+            Some("add the barman-cloud.cloudnative-pg.io plugin"),
+        ),
+        (
+            "volume snapshots only",
+            format!("{none}  backup:\n    volumeSnapshot: {{className: csi-snap}}\n"),
+            Some("add the barman-cloud.cloudnative-pg.io plugin"),
+        ),
+    ];
+    for (case, yaml, want) in cases {
+        let got = found(configured, &yaml, "Cluster/shop-pg", "");
+        match want {
+            None => assert!(got.is_empty(), "{case}: {got:?}"),
+            Some(w) => {
+                assert_eq!(got.len(), 1, "{case}");
+                assert!(got[0].contains(w), "{case}: {}", got[0]);
+                assert!(got[0].starts_with("WAL is not archived"), "{case}: {}", got[0]);
+            }
+        }
+    }
+}
+
+#[test]
+fn retention_days_follow_cnpg_units() {
+    let cases = [
+        ("7d", Some(7)),
+        ("30d", Some(30)),
+        ("1w", Some(7)),
+        ("4w", Some(28)),
+        ("1m", Some(30)),
+        ("12m", Some(360)),
+        ("0d", None),
+        ("07d", None),
+        ("30", None),
+        ("d", None),
+        ("30 d", None),
+        ("30D", None),
+        ("1y", None),
+        ("-1d", None),
+        ("30dd", None),
+        ("", None),
+        ("99999999999999999999999m", Some(u64::MAX)),
+    ];
+    for (input, want) in cases {
+        assert_eq!(retention_days(input), want, "{input}");
+    }
+}
+
+#[test]
+fn retention_is_checked_where_it_lives() {
+    let store_ok = object_store("retentionPolicy: 30d", GZIP, "");
+    // (case, yaml, target, policy, expected message part)
+    let cases: Vec<(&str, String, &str, &str, Option<&str>)> = vec![
+        (
+            "object store 30d",
+            store_ok.clone(),
+            "ObjectStore/shop-backups",
+            "",
+            None,
+        ),
+        (
+            "object store without retention",
+            object_store("", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "",
+            Some("spec.retentionPolicy is not set, so backups are never deleted: set it, e.g. \"30d\""),
+        ),
+        (
+            "object store 3d",
+            object_store("retentionPolicy: 3d", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "",
+            Some("spec.retentionPolicy \"3d\" keeps backups 3 days, less than the policy minimum of 7 days: raise it"),
+        ),
+        (
+            "object store 1w meets the default minimum",
+            object_store("retentionPolicy: 1w", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "",
+            None,
+        ),
+        (
+            "object store garbage",
+            object_store("retentionPolicy: 30 days", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "",
+            Some("is not a retention CNPG understands"),
+        ),
+        (
+            "object store above maxDays",
+            object_store("retentionPolicy: 2m", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "rules: {backup-retention: {minDays: 7, maxDays: 45}}",
+            Some("keeps backups 60 days, more than the policy maximum of 45 days"),
+        ),
+        (
+            "object store below a raised minimum",
+            object_store("retentionPolicy: 2w", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "rules: {backup-retention: {minDays: 30}}",
+            Some("less than the policy minimum of 30 days"),
+        ),
+        (
+            "plugin cluster is not judged (its ObjectStore is)",
+            plugin_cluster(""),
+            "Cluster/shop-pg",
+            "",
+            None,
+        ),
+        (
+            "plugin cluster with a leftover in-tree retention",
+            plugin_cluster("  backup:\n    retentionPolicy: 30d\n"),
+            "Cluster/shop-pg",
+            "",
+            Some(
+                "spec.backup.retentionPolicy \"30d\" has no effect with the Barman Cloud plugin: move it to spec.retentionPolicy of ObjectStore shop-backups",
+            ),
+        ),
+        (
+            "in-tree cluster 30d",
+            in_tree_cluster("retentionPolicy: 30d", GZIP_IN_TREE, ""),
+            "Cluster/shop-pg",
+            "",
+            None,
+        ),
+        (
+            "in-tree cluster without retention",
+            in_tree_cluster("", GZIP_IN_TREE, ""),
+            "Cluster/shop-pg",
+            "",
+            Some("spec.backup.retentionPolicy is not set"),
+        ),
+        (
+            "in-tree cluster 5d",
+            in_tree_cluster("retentionPolicy: '5d'", GZIP_IN_TREE, ""),
+            "Cluster/shop-pg",
+            "",
+            Some("spec.backup.retentionPolicy \"5d\" keeps backups 5 days"),
+        ),
+    ];
+    let leftover = plugin_cluster("  backup:\n    retentionPolicy: 30d\n");
+    let v = run_rule(retention, &leftover, "Cluster/shop-pg", At::Update, &Policy::default());
+    assert!(v[0].warn_only, "dead configuration warns, never denies");
+    for (case, yaml, target, policy, want) in cases {
+        let got = found(retention, &yaml, target, policy);
+        match want {
+            None => assert!(got.is_empty(), "{case}: {got:?}"),
+            Some(w) => {
+                assert_eq!(got.len(), 1, "{case}: {got:?}");
+                assert!(got[0].contains(w), "{case}: {}", got[0]);
+            }
+        }
+    }
+}
+
+#[test]
+fn compression_is_set_valid_and_allowed() {
+    // (case, wal, data, policy, expected message parts)
+    let cases: Vec<(&str, &str, &str, &str, Vec<&str>)> = vec![
+        ("gzip both", "gzip", "gzip", "", vec![]),
+        ("zstd wal, snappy data", "zstd", "snappy", "", vec![]),
+        ("lz4 both", "lz4", "lz4", "", vec![]),
+        (
+            "wal missing",
+            "",
+            "gzip",
+            "",
+            vec!["wal.compression is not set, so WAL files are stored uncompressed"],
+        ),
+        (
+            "both missing",
+            "",
+            "",
+            "",
+            vec![
+                "wal.compression is not set",
+                "data.compression is not set, so base backups",
+            ],
+        ),
+        (
+            "zstd is not valid for data",
+            "zstd",
+            "zstd",
+            "",
+            vec![
+                "data.compression \"zstd\" is not a compression CNPG supports for base backups (bzip2, gzip, lz4, snappy)",
+            ],
+        ),
+        (
+            "garbage",
+            "brotli",
+            "gzip",
+            "",
+            vec!["wal.compression \"brotli\" is not a compression CNPG supports"],
+        ),
+        (
+            "not in allowed",
+            "gzip",
+            "bzip2",
+            "rules: {backup-compression: {allowed: [zstd, lz4]}}",
+            vec![
+                "wal.compression \"gzip\" is not allowed by the policy (zstd, lz4): use e.g. zstd",
+                "data.compression \"bzip2\" is not allowed by the policy (zstd, lz4): use e.g. lz4",
+            ],
+        ),
+        (
+            "in allowed",
+            "zstd",
+            "lz4",
+            "rules: {backup-compression: {allowed: [zstd, lz4]}}",
+            vec![],
+        ),
+    ];
+    for (case, wal, data, policy, want) in cases {
+        let section = |name: &str, v: &str, indent: &str| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                format!("{indent}{name}: {{compression: {v}}}\n")
+            }
+        };
+        let store_cfg = section("wal", wal, "    ") + &section("data", data, "    ");
+        let tree_cfg = section("wal", wal, "      ") + &section("data", data, "      ");
+        let objects = [
+            (
+                object_store("retentionPolicy: 30d", &store_cfg, ""),
+                "ObjectStore/shop-backups",
+                "spec.configuration.",
+            ),
+            (
+                in_tree_cluster("retentionPolicy: 30d", &tree_cfg, ""),
+                "Cluster/shop-pg",
+                "spec.backup.barmanObjectStore.",
+            ),
+        ];
+        for (yaml, target, prefix) in objects {
+            let got = found(compression, &yaml, target, policy);
+            assert_eq!(got.len(), want.len(), "{case} {target}: {got:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(g.starts_with(prefix) && g.contains(w), "{case} {target}: {g}");
+            }
+        }
+    }
+    // The plugin Cluster's compression lives on its ObjectStore.
+    assert!(found(compression, &plugin_cluster(""), "Cluster/shop-pg", "").is_empty());
+}
+
+#[test]
+fn endpoint_hosts_and_aws_detection() {
+    let cases = [
+        ("https://s3.eu-west-1.amazonaws.com", "s3.eu-west-1.amazonaws.com", true),
+        (
+            "https://s3.cn-north-1.amazonaws.com.cn/",
+            "s3.cn-north-1.amazonaws.com.cn",
+            true,
+        ),
+        ("https://bucket.s3.amazonaws.com:443/x", "bucket.s3.amazonaws.com", true),
+        (
+            "https://axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com",
+            "axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com",
+            false,
+        ),
+        ("http://minio.minio:9000", "minio.minio", false),
+        (
+            "https://0123abcd.r2.cloudflarestorage.com",
+            "0123abcd.r2.cloudflarestorage.com",
+            false,
+        ),
+        ("https://S3.AmazonAWS.com", "s3.amazonaws.com", true),
+        ("https://notamazonaws.com", "notamazonaws.com", false),
+        (
+            "https://amazonaws.com.evil.example",
+            "amazonaws.com.evil.example",
+            false,
+        ),
+        ("minio:9000", "minio", false),
+        ("http://user:pw@[::1]:9000/", "::1", false),
+    ];
+    for (url, host, aws) in cases {
+        assert_eq!(endpoint_host(url).as_deref(), Some(host), "{url}");
+        assert_eq!(is_aws_host(host), aws, "{url}");
+    }
+    assert_eq!(endpoint_host("https:///path"), None);
+}
+
+#[test]
+fn s3_compatible_stores_need_the_checksum_variables() {
+    const BOTH: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}\n      - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, value: when_required}\n";
+    const ONE: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}\n";
+    const WRONG: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_supported}\n      - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, valueFrom: {configMapKeyRef: {name: s3, key: v}}}\n";
+    let oci = "    endpointURL: https://axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com\n";
+    let minio = "    endpointURL: http://minio.minio:9000\n";
+    let r2 = "    endpointURL: https://0123abcd.r2.cloudflarestorage.com\n";
+    let aws = "    endpointURL: https://s3.eu-central-1.amazonaws.com\n";
+    // (case, endpoint, env block, expected)
+    let cases: Vec<(&str, &str, &str, Option<&str>)> = vec![
+        ("OCI with both", oci, BOTH, None),
+        (
+            "OCI without env",
+            oci,
+            "",
+            Some(
+                "set AWS_REQUEST_CHECKSUM_CALCULATION and AWS_RESPONSE_CHECKSUM_VALIDATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against oraclecloud.com without it",
+            ),
+        ),
+        (
+            "MinIO with one",
+            minio,
+            ONE,
+            Some(
+                "set AWS_RESPONSE_CHECKSUM_VALIDATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against minio.minio without it",
+            ),
+        ),
+        (
+            "R2 with a wrong value; valueFrom trusted",
+            r2,
+            WRONG,
+            Some(
+                "set AWS_REQUEST_CHECKSUM_CALCULATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against cloudflarestorage.com without it",
+            ),
+        ),
+        ("AWS endpoint", aws, "", None),
+        ("no endpoint is AWS", "", "", None),
+    ];
+    for (case, endpoint, env, want) in cases {
+        let store = object_store("retentionPolicy: 30d", &format!("{endpoint}{GZIP}"), env);
+        let got = found(s3_compat_checksums, &store, "ObjectStore/shop-backups", "");
+        match want {
+            None => assert!(got.is_empty(), "{case}: {got:?}"),
+            Some(w) => {
+                assert_eq!(got.len(), 1, "{case}");
+                assert!(got[0].contains(w), "{case}: {}", got[0]);
+            }
+        }
+        // The same store in-tree reads the Cluster's spec.env.
+        let cluster_env = env
+            .replace("  instanceSidecarConfiguration:\n    env:\n", "  env:\n")
+            .replace("      - ", "    - ");
+        let tree_store = match endpoint {
+            "" => GZIP_IN_TREE.to_string(),
+            e => format!("  {e}{GZIP_IN_TREE}"),
+        };
+        let tree = in_tree_cluster("retentionPolicy: 30d", &tree_store, &cluster_env);
+        let got = found(s3_compat_checksums, &tree, "Cluster/shop-pg", "");
+        assert_eq!(got.len(), usize::from(want.is_some()), "{case} in-tree: {got:?}");
+        if want.is_some() {
+            assert!(got[0].contains(" in spec.env: "), "{}", got[0]);
+        }
+    }
+    // Azure and Google stores are not S3.
+    let azure = object_store("retentionPolicy: 30d", GZIP, "")
+        .replace("s3://bucket/shop-pg", "https://acct.blob.core.windows.net/backups")
+        .replace(
+            "  configuration:\n",
+            "  configuration:\n    endpointURL: https://acct.blob.core.windows.net\n",
+        );
+    assert!(found(s3_compat_checksums, &azure, "ObjectStore/shop-backups", "").is_empty());
+    let gcs = object_store("retentionPolicy: 30d", GZIP, "")
+        .replace("s3://bucket/shop-pg", "gs://bucket/shop-pg")
+        .replace(
+            "  configuration:\n",
+            "  configuration:\n    endpointURL: https://storage.googleapis.com\n",
+        );
+    assert!(found(s3_compat_checksums, &gcs, "ObjectStore/shop-backups", "").is_empty());
+}
+
+#[test]
+fn in_tree_backup_is_deprecated_with_a_migration_hint() {
+    let got = found(
+        in_tree_deprecated,
+        &in_tree_cluster("retentionPolicy: 30d", GZIP_IN_TREE, ""),
+        "Cluster/shop-pg",
+        "",
+    );
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with("spec.backup.barmanObjectStore is deprecated since CNPG 1.26, removal planned for 1.31")
+    );
+    assert!(got[0].contains("barmancloud.cnpg.io/v1 ObjectStore"));
+    assert!(found(in_tree_deprecated, &plugin_cluster(""), "Cluster/shop-pg", "").is_empty());
+}
+
+#[test]
+fn the_plugin_object_store_must_exist() {
+    let store = object_store("retentionPolicy: 30d", GZIP, "");
+    let cluster = plugin_cluster("");
+    let p = Policy::default();
+    let run = |yaml: &str, at: At| run_rule(store_exists, yaml, "Cluster/shop-pg", at, &p);
+    assert!(run(&format!("{cluster}{store}"), At::Complete).is_empty());
+    assert!(run(&cluster, At::Offline).is_empty(), "unknown never reports");
+    let absent = run(&cluster, At::Complete);
+    assert_eq!(
+        absent[0].message,
+        "barmanObjectName shop-backups names no barmancloud.cnpg.io/v1 ObjectStore in namespace shop: create it or fix the name, or WAL piles up on the volumes"
+    );
+    assert_eq!(
+        absent[0].path.as_deref(),
+        Some("spec.plugins[0].parameters.barmanObjectName")
+    );
+    assert!(!absent[0].warn_only);
+    assert!(
+        run(&cluster, At::Create)[0].warn_only,
+        "a new Cluster may precede its ObjectStore"
+    );
+    assert!(!run(&cluster, At::Update)[0].warn_only);
+    // An ObjectStore in another namespace does not count.
+    let elsewhere = format!("{cluster}{}", store.replace("namespace: shop", "namespace: backups"));
+    assert_eq!(run(&elsewhere, At::Complete).len(), 1);
+    // A missing barmanObjectName is a finding even when nothing else is known.
+    let unnamed = cluster.replace("      parameters: {barmanObjectName: shop-backups}\n", "");
+    let got = run(&unnamed, At::Offline);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].message.contains("has no parameters.barmanObjectName"));
+}
+
+/// Every message of the backup and schedule rules fits kube-apiserver's 256-character warning,
+/// even as an audit-mode would-be denial, for real-shaped (long) names.
+#[test]
+fn messages_fit_an_admission_warning_for_real_names() {
+    use crate::rules::schedule;
+    let p = Policy::from_yaml("rules: {backup-compression: {allowed: [zstd, lz4]}}").unwrap();
+    let oci = "    endpointURL: https://axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com\n";
+    let long = |s: &str| {
+        s.replace("shop-pg", "payments-ledger-pg")
+            .replace("shop-backups", "payments-ledger-backups-prod")
+            .replace("namespace: shop", "namespace: payments-production")
+    };
+    let bare = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  instances: 1\n";
+    let tree = in_tree_cluster(
+        "retentionPolicy: 2d",
+        &format!("  {oci}      wal: {{compression: brotli}}\n      data: {{compression: xz}}\n"),
+        "  env: [{name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_supported}, {name: AWS_RESPONSE_CHECKSUM_VALIDATION, value: WHEN_SUPPORTED}]\n",
+    );
+    let disabled = plugin_cluster("").replace("isWALArchiver: true", "isWALArchiver: true\n      enabled: false");
+    let store = object_store("retentionPolicy: 30 days", oci, "");
+    let mut inputs: Vec<(Check, String, &str)> = vec![
+        (configured, bare.to_string(), "Cluster/shop-pg"),
+        (configured, disabled, "Cluster/shop-pg"),
+        (retention, tree.clone(), "Cluster/shop-pg"),
+        (compression, tree.clone(), "Cluster/shop-pg"),
+        (s3_compat_checksums, tree.clone(), "Cluster/shop-pg"),
+        (in_tree_deprecated, tree.clone(), "Cluster/shop-pg"),
+        (store_exists, plugin_cluster(""), "Cluster/shop-pg"),
+        (schedule::present, plugin_cluster(""), "Cluster/shop-pg"),
+        (retention, store.clone(), "ObjectStore/shop-backups"),
+        (compression, store.clone(), "ObjectStore/shop-backups"),
+        (s3_compat_checksums, store, "ObjectStore/shop-backups"),
+    ];
+    let cluster = plugin_cluster("");
+    for (expr, method) in [
+        ("0 2 * * *", "plugin"),
+        ("0 2 * * 0", ""),
+        ("30 1 1-7,15-21 * *", "barmanObjectStore"),
+        ("0 0 2 * * 0", "volumeSnapshot"),
+        ("every day at two", "pgdump"),
+        (
+            "0 0 0 30 2 *",
+            "plugin\n  pluginConfiguration: {name: barman-cloud.cnpg.io}",
+        ),
+    ] {
+        let sb = format!(
+            "apiVersion: postgresql.cnpg.io/v1\nkind: ScheduledBackup\nmetadata: {{name: shop-pg-daily, namespace: shop}}\nspec:\n  schedule: '{expr}'\n  cluster: {{name: shop-pg}}\n  method: {method}\n---\n{cluster}"
+        );
+        inputs.push((schedule::schedule, sb.clone(), "ScheduledBackup/shop-pg-daily"));
+        inputs.push((schedule::target, sb, "ScheduledBackup/shop-pg-daily"));
+    }
+    let mut seen = 0;
+    for (check, yaml, target) in inputs {
+        let yaml = long(&yaml);
+        let target = long(target);
+        for v in run_rule(check, &yaml, &target, At::Complete, &p) {
+            let warning = format!("dbhook: audit: would deny: [{}] {}", v.rule, v.message);
+            assert!(
+                warning.chars().count() <= 256,
+                "{} chars: {warning}",
+                warning.chars().count()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "{seen}");
+}

@@ -1,0 +1,127 @@
+//! Test support for rule checks: real-shaped manifests (the shop example and variants of it),
+//! offline and admission views over them, and one rule run against one object.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use kube::core::admission::Operation;
+
+use super::{Check, Ctx, Violation};
+use crate::model::Object;
+use crate::policy::Policy;
+use crate::view::{Listing, Lookup, ManifestView, Origin, View};
+
+/// The good example: every rule passes on it.
+pub const SHOP: &str = include_str!("../../examples/shop.yaml");
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
+
+/// Every object of a multi-document YAML text.
+pub fn objects(yaml: &str) -> Vec<Arc<Object>> {
+    crate::manifest::parse("test.yaml", yaml)
+        .expect("fixture parses")
+        .iter()
+        .map(|d| Arc::new(Object::from_value(&d.value).expect("fixture decodes")))
+        .collect()
+}
+
+/// `text` with `from` replaced by `to`; panics when `from` does not occur, so a fixture edit
+/// that silently stops applying is caught.
+pub fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "fixture edit: {from:?} not found");
+    text.replacen(from, to, 1)
+}
+
+/// The ManifestView at admission: the webhook's cluster view, in memory.
+pub struct AdmissionView(pub ManifestView);
+
+impl View for AdmissionView {
+    fn origin(&self) -> Origin {
+        Origin::Admission
+    }
+    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.0.cluster(ns, name)
+    }
+    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.0.object_store(ns, name)
+    }
+    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
+        self.0.scheduled_backups_for(ns, cluster)
+    }
+    fn migration_jobs_for(&self, app: &Object) -> Listing {
+        self.0.migration_jobs_for(app)
+    }
+    fn app_workloads_for(&self, job: &Object) -> Listing {
+        self.0.app_workloads_for(job)
+    }
+    fn namespace_mode_label(&self, ns: &str) -> Option<String> {
+        self.0.namespace_mode_label(ns)
+    }
+}
+
+/// How a rule is run in a test.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub complete: bool,
+    pub origin: Origin,
+    pub operation: &'a Operation,
+    pub policy: Option<&'a Policy>,
+}
+
+pub const OFFLINE: Run<'static> = Run {
+    complete: false,
+    origin: Origin::Offline,
+    operation: &Operation::Create,
+    policy: None,
+};
+pub const COMPLETE: Run<'static> = Run {
+    complete: true,
+    ..OFFLINE
+};
+pub const ADMIT_CREATE: Run<'static> = Run {
+    complete: true,
+    origin: Origin::Admission,
+    operation: &Operation::Create,
+    policy: None,
+};
+pub const ADMIT_UPDATE: Run<'static> = Run {
+    operation: &Operation::Update,
+    ..ADMIT_CREATE
+};
+
+/// Runs `check` on the object `kind/name` of `yaml`, with every object of `yaml` in the view.
+pub fn check(check: Check, yaml: &str, target: &str, run: Run<'_>) -> Vec<Violation> {
+    check_against(check, yaml, target, yaml, run)
+}
+
+/// Runs `check` on `kind/name` of `subject` against a view holding the objects of `world`.
+pub fn check_against(check: Check, subject: &str, target: &str, world: &str, run: Run<'_>) -> Vec<Violation> {
+    let (kind, name) = target.split_once('/').expect("target is Kind/name");
+    let obj = objects(subject)
+        .into_iter()
+        .find(|o| o.kind == kind && o.name() == name)
+        .unwrap_or_else(|| panic!("no {target} in the fixture"));
+    let manifest = ManifestView::new(objects(world), run.complete);
+    let admission = AdmissionView(manifest.clone());
+    let view: &dyn View = match run.origin {
+        Origin::Offline => &manifest,
+        Origin::Admission => &admission,
+    };
+    let default = Policy::default();
+    let ctx = Ctx {
+        view,
+        policy: run.policy.unwrap_or(&default),
+        now: now(),
+        operation: run.operation,
+    };
+    let mut out = Vec::new();
+    check(&obj, &ctx, &mut out);
+    out
+}
+
+/// The messages of `violations`, for readable assertions.
+pub fn messages(violations: &[Violation]) -> Vec<&str> {
+    violations.iter().map(|v| v.message.as_str()).collect()
+}

@@ -1,0 +1,143 @@
+//! The rule registry: each rule is a pure check over one object and the view.
+
+pub mod backup;
+pub mod catalog;
+pub mod credentials;
+pub mod cron;
+pub mod images;
+pub mod injection;
+pub mod lockstep;
+pub mod references;
+pub mod schedule;
+
+use chrono::{DateTime, Utc};
+use kube::core::admission::Operation;
+
+use crate::model::Object;
+use crate::policy::Policy;
+use crate::view::{Origin, View};
+pub use catalog::{CATALOG, RuleInfo};
+
+/// What a rule check sees besides the object.
+pub struct Ctx<'a> {
+    pub view: &'a dyn View,
+    pub policy: &'a Policy,
+    pub now: DateTime<Utc>,
+    pub operation: &'a Operation,
+}
+
+impl Ctx<'_> {
+    pub fn origin(&self) -> Origin {
+        self.view.origin()
+    }
+    pub fn is_create(&self) -> bool {
+        matches!(self.operation, Operation::Create)
+    }
+    /// A CREATE at admission: objects applied in the same sync may not be in the view yet, so
+    /// "does not exist" findings are only warnings then (SPEC §6).
+    pub fn is_admission_create(&self) -> bool {
+        self.origin() == Origin::Admission && self.is_create()
+    }
+    /// `v`, as a warning only at admission CREATE ([`Ctx::is_admission_create`]).
+    pub fn lenient_on_create(&self, v: Violation) -> Violation {
+        if self.is_admission_create() { v.warn_only() } else { v }
+    }
+}
+
+/// A rule's complaint about an object, before policy and mode turn it into an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: &'static str,
+    pub message: String,
+    /// Where in the object, dotted (`spec.template.spec.containers[0].image`), when it helps.
+    pub path: Option<String>,
+    /// Report at most as a warning whatever the policy says (e.g. a Cluster whose
+    /// ScheduledBackup has not been applied yet at CREATE).
+    pub warn_only: bool,
+}
+
+impl Violation {
+    pub fn new(rule: &'static str, message: impl Into<String>) -> Violation {
+        Violation {
+            rule,
+            message: message.into(),
+            path: None,
+            warn_only: false,
+        }
+    }
+    pub fn at(mut self, path: impl Into<String>) -> Violation {
+        self.path = Some(path.into());
+        self
+    }
+    pub fn warn_only(mut self) -> Violation {
+        self.warn_only = true;
+        self
+    }
+}
+
+pub type Check = fn(&Object, &Ctx<'_>, &mut Vec<Violation>);
+
+/// A rule: its catalog entry and its check.
+pub struct Rule {
+    pub info: &'static RuleInfo,
+    pub check: Check,
+}
+
+/// The check for each rule id of the catalog.
+fn check_for(id: &str) -> Check {
+    use catalog as c;
+    match id {
+        c::INJECTION_CONFIG => injection::check,
+        c::MIGRATION_IMAGE_LOCKSTEP => lockstep::check,
+        c::IMAGE_TAG_PINNED => images::tag_pinned,
+        c::DB_URL_PLAINTEXT => credentials::plaintext,
+        c::DB_URL_SOURCE => credentials::source,
+        c::CLUSTER_EXISTS => references::cluster_exists,
+        c::APP_SECRET_HAS_KEY => references::app_secret_has_key,
+        c::BACKUP_CONFIGURED => backup::configured,
+        c::BACKUP_RETENTION => backup::retention,
+        c::BACKUP_COMPRESSION => backup::compression,
+        c::BACKUP_S3_COMPAT_CHECKSUMS => backup::s3_compat_checksums,
+        c::BACKUP_IN_TREE_DEPRECATED => backup::in_tree_deprecated,
+        c::BACKUP_STORE_EXISTS => backup::store_exists,
+        c::SCHEDULED_BACKUP_PRESENT => schedule::present,
+        c::SCHEDULED_BACKUP_SCHEDULE => schedule::schedule,
+        c::SCHEDULED_BACKUP_TARGET => schedule::target,
+        _ => |_, _, _| {},
+    }
+}
+
+/// Every rule in catalog order.
+pub fn registry() -> &'static [Rule] {
+    static RULES: std::sync::LazyLock<Vec<Rule>> = std::sync::LazyLock::new(|| {
+        CATALOG
+            .iter()
+            .map(|info| Rule {
+                info,
+                check: check_for(info.id),
+            })
+            .collect()
+    });
+    &RULES
+}
+
+/// The namespace of `obj` for messages; objects without one (rendered charts) read "(unset)".
+pub(crate) fn ns_label(obj: &Object) -> &str {
+    match obj.namespace() {
+        "" => "(unset)",
+        ns => ns,
+    }
+}
+
+/// Shortens a message to `max` characters on a char boundary, marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod fixture;

@@ -1,0 +1,276 @@
+//! `scheduled-backup-present`, `scheduled-backup-schedule` and `scheduled-backup-target`: base
+//! backups are scheduled, on a schedule CNPG runs the way the user meant, for a Cluster and a
+//! method that can take them.
+//!
+//! A suspended ScheduledBackup (`spec.suspend: true`) is still checked for its schedule and its
+//! target: resuming it is a one-field change that nobody reviews, and it then runs exactly as
+//! written. It does not count as a backup for `scheduled-backup-present`, which warns (never
+//! denies, so maintenance can suspend backups) when every ScheduledBackup of a Cluster is
+//! suspended.
+
+use chrono::TimeDelta;
+
+use super::catalog::{SCHEDULED_BACKUP_PRESENT, SCHEDULED_BACKUP_SCHEDULE, SCHEDULED_BACKUP_TARGET};
+use super::cron::{self, CronError};
+use super::{Ctx, Violation};
+use crate::model::cnpg::{BARMAN_PLUGIN, ClusterSpec, ScheduledBackupSpec};
+use crate::model::{Object, Spec};
+use crate::view::Lookup;
+
+/// A ScheduledBackup `spec.method`; CNPG defaults to `barmanObjectStore` when it is unset.
+const METHODS: [&str; 3] = ["barmanObjectStore", "volumeSnapshot", "plugin"];
+
+pub fn present(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Spec::Cluster(c) = &obj.spec else { return };
+    if !c.archives_wal() && !c.has_volume_snapshot() {
+        return; // backup-configured reports that
+    }
+    let listing = ctx.view.scheduled_backups_for(obj.namespace(), obj.name());
+    if listing.items.is_empty() {
+        if listing.is_absent() {
+            let v = Violation::new(
+                SCHEDULED_BACKUP_PRESENT,
+                format!(
+                    "no ScheduledBackup targets this Cluster, so there are no base backups and WAL alone cannot be \
+                     restored: add one with spec.cluster.name: {}, schedule \"0 0 2 * * *\", method {}",
+                    obj.name(),
+                    suggested_method(c)
+                ),
+            );
+            out.push(ctx.lenient_on_create(v));
+        }
+        return;
+    }
+    let suspended = |o: &Object| matches!(&o.spec, Spec::ScheduledBackup(s) if s.suspend == Some(true));
+    if listing.items.iter().all(|o| suspended(o)) {
+        let names: Vec<&str> = listing.items.iter().map(|o| o.name()).collect();
+        out.push(
+            Violation::new(
+                SCHEDULED_BACKUP_PRESENT,
+                format!(
+                    "every ScheduledBackup of this Cluster is suspended ({}), so no base backup is taken: set \
+                     spec.suspend: false when the maintenance is over",
+                    names.join(", ")
+                ),
+            )
+            .warn_only(),
+        );
+    }
+}
+
+fn suggested_method(c: &ClusterSpec) -> &'static str {
+    if c.barman_plugin().is_some() {
+        "plugin"
+    } else if c.in_tree_store().is_some() {
+        "barmanObjectStore"
+    } else {
+        "volumeSnapshot"
+    }
+}
+
+pub fn schedule(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Spec::ScheduledBackup(sb) = &obj.spec else { return };
+    let max_hours = ctx.policy.params.scheduled_backup_schedule.max_interval_hours;
+    let Some(expr) = sb.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+        out.push(
+            Violation::new(
+                SCHEDULED_BACKUP_SCHEDULE,
+                "spec.schedule is not set: use six fields, seconds first, e.g. \"0 0 2 * * *\" for 02:00 every day",
+            )
+            .at("spec.schedule"),
+        );
+        return;
+    };
+    let problem = match cron::parse(expr) {
+        Err(CronError::FiveFields { suggestion }) => five_field_hint(expr, &suggestion),
+        Err(CronError::Invalid(reason)) => format!(
+            "spec.schedule \"{expr}\" is invalid: {reason}; use six fields, seconds first, e.g. \"0 0 2 * * *\""
+        ),
+        Ok(s) => match s.max_gap() {
+            None => format!(
+                "spec.schedule \"{expr}\" never fires (no date matches it), so no backup is ever taken: fix the \
+                 day-of-month and month fields"
+            ),
+            Some(gap) if gap > TimeDelta::hours(i64::from(max_hours)) => format!(
+                "spec.schedule \"{expr}\" leaves up to {} between backups, over the policy's maxIntervalHours of \
+                 {max_hours}: back up at least every {max_hours} hours, e.g. \"0 0 2 * * *\"",
+                human(gap)
+            ),
+            Some(_) => return,
+        },
+    };
+    out.push(Violation::new(SCHEDULED_BACKUP_SCHEDULE, problem).at("spec.schedule"));
+}
+
+/// What a five-field schedule does under CNPG's parser (robfig/cron with seconds first and an
+/// optional day-of-week): `a b c d e` is second `a`, minute `b`, hour `c`, day-of-month `d`,
+/// month `e`, any weekday.
+fn five_field_hint(expr: &str, suggestion: &str) -> String {
+    let body = expr
+        .strip_prefix("CRON_TZ=")
+        .or_else(|| expr.strip_prefix("TZ="))
+        .and_then(|rest| rest.split_once(char::is_whitespace).map(|(_, b)| b.trim()))
+        .unwrap_or(expr);
+    let f: Vec<&str> = body.split_whitespace().collect();
+    let question = format!("did you mean \"{suggestion}\"?");
+    let [sec, min, hour, dom, month] = f[..] else {
+        return format!("\"{expr}\" has five fields, read with a seconds field first — {question}");
+    };
+    let as_read = format!(
+        "\"{expr}\" is read seconds first by CNPG (second {sec}, minute {min}, hour {hour}, day {dom}, month {month})"
+    );
+    if let Err(e) = cron::parse(&format!("{body} *")) {
+        return format!("{as_read} and rejected: {e} — {question}");
+    }
+    let num = |s: &str, max: u32| s.parse::<u32>().ok().filter(|n| *n <= max);
+    let any = |s: &str| s == "*" || s == "?";
+    let what = match (num(sec, 59), num(min, 59), num(hour, 23)) {
+        (Some(s), Some(m), None) if any(hour) && any(dom) && any(month) => match s {
+            0 => format!("runs hourly at minute {m}"),
+            s => format!("runs hourly at minute {m}, second {s}"),
+        },
+        (Some(s), Some(m), Some(h)) if any(dom) && any(month) => format!("runs daily at {h:02}:{m:02}:{s:02}"),
+        (Some(_), None, None) if any(min) && any(hour) && any(dom) && any(month) => "runs every minute".to_string(),
+        _ => return format!("{as_read} — {question}"),
+    };
+    format!("\"{expr}\" {what} — {question} (CloudNativePG schedules have six fields, seconds first)")
+}
+
+fn human(d: TimeDelta) -> String {
+    let s = d.num_seconds();
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if s % 86_400 == 0 {
+        plural(s / 86_400, "day")
+    } else if s % 3600 == 0 {
+        plural(s / 3600, "hour")
+    } else if s % 60 == 0 {
+        plural(s / 60, "minute")
+    } else {
+        plural(s, "second")
+    }
+}
+
+pub fn target(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Spec::ScheduledBackup(sb) = &obj.spec else { return };
+    let method = sb.method.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    if let Some(m) = method.filter(|m| !METHODS.contains(m)) {
+        out.push(
+            Violation::new(
+                SCHEDULED_BACKUP_TARGET,
+                format!(
+                    "spec.method {m:?} is not a backup method: use one of {}",
+                    METHODS.join(", ")
+                ),
+            )
+            .at("spec.method"),
+        );
+        return;
+    }
+    if method == Some("plugin") && plugin_name(sb).is_none() {
+        out.push(
+            Violation::new(
+                SCHEDULED_BACKUP_TARGET,
+                format!(
+                    "spec.method is plugin but spec.pluginConfiguration.name is not set: set it to {BARMAN_PLUGIN}"
+                ),
+            )
+            .at("spec.pluginConfiguration.name"),
+        );
+    }
+    let Some(name) = sb.cluster.as_ref().map(|c| c.name.trim()).filter(|n| !n.is_empty()) else {
+        out.push(
+            Violation::new(
+                SCHEDULED_BACKUP_TARGET,
+                "spec.cluster.name is not set: name the CNPG Cluster to back up",
+            )
+            .at("spec.cluster.name"),
+        );
+        return;
+    };
+    match ctx.view.cluster(obj.namespace(), name) {
+        Lookup::Unknown => {}
+        Lookup::Absent => {
+            let v = Violation::new(
+                SCHEDULED_BACKUP_TARGET,
+                format!(
+                    "spec.cluster.name names Cluster {name}, which does not exist{}: fix the name or create the Cluster",
+                    match obj.namespace() {
+                        "" => String::new(),
+                        ns => format!(" in namespace {ns}"),
+                    }
+                ),
+            )
+            .at("spec.cluster.name");
+            out.push(ctx.lenient_on_create(v));
+        }
+        Lookup::Present(cluster) => {
+            if let Spec::Cluster(c) = &cluster.spec
+                && let Some(v) = method_misfit(sb, method, name, c)
+            {
+                out.push(v);
+            }
+        }
+    }
+}
+
+fn plugin_name(sb: &ScheduledBackupSpec) -> Option<&str> {
+    sb.plugin_configuration
+        .as_ref()
+        .map(|p| p.name.trim())
+        .filter(|n| !n.is_empty())
+}
+
+/// Why the Cluster cannot take backups with the ScheduledBackup's method, if it cannot.
+fn method_misfit(sb: &ScheduledBackupSpec, method: Option<&str>, name: &str, c: &ClusterSpec) -> Option<Violation> {
+    let v = |msg: String| Some(Violation::new(SCHEDULED_BACKUP_TARGET, msg).at("spec.method"));
+    match method.unwrap_or("barmanObjectStore") {
+        "barmanObjectStore" if c.in_tree_store().is_none() => {
+            let subject = match method {
+                None => "spec.method is unset (barmanObjectStore)",
+                Some(_) => "spec.method is barmanObjectStore",
+            };
+            if c.plugin(BARMAN_PLUGIN).is_some() {
+                v(format!(
+                    "{subject} but Cluster {name} uses the Barman Cloud plugin: set method: plugin and \
+                     pluginConfiguration.name: {BARMAN_PLUGIN}"
+                ))
+            } else {
+                v(format!(
+                    "{subject} but Cluster {name} has no spec.backup.barmanObjectStore: configure backups on the \
+                     Cluster (the Barman Cloud plugin) and set spec.method to match"
+                ))
+            }
+        }
+        "volumeSnapshot" if !c.has_volume_snapshot() => v(format!(
+            "spec.method volumeSnapshot needs spec.backup.volumeSnapshot on Cluster {name}, which has none: add it \
+             (with a VolumeSnapshotClass) or use method {}",
+            if c.plugin(BARMAN_PLUGIN).is_some() {
+                "plugin"
+            } else {
+                "barmanObjectStore"
+            }
+        )),
+        "plugin" => {
+            let plugin = plugin_name(sb)?;
+            if c.plugin(plugin).is_some() {
+                return None;
+            }
+            let hint = if plugin != BARMAN_PLUGIN && c.plugin(BARMAN_PLUGIN).is_some() {
+                format!(": did you mean {BARMAN_PLUGIN}?")
+            } else {
+                ": add it to the Cluster's spec.plugins (with parameters.barmanObjectName)".to_string()
+            };
+            Some(
+                Violation::new(
+                    SCHEDULED_BACKUP_TARGET,
+                    format!("spec.pluginConfiguration.name {plugin} is not a plugin enabled on Cluster {name}{hint}"),
+                )
+                .at("spec.pluginConfiguration.name"),
+            )
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

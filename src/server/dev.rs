@@ -1,0 +1,123 @@
+//! `serve --dev`: a self-signed CA and a localhost serving certificate in `certs/dev/`, reused
+//! while they are valid so a browser or curl trust set up once keeps working.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{TimeDelta, Utc};
+
+use super::certs::{self, CertsError};
+use super::tls::{TlsPaths, parse_pair, provider};
+
+/// Where `--dev` keeps its material, relative to the working directory.
+pub const DEV_DIR: &str = "certs/dev";
+
+/// Days a dev certificate is valid.
+const DEV_DAYS: u32 = 365;
+
+/// Certificates with less than this left are replaced rather than reused.
+const RENEW_BEFORE: TimeDelta = TimeDelta::days(1);
+
+/// The dev CA and serving pair on disk.
+#[derive(Debug, Clone)]
+pub struct DevCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Whether they were created now rather than reused.
+    pub created: bool,
+}
+
+impl DevCerts {
+    pub fn tls_paths(&self) -> TlsPaths {
+        TlsPaths {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: None,
+        }
+    }
+}
+
+/// Names the dev certificate is valid for.
+pub fn dev_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+}
+
+/// Reuses `dir`'s CA and pair while they parse, match and stay valid for a day; otherwise
+/// writes new ones.
+pub fn ensure(dir: &Path) -> Result<DevCerts, CertsError> {
+    let dev = DevCerts {
+        ca: dir.join("ca.crt"),
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+        created: false,
+    };
+    match reusable(&dev) {
+        Ok(()) => return Ok(dev),
+        Err(why) if dev.cert.exists() || dev.key.exists() => {
+            tracing::info!(dir = %dir.display(), reason = %why, "replacing the dev certificate");
+        }
+        Err(_) => {}
+    }
+    let bundle = certs::generate("dbhook dev CA", &dev_names(), certs::Validity::days_from_now(DEV_DAYS))?;
+    std::fs::create_dir_all(dir).map_err(|source| CertsError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    certs::write_file(dir, "ca.crt", &bundle.ca_cert, false)?;
+    certs::write_file(dir, "tls.crt", &bundle.cert, false)?;
+    certs::write_file(dir, "tls.key", &bundle.key, true)?;
+    Ok(DevCerts { created: true, ..dev })
+}
+
+fn reusable(dev: &DevCerts) -> Result<(), String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let (ca, cert, key) = (read(&dev.ca)?, read(&dev.cert)?, read(&dev.key)?);
+    let pair = parse_pair(&dev.tls_paths(), &cert, &key, &provider()).map_err(|e| e.to_string())?;
+    if pair.not_after() - Utc::now() < RENEW_BEFORE {
+        return Err(format!("expires {}", pair.not_after().to_rfc3339()));
+    }
+    signed_for_localhost(&ca, &cert).map_err(|e| {
+        format!(
+            "{} does not verify against {}: {e}",
+            dev.cert.display(),
+            dev.ca.display()
+        )
+    })
+}
+
+/// Verifies the pair the way curl will: chain to the CA, name `localhost`, validity now.
+fn signed_for_localhost(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier as _;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(ca.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// What `serve --dev` prints: where the CA is and a request to paste.
+pub fn banner(dev: &DevCerts, port: u16) -> String {
+    let state = if dev.created { "created" } else { "reusing" };
+    format!(
+        "dbhook serve --dev: {state} a development CA and certificate for localhost in {dir}/\n\
+         try:\n  curl --cacert {ca} -H 'Content-Type: application/json' \
+         --data @examples/review-rollout.json https://localhost:{port}/mutate\n",
+        dir = dev.ca.parent().map_or_else(|| ".".into(), |d| d.display().to_string()),
+        ca = dev.ca.display(),
+    )
+}

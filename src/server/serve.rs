@@ -1,0 +1,195 @@
+//! `dbhook serve` itself: flags to [`Config`], the view, logging, the runtime, and signals.
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::view::{EmptyView, LiveView};
+
+use super::{Config, Server, StartError, TlsPaths, dev, reload, shutdown};
+
+/// The view the server judges against. `--standalone`, and `--dev` without a kubeconfig:
+/// [`EmptyView`], where every lookup of another object is unknown and never denies. Otherwise
+/// the cluster view's watch caches, fed from the API server with read-only access.
+pub async fn build_view(
+    args: &ServeArgs,
+    policy: &Arc<ArcSwap<Policy>>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn LiveView>, StartError> {
+    let kubeconfig = args.kubeconfig.as_deref();
+    if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
+        tracing::info!("standalone: no cluster view, lookups of other objects are unknown");
+        return Ok(Arc::new(EmptyView));
+    }
+    let client = crate::cluster::client(kubeconfig).await.map_err(|e| {
+        StartError::Kube(format!(
+            "{e:#}; pass --kubeconfig, run in a cluster, or use --standalone to serve without the cluster view"
+        ))
+    })?;
+    let options = crate::cluster::ClusterOptions::from_serve_args(args);
+    let view = crate::cluster::start(client, policy.clone(), metrics.clone(), options).await;
+    tracing::info!("cluster view started: ready once every watch has synced");
+    Ok(view)
+}
+
+/// Loads `--policy` (or the embedded default) for startup; the error names the file.
+pub fn load_policy(path: Option<&Path>) -> Result<Policy, StartError> {
+    match path {
+        None => Ok(Policy::default()),
+        Some(path) => {
+            let contents = std::fs::read(path)
+                .map(|bytes| vec![bytes])
+                .map_err(|e| format!("{}: {e}", path.display()));
+            reload::parse_policy(path, &contents).map_err(StartError::Policy)
+        }
+    }
+}
+
+/// Sets up `tracing`: JSON when asked or when stderr is not a terminal (a cluster), text
+/// otherwise. `RUST_LOG` overrides the level (default `info`).
+pub fn init_tracing(format: Option<LogFormat>) {
+    use tracing_subscriber::EnvFilter;
+    let json = match format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Text) => false,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Fails only if a subscriber is already installed (tests), which is fine.
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        // Colour codes only help a terminal; in a file or `kubectl logs` they are noise.
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
+}
+
+/// `dbhook serve`: exit 0 after a clean shutdown, 2 on configuration errors, 1 otherwise.
+pub fn main(args: ServeArgs) -> u8 {
+    init_tracing(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dbhook serve: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: ServeArgs) -> u8 {
+    let (config, dev) = match configure(&args).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dbhook serve: {e}");
+            return e.exit_code();
+        }
+    };
+    let server = match Server::bind(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dbhook serve: {e}");
+            return e.exit_code();
+        }
+    };
+    if let Some(dev) = dev {
+        print!("{}", dev::banner(&dev, server.addr.port()));
+    }
+    let signal = shutdown::os_signal().await;
+    tracing::info!(
+        signal,
+        "shutting down: readiness off, no new connections, finishing in-flight requests"
+    );
+    server.shutdown();
+    tokio::select! {
+        () = server.join() => {
+            tracing::info!("stopped");
+            0
+        }
+        // Impatience (a second Ctrl-C) skips the drain.
+        second = shutdown::os_signal() => {
+            tracing::warn!(signal = second, "second signal: exiting without finishing in-flight requests");
+            1
+        }
+    }
+}
+
+async fn configure(args: &ServeArgs) -> Result<(Config, Option<dev::DevCerts>), StartError> {
+    let addr = resolve("--addr", &args.addr).await?;
+    let admin_addr = resolve("--admin-addr", &args.admin_addr).await?;
+    let (tls, dev) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => (
+            TlsPaths {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.client_ca.clone(),
+            },
+            None,
+        ),
+        _ if args.dev => {
+            let dev = dev::ensure(Path::new(dev::DEV_DIR))?;
+            let tls = TlsPaths {
+                client_ca: args.client_ca.clone(),
+                ..dev.tls_paths()
+            };
+            (tls, Some(dev))
+        }
+        _ => {
+            return Err(StartError::Usage(
+                "--tls-cert and --tls-key are required (or --dev)".into(),
+            ));
+        }
+    };
+    let policy = Arc::new(ArcSwap::from_pointee(load_policy(args.policy.as_deref())?));
+    // A bad certificate is the user's to fix: say so before trying to reach the cluster.
+    precheck_tls(&tls)?;
+    let mut config = Config::new(tls);
+    config.metrics = Arc::new(Metrics::new());
+    config.view = build_view(args, &policy, &config.metrics).await?;
+    config.addr = addr;
+    config.admin_addr = admin_addr;
+    config.policy_path.clone_from(&args.policy);
+    config.policy = policy;
+    config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+    Ok((config, dev))
+}
+
+fn precheck_tls(paths: &TlsPaths) -> Result<(), StartError> {
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).map_err(|e| super::tls::TlsError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })
+    };
+    let (cert, key) = (read(&paths.cert)?, read(&paths.key)?);
+    super::tls::parse_pair(paths, &cert, &key, &super::tls::provider())?;
+    Ok(())
+}
+
+/// Accepts `host:port` with a name as well as an IP address.
+async fn resolve(flag: &str, addr: &str) -> Result<SocketAddr, StartError> {
+    let usage = |why: String| StartError::Usage(format!("{flag} {addr:?}: {why}"));
+    let mut addrs = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| usage(format!("not a host:port ({e})")))?;
+    addrs.next().ok_or_else(|| usage("resolves to no address".into()))
+}

@@ -1,0 +1,275 @@
+use chrono::Utc;
+use kube::core::admission::Operation;
+
+use super::*;
+use crate::policy::Policy;
+use crate::testing::{object, rollout};
+use crate::view::{EmptyView, ManifestView};
+
+const PLAINTEXT: &str = "        - name: web\n          image: ghcr.io/acme/web:latest\n          env: [{name: DB_URL, value: 'postgres://app:s3cret@db/app'}]\n";
+const CLEAN: &str = "        - name: web\n          image: ghcr.io/acme/web:sha-1a2b3c4\n";
+
+fn run(yaml: &str, policy: &Policy, scope: Scope) -> Decision {
+    review_scoped(&object(yaml), &Operation::Create, &EmptyView, policy, Utc::now(), scope)
+}
+
+#[test]
+fn enforce_denies_with_every_deny_finding_in_the_message_and_warns_the_rest() {
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let d = run(&yaml, &Policy::default(), Scope::Validate);
+    assert!(!d.allowed);
+    let msg = d.message.as_deref().unwrap();
+    assert!(
+        msg.starts_with("dbhook denied Rollout shop/web: [db-url-plaintext] container web env DB_URL"),
+        "{msg}"
+    );
+    assert!(!msg.contains("s3cret"), "the password never appears: {msg}");
+    assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+    assert!(d.warnings[0].starts_with("dbhook: [image-tag-pinned] container web image ghcr.io/acme/web:latest"));
+    assert!(d.warnings[1].starts_with("dbhook: [db-url-source] container web sets DB_URL from a literal value"));
+    assert!(d.audit_annotations.is_empty());
+}
+
+#[test]
+fn audit_never_denies_and_reports_would_be_denials() {
+    let policy = Policy::from_yaml("mode: audit").unwrap();
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let d = run(&yaml, &policy, Scope::Validate);
+    assert!(d.allowed && d.message.is_none());
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: audit: would deny: [db-url-plaintext] "))
+    );
+    let violations: serde_json::Value = serde_json::from_str(&d.audit_annotations["violations"]).unwrap();
+    assert_eq!(violations[0]["rule"], "db-url-plaintext");
+    assert_eq!(violations[0]["action"], "deny");
+    assert!(violations[0]["message"].as_str().unwrap().contains("container web"));
+}
+
+#[test]
+fn audit_mutation_returns_no_patch_but_a_warning_and_the_would_patch_annotation() {
+    let policy = Policy::from_yaml("mode: audit").unwrap();
+    let containers = "        - {name: web, image: 'x:1'}\n        - {name: migrate, image: 'x:1'}\n";
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", containers);
+    let d = run(&yaml, &policy, Scope::Mutate);
+    assert!(d.allowed && d.patch.is_empty());
+    assert_eq!(d.planned_patch.len(), 2);
+    assert!(
+        d.warnings
+            .contains(&"dbhook: would inject DB_URL into containers web, migrate".to_string())
+    );
+    let patch: serde_json::Value = serde_json::from_str(&d.audit_annotations["would-patch"]).unwrap();
+    assert_eq!(patch[0]["op"], "add");
+    assert_eq!(patch[0]["path"], "/spec/template/spec/containers/0/env");
+}
+
+#[test]
+fn enforce_mutation_returns_the_patch_and_no_findings() {
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let d = run(&yaml, &Policy::default(), Scope::Mutate);
+    // DB_URL already set (badly): mutation leaves it and warns; judging it is /validate's job.
+    assert!(d.allowed && d.patch.is_empty() && d.findings.is_empty());
+    let clean = rollout("{dbhook.io/cluster: shop-pg}", "{}", CLEAN);
+    let d = run(&clean, &Policy::default(), Scope::Mutate);
+    assert_eq!(d.patch.len(), 1);
+    assert!(d.warnings.is_empty());
+}
+
+#[test]
+fn namespace_label_switches_mode_when_the_policy_allows_it() {
+    let ns = object("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {dbhook.io/mode: audit}}\n");
+    let view = ManifestView::new(vec![std::sync::Arc::new(ns)], true);
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let obj = object(&yaml);
+    let d = review_scoped(
+        &obj,
+        &Operation::Create,
+        &view,
+        &Policy::default(),
+        Utc::now(),
+        Scope::Validate,
+    );
+    assert_eq!(d.mode, Mode::Audit);
+    assert!(d.allowed);
+    let locked = Policy::from_yaml("allowNamespaceMode: false").unwrap();
+    let d = review_scoped(&obj, &Operation::Create, &view, &locked, Utc::now(), Scope::Validate);
+    assert_eq!(d.mode, Mode::Enforce);
+    assert!(!d.allowed);
+}
+
+#[test]
+fn exemptions_are_honoured_only_where_the_policy_allows_them() {
+    let ann = "{dbhook.io/exempt: 'db-url-plaintext, image-tag-pinned, no-such-rule'}";
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", ann, PLAINTEXT);
+    let strict = run(&yaml, &Policy::default(), Scope::Validate);
+    assert!(!strict.allowed, "default policy allows no exemption");
+    assert!(
+        strict
+            .warnings
+            .iter()
+            .any(|w| w.contains("exemption from [db-url-plaintext] ignored"))
+    );
+    assert!(
+        strict
+            .warnings
+            .iter()
+            .any(|w| w.contains("unknown rule \"no-such-rule\""))
+    );
+
+    let lenient = Policy::from_yaml("rules:\n  db-url-plaintext: {allowExemption: true}\n").unwrap();
+    let d = run(&yaml, &lenient, Scope::Validate);
+    assert!(d.allowed);
+    assert!(d.findings.iter().all(|f| f.rule != "db-url-plaintext"));
+    assert!(
+        d.findings.iter().any(|f| f.rule == "image-tag-pinned"),
+        "not exempted: still reported"
+    );
+}
+
+#[test]
+fn rules_set_to_off_do_not_report_and_warn_rules_can_be_raised_to_deny() {
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let p =
+        Policy::from_yaml("rules:\n  db-url-plaintext: off\n  db-url-source: off\n  image-tag-pinned: deny\n").unwrap();
+    let d = run(&yaml, &p, Scope::Validate);
+    assert_eq!(d.findings.len(), 1);
+    assert_eq!(
+        (d.findings[0].rule, d.findings[0].action),
+        ("image-tag-pinned", Action::Deny)
+    );
+    assert!(!d.allowed);
+}
+
+#[test]
+fn invalid_injection_annotations_deny_in_enforce_and_warn_in_audit() {
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{dbhook.io/env-name: 'db-url'}", CLEAN);
+    let d = run(&yaml, &Policy::default(), Scope::All);
+    assert!(!d.allowed && d.patch.is_empty() && d.planned_patch.is_empty());
+    assert!(
+        d.message
+            .unwrap()
+            .contains("[injection-config] annotation dbhook.io/env-name")
+    );
+    let d = run(&yaml, &Policy::from_yaml("mode: audit").unwrap(), Scope::All);
+    assert!(d.allowed);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: audit: would deny: [injection-config]"))
+    );
+}
+
+#[test]
+fn excluded_namespaces_deletes_and_unlabelled_objects_are_left_alone() {
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let p = Policy::from_yaml("excludeNamespaces: [shop]").unwrap();
+    let d = run(&yaml, &p, Scope::All);
+    assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
+    let obj = object(&yaml);
+    let d = review(&obj, &Operation::Delete, &EmptyView, &Policy::default(), Utc::now());
+    assert!(d.allowed && d.findings.is_empty());
+    let unlabelled = rollout("{app: web}", "{}", PLAINTEXT);
+    let d = run(&unlabelled, &Policy::default(), Scope::All);
+    assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
+}
+
+#[test]
+fn warnings_are_capped_at_256_characters() {
+    let long = "x".repeat(400);
+    let c = format!("        - name: web\n          image: ghcr.io/acme/{long}:latest\n");
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", &c);
+    let d = run(&yaml, &Policy::default(), Scope::Validate);
+    assert!(!d.warnings.is_empty());
+    assert!(d.warnings.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+    assert!(d.warnings[0].ends_with('…'));
+}
+
+#[test]
+fn objects_being_deleted_are_neither_judged_nor_patched() {
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT).replace(
+        "  name: web\n",
+        "  name: web\n  deletionTimestamp: '2026-11-23T08:00:00Z'\n  finalizers: [example.com/cleanup]\n",
+    );
+    let obj = object(&yaml);
+    assert!(obj.meta.deletion_timestamp.is_some());
+    let d = review(&obj, &Operation::Update, &EmptyView, &Policy::default(), Utc::now());
+    assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
+}
+
+const BACKED_UP_CLUSTER: &str = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  plugins:\n    - name: barman-cloud.cloudnative-pg.io\n      isWALArchiver: true\n      parameters: {barmanObjectName: shop-backups}\n";
+
+fn at_admission(yaml: &str) -> (Object, crate::testing::AtAdmission) {
+    let objs = crate::testing::objects(yaml);
+    let obj = (*objs[0]).clone();
+    (obj, crate::testing::AtAdmission(ManifestView::new(objs, true)))
+}
+
+#[test]
+fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
+    let (obj, view) = at_admission(BACKED_UP_CLUSTER);
+    let policy = Policy::default();
+    let create = review_scoped(&obj, &Operation::Create, &view, &policy, Utc::now(), Scope::Validate);
+    assert!(create.allowed, "{:?}", create.message);
+    let finding = create
+        .findings
+        .iter()
+        .find(|f| f.rule == "scheduled-backup-present")
+        .unwrap();
+    assert_eq!(finding.action, Action::Warn);
+    assert!(
+        create
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: [scheduled-backup-present] no ScheduledBackup targets this Cluster"))
+    );
+    let update = review_scoped(&obj, &Operation::Update, &view, &policy, Utc::now(), Scope::Validate);
+    assert!(!update.allowed);
+    assert!(
+        update
+            .message
+            .unwrap()
+            .starts_with("dbhook denied Cluster shop/shop-pg: [scheduled-backup-present] no ScheduledBackup")
+    );
+}
+
+#[test]
+fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ignored() {
+    let exempt = BACKED_UP_CLUSTER.replace(
+        "namespace: shop}",
+        "namespace: shop, annotations: {dbhook.io/exempt: scheduled-backup-present}}",
+    );
+    let (obj, view) = at_admission(&exempt);
+    let strict = review_scoped(
+        &obj,
+        &Operation::Update,
+        &view,
+        &Policy::default(),
+        Utc::now(),
+        Scope::Validate,
+    );
+    assert!(!strict.allowed);
+    assert!(
+        strict.warnings.contains(
+            &"dbhook: exemption from [scheduled-backup-present] ignored: the policy does not allow exempting this rule (allowExemption)"
+                .to_string()
+        )
+    );
+    let lenient =
+        Policy::from_yaml("rules:\n  scheduled-backup-present: {action: deny, allowExemption: true}\n").unwrap();
+    let d = review_scoped(&obj, &Operation::Update, &view, &lenient, Utc::now(), Scope::Validate);
+    assert!(d.allowed && d.findings.iter().all(|f| f.rule != "scheduled-backup-present"));
+    assert!(d.warnings.iter().all(|w| !w.contains("exemption")), "{:?}", d.warnings);
+    assert_eq!(d.exempted.len(), 1);
+    let trail: serde_json::Value = serde_json::from_str(&d.audit_annotations["exempted"]).unwrap();
+    assert_eq!(trail[0]["rule"], "scheduled-backup-present");
+    assert_eq!(trail[0]["action"], "deny");
+    // Audit mode: the exempted rule is not even a would-be denial.
+    let audit = Policy::from_yaml("mode: audit\nrules:\n  scheduled-backup-present: {allowExemption: true}\n").unwrap();
+    let d = review_scoped(&obj, &Operation::Update, &view, &audit, Utc::now(), Scope::Validate);
+    assert!(
+        d.allowed && !d.audit_annotations.contains_key("violations"),
+        "{:?}",
+        d.audit_annotations
+    );
+}

@@ -1,0 +1,196 @@
+//! Migration-image lockstep (SPEC §3) decided by the real engine over the live cluster view,
+//! in the order Argo CD applies a release: the PreSync migration Job first, then the Rollout.
+//!
+//! The tests that need the `migration-image-lockstep` rule body (written on the `rules` branch)
+//! are ignored until it lands; they must pass once it does.
+
+mod support;
+
+use chrono::{DateTime, Utc};
+use dbhook::cluster::{Res, Served};
+use dbhook::engine::{self, Decision};
+use dbhook::model::Object;
+use dbhook::policy::{Action, Policy};
+use dbhook::view::View;
+use kube::core::admission::Operation;
+use serde_json::{Value, json};
+use support::*;
+
+const RULE: &str = "migration-image-lockstep";
+const WEB: &str = "ghcr.io/acme/web";
+
+fn image(tag: &str) -> String {
+    format!("{WEB}:{tag}")
+}
+
+/// The PreSync migration Job of a release, created at `created`.
+fn presync_job(name: &str, tag: &str, created: &str, delete_policy: Option<&str>) -> Value {
+    let extra = delete_policy.map_or(json!({}), |p| json!({"argocd.argoproj.io/hook-delete-policy": p}));
+    let mut job = migration_job(name, &image(tag), extra);
+    job["metadata"]["creationTimestamp"] = json!(created);
+    job
+}
+
+fn rollout(tag: &str) -> Object {
+    admitted(ROLLOUTS, app("web", &image(tag)))
+}
+
+fn review(view: &dyn View, obj: &Object, op: Operation, now: DateTime<Utc>) -> Decision {
+    engine::review(obj, &op, view, &Policy::default(), now)
+}
+
+fn lockstep_denials(d: &Decision) -> Vec<&str> {
+    d.findings
+        .iter()
+        .filter(|f| f.rule == RULE && f.action == Action::Deny)
+        .map(|f| f.message.as_str())
+        .collect()
+}
+
+/// A cluster with the current release (`sha-1111111`) rolled out.
+async fn released() -> (FakeApiServer, Harness) {
+    let server = FakeApiServer::start(&ALL_CRDS).await;
+    server.apply(NAMESPACES, namespace(NS, json!({})));
+    server.apply(CLUSTERS, cnpg_cluster("shop-pg"));
+    server.apply(ROLLOUTS, app("web", &image("sha-1111111")));
+    let h = start(&server).await;
+    h.synced().await;
+    (server, h)
+}
+
+/// Waits until the view pairs the Rollout with Jobs named `want`.
+async fn paired(h: &Harness, want: &[&str]) {
+    let app = rollout("any");
+    until("the view pairs the expected Jobs", || {
+        names(&h.view.migration_jobs_for(&app)) == want
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_job_then_the_rollout_with_the_same_tag_is_allowed() {
+    let (server, h) = released().await;
+    // Admitting the Job itself is not judged against the live (old) Rollout.
+    let job = admitted(
+        JOBS,
+        presync_job("web-migrate-2", "sha-2222222", "2027-01-15T09:00:00Z", None),
+    );
+    let d = review(h.view.as_ref(), &job, Operation::Create, h.now());
+    assert!(d.allowed && lockstep_denials(&d).is_empty(), "{d:?}");
+
+    server.apply(
+        JOBS,
+        presync_job("web-migrate-2", "sha-2222222", "2027-01-15T09:00:00Z", None),
+    );
+    paired(&h, &["web-migrate-2"]).await;
+    let d = review(h.view.as_ref(), &rollout("sha-2222222"), Operation::Update, h.now());
+    assert!(d.allowed, "{d:?}");
+    assert!(lockstep_denials(&d).is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_with_another_tag_than_its_migration_job_is_denied() {
+    let (server, h) = released().await;
+    server.apply(
+        JOBS,
+        presync_job("web-migrate-2", "sha-2222222", "2027-01-15T09:00:00Z", None),
+    );
+    paired(&h, &["web-migrate-2"]).await;
+    let d = review(h.view.as_ref(), &rollout("sha-3333333"), Operation::Update, h.now());
+    assert!(!d.allowed, "{d:?}");
+    assert_eq!(lockstep_denials(&d).len(), 1, "{d:?}");
+    // The same Rollout at the Job's tag is fine.
+    let d = review(h.view.as_ref(), &rollout("sha-2222222"), Operation::Update, h.now());
+    assert!(d.allowed, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_migration_job_by_creation_time_decides() {
+    let (server, h) = released().await;
+    // Names sort the other way round: only the creation time can tell which is newest.
+    server.apply(
+        JOBS,
+        presync_job("web-migrate-b", "sha-1111111", "2027-01-15T08:00:00Z", None),
+    );
+    server.apply(
+        JOBS,
+        presync_job("web-migrate-a", "sha-2222222", "2027-01-15T09:00:00Z", None),
+    );
+    paired(&h, &["web-migrate-a", "web-migrate-b"]).await;
+    let d = review(h.view.as_ref(), &rollout("sha-2222222"), Operation::Update, h.now());
+    assert!(d.allowed, "{d:?}");
+    let d = review(h.view.as_ref(), &rollout("sha-1111111"), Operation::Update, h.now());
+    assert!(!d.allowed, "the older Job's tag is not the release: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_deleted_on_hook_success_is_remembered_and_still_denies() {
+    let (server, h) = released().await;
+    server.apply(
+        JOBS,
+        presync_job(
+            "web-migrate-2",
+            "sha-2222222",
+            "2027-01-15T09:00:00Z",
+            Some("HookSucceeded"),
+        ),
+    );
+    paired(&h, &["web-migrate-2"]).await;
+    // Argo CD deletes the succeeded hook before it updates the Rollout.
+    server.delete(JOBS, NS, "web-migrate-2");
+    until("the deletion was seen", || h.view.cached(Res::Jobs) == 0).await;
+    paired(&h, &["web-migrate-2"]).await;
+
+    let d = review(h.view.as_ref(), &rollout("sha-3333333"), Operation::Update, h.now());
+    assert!(!d.allowed, "the remembered Job still decides: {d:?}");
+    assert_eq!(lockstep_denials(&d).len(), 1, "{d:?}");
+    let d = review(h.view.as_ref(), &rollout("sha-2222222"), Operation::Update, h.now());
+    assert!(d.allowed, "{d:?}");
+
+    // After lockstepMemoryMinutes (default 60) the Job is forgotten: nothing to compare with.
+    h.clock.advance_minutes(61);
+    let d = review(h.view.as_ref(), &rollout("sha-3333333"), Operation::Update, h.now());
+    assert!(d.allowed && lockstep_denials(&d).is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicitly_paired_job_without_a_common_repository_denies() {
+    let (server, h) = released().await;
+    let mut job = migration_job(
+        "web-migrate-2",
+        "ghcr.io/acme/migrations:sha-2222222",
+        json!({"dbhook.io/rollout": "web"}),
+    );
+    job["metadata"]["creationTimestamp"] = json!("2027-01-15T09:00:00Z");
+    server.apply(JOBS, job);
+    paired(&h, &["web-migrate-2"]).await;
+    let d = review(h.view.as_ref(), &rollout("sha-2222222"), Operation::Update, h.now());
+    assert!(!d.allowed, "{d:?}");
+    assert_eq!(lockstep_denials(&d).len(), 1, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_migration_job_the_rollout_is_allowed() {
+    let (_server, h) = released().await;
+    let jobs = h.view.migration_jobs_for(&rollout("sha-9999999"));
+    assert!(jobs.is_absent());
+    let d = review(h.view.as_ref(), &rollout("sha-9999999"), Operation::Update, h.now());
+    assert!(d.allowed && lockstep_denials(&d).is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_created_after_start_becomes_present() {
+    let server = FakeApiServer::start(&[]).await;
+    let h = start(&server).await;
+    h.synced().await;
+    assert_eq!(show(h.view.cluster(NS, "shop-pg")), "unknown", "CNPG not installed yet");
+    server.install(&CNPG);
+    until("the CNPG watches run", || h.view.served(Res::Clusters) == Served::Yes).await;
+    until("the empty cache is complete", || {
+        show(h.view.cluster(NS, "shop-pg")) == "absent"
+    })
+    .await;
+    server.apply(CLUSTERS, cnpg_cluster("shop-pg"));
+    let cluster = eventually("the Cluster is present", || h.view.cluster(NS, "shop-pg").present()).await;
+    assert!(matches!(cluster.spec, dbhook::model::Spec::Cluster(_)));
+}

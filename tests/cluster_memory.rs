@@ -1,0 +1,178 @@
+//! Memory of the cluster view's caches: loads 10,000 labelled Jobs and 1,000 CNPG Clusters
+//! (real-shaped, with managed fields, last-applied copies and status, as the API server returns
+//! them) through the fake API server and prints the live-heap and RSS growth per 1,000 cached
+//! objects. A measurement, not an assertion:
+//!
+//! ```text
+//! cargo test --release --test cluster_memory -- --ignored --nocapture
+//! ```
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use dbhook::cluster::Res;
+use dbhook::view::LiveView;
+use serde_json::{Value, json};
+use support::*;
+
+/// The system allocator, counting live bytes: exact heap growth, unlike RSS.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn managed_fields() -> Value {
+    json!([{"manager": "argocd-controller", "operation": "Apply", "apiVersion": "batch/v1",
+            "time": "2027-01-15T08:00:00Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:annotations": {"f:argocd.argoproj.io/hook": {}}, "f:labels": {"f:dbhook.io/cluster": {}}},
+                         "f:spec": {"f:backoffLimit": {}, "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"migrate\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}},
+           {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "batch/v1",
+            "time": "2027-01-15T08:01:00Z", "fieldsType": "FieldsV1", "subresource": "status",
+            "fieldsV1": {"f:status": {"f:conditions": {}, "f:succeeded": {}, "f:completionTime": {}, "f:startTime": {}}}}])
+}
+
+fn job(i: usize) -> Value {
+    let ns = format!("team-{}", i % 100);
+    let mut j = migration_job(
+        &format!("web-migrate-{i}"),
+        &format!("ghcr.io/acme/web-{}:sha-{:07x}", i % 100, i),
+        json!({"argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+               "argocd.argoproj.io/tracking-id": format!("{ns}:batch/Job:{ns}/web-migrate-{i}")}),
+    );
+    j["metadata"]["namespace"] = json!(ns);
+    j["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(format!("web-{}", i % 100));
+    j["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] = json!(format!("c0ffee00-0000-4000-8000-{i:012}"));
+    j["metadata"]["managedFields"] = managed_fields();
+    j["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!(serde_json::to_string(&j["spec"]).unwrap());
+    j["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}});
+    j["spec"]["template"]["spec"]["securityContext"] =
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    j["status"] = json!({"succeeded": 1, "startTime": "2027-01-15T08:00:00Z", "completionTime": "2027-01-15T08:01:00Z",
+        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "2027-01-15T08:01:00Z", "lastTransitionTime": "2027-01-15T08:01:00Z"}]});
+    j
+}
+
+fn cluster(i: usize) -> Value {
+    let mut c = cnpg_cluster(&format!("pg-{i}"));
+    c["metadata"]["namespace"] = json!(format!("team-{}", i % 100));
+    c["metadata"]["managedFields"] = managed_fields();
+    c["spec"]["postgresql"] = json!({"parameters": {"max_connections": "200", "shared_buffers": "256MB"}});
+    c["spec"]["resources"] = json!({"requests": {"cpu": "500m", "memory": "1Gi"}});
+    c["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "ClusterIsReady"}]);
+    c
+}
+
+struct Figures {
+    heap: usize,
+    rss_kib: usize,
+    secs: f64,
+}
+
+/// Starts a view over `server`, waits until it cached `expect`, returns the growth.
+async fn measure(server: &FakeApiServer, expect: &[(Res, usize)]) -> Figures {
+    // Let what the previous measurement dropped (aborted tasks, the previous fake server) go.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (heap0, rss0, t0) = (LIVE.load(Ordering::Relaxed), rss_kib(), Instant::now());
+    let h = start(server).await;
+    h.synced().await;
+    until("everything is cached", || {
+        expect.iter().all(|&(r, n)| h.view.cached(r) == n)
+    })
+    .await;
+    let secs = t0.elapsed().as_secs_f64();
+    // Let the transient list buffers go.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let figures = Figures {
+        heap: LIVE.load(Ordering::Relaxed).saturating_sub(heap0),
+        rss_kib: rss_kib().saturating_sub(rss0),
+        secs,
+    };
+    let report = eventually("the report is computed", || {
+        let r = h.view.report();
+        (r.summary.objects > 0).then_some(r)
+    })
+    .await;
+    println!(
+        "  report: {} objects, {} findings; live heap with report: +{:.1} MiB",
+        report.summary.objects,
+        report.findings.len(),
+        LIVE.load(Ordering::Relaxed).saturating_sub(heap0) as f64 / 1048576.0
+    );
+    drop(h);
+    figures
+}
+
+fn print(what: &str, objects: usize, f: &Figures) {
+    let per_k = |b: f64| b / objects as f64 * 1000.0;
+    println!(
+        "{what}: synced in {:.2}s; live heap +{:.1} MiB ({:.0} KiB per 1,000 = {:.1} KB per object), RSS +{:.1} MiB ({:.0} KiB per 1,000)",
+        f.secs,
+        f.heap as f64 / 1048576.0,
+        per_k(f.heap as f64) / 1024.0,
+        f.heap as f64 / objects as f64 / 1000.0,
+        f.rss_kib as f64 / 1024.0,
+        per_k(f.rss_kib as f64),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run with --ignored --nocapture (ideally --release)"]
+async fn memory_per_thousand_cached_objects() {
+    let sample = serde_json::to_string(&job(1)).unwrap().len();
+    println!("a Job as the API server returns it: {sample} bytes of JSON");
+
+    // Both together first (RSS grows from a cold process), then each kind alone (live heap).
+    let server = FakeApiServer::start(&ALL_CRDS).await;
+    server.preload(JOBS, (0..10_000).map(job));
+    server.preload(CLUSTERS, (0..1_000).map(cluster));
+    let both = measure(&server, &[(Res::Jobs, 10_000), (Res::Clusters, 1_000)]).await;
+    print("10,000 Jobs + 1,000 Clusters", 11_000, &both);
+    drop(server);
+
+    let server = FakeApiServer::start(&ALL_CRDS).await;
+    server.preload(JOBS, (0..10_000).map(job));
+    let jobs = measure(&server, &[(Res::Jobs, 10_000)]).await;
+    print("10,000 Jobs", 10_000, &jobs);
+    drop(server);
+
+    let server = FakeApiServer::start(&ALL_CRDS).await;
+    server.preload(CLUSTERS, (0..1_000).map(cluster));
+    let clusters = measure(&server, &[(Res::Clusters, 1_000)]).await;
+    print("1,000 Clusters", 1_000, &clusters);
+}

@@ -1,0 +1,266 @@
+//! Property tests: the engine never panics, and the injection is idempotent.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use dbhook::cli::check::check_documents;
+use dbhook::engine::{self, Scope};
+use dbhook::model::Object;
+use dbhook::mutate;
+use dbhook::policy::{Mode, Policy};
+use dbhook::view::{EmptyView, ManifestView};
+use kube::core::admission::Operation;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-zA-Z0-9:/@._-]{0,24}".prop_map(Value::String),
+        Just(json!("postgres://u:p@h/db")),
+        Just(json!("0 2 * * *")),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("spec".to_string()),
+                    Just("template".to_string()),
+                    Just("containers".to_string()),
+                    Just("initContainers".to_string()),
+                    Just("env".to_string()),
+                    Just("name".to_string()),
+                    Just("image".to_string()),
+                    Just("value".to_string()),
+                    Just("backup".to_string()),
+                    Just("plugins".to_string()),
+                    Just("schedule".to_string()),
+                    Just("cluster".to_string()),
+                    "[a-z]{1,8}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn arb_kind() -> impl Strategy<Value = (&'static str, &'static str)> {
+    prop_oneof![
+        Just(("argoproj.io/v1alpha1", "Rollout")),
+        Just(("apps/v1", "Deployment")),
+        Just(("apps/v1", "StatefulSet")),
+        Just(("batch/v1", "Job")),
+        Just(("batch/v1", "CronJob")),
+        Just(("postgresql.cnpg.io/v1", "Cluster")),
+        Just(("postgresql.cnpg.io/v1", "ScheduledBackup")),
+        Just(("barmancloud.cnpg.io/v1", "ObjectStore")),
+        Just(("v1", "Namespace")),
+        Just(("v1", "ConfigMap")),
+    ]
+}
+
+fn policies() -> Vec<Policy> {
+    vec![Policy::default(), Policy::from_yaml("mode: audit").unwrap()]
+}
+
+/// Policies for `check`: the default, audit, and one with every parameter set and exemptions allowed.
+fn check_policies() -> Vec<Policy> {
+    let mut v = policies();
+    v.push(
+        Policy::from_yaml(
+            "rules:\n  backup-retention: {minDays: 1, maxDays: 40, allowExemption: true}\n  backup-compression: {allowed: [zstd]}\n  scheduled-backup-schedule: {maxIntervalHours: 1}\n  image-tag-pinned: {action: deny, tagPattern: '^v[0-9]+$'}\n  migration-image-lockstep: {allowExemption: true}\n",
+        )
+        .unwrap(),
+    );
+    v
+}
+
+/// Metadata a manifest may carry: the dbhook labels and annotations, odd timestamps, no namespace.
+fn arb_metadata() -> impl Strategy<Value = Value> {
+    let label = prop_oneof![
+        Just(json!({})),
+        Just(json!({"dbhook.io/cluster": "pg"})),
+        Just(json!({"dbhook.io/cluster": "", "dbhook.io/role": "migration"}))
+    ];
+    let annotation = prop_oneof![
+        Just(json!({})),
+        Just(json!({"argocd.argoproj.io/hook": "PreSync,PostSync", "dbhook.io/rollout": "x, ,y"})),
+        Just(json!({"helm.sh/hook": "pre-upgrade", "dbhook.io/exempt": "backup-retention,nope,"})),
+        Just(json!({"dbhook.io/secret-key": "", "dbhook.io/containers": ",", "dbhook.io/env-name": "1x"})),
+    ];
+    let created = prop_oneof![
+        Just(Value::Null),
+        Just(json!("2026-01-01T00:00:00Z")),
+        Just(json!("9999-12-31T23:59:59Z")),
+        Just(json!("yesterday"))
+    ];
+    (
+        prop::option::of("[a-z]{1,3}"),
+        prop::option::of(prop_oneof![Just("ns".to_string()), Just(String::new())]),
+        label,
+        annotation,
+        created,
+    )
+        .prop_map(|(name, ns, labels, annotations, created)| {
+            let mut m = json!({"labels": labels, "annotations": annotations});
+            if let Some(n) = name {
+                m["name"] = json!(n);
+            }
+            if let Some(ns) = ns {
+                m["namespace"] = json!(ns);
+            }
+            if !created.is_null() {
+                m["creationTimestamp"] = created;
+            }
+            m
+        })
+}
+
+/// Lines that stress the YAML splitter and parser.
+fn arb_yaml_text() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        Just("---".to_string()),
+        Just("--- # c".to_string()),
+        Just("...".to_string()),
+        Just("apiVersion: v1".to_string()),
+        Just("kind: List".to_string()),
+        Just("kind: Cluster".to_string()),
+        Just("apiVersion: postgresql.cnpg.io/v1".to_string()),
+        Just("items: [".to_string()),
+        Just("- {apiVersion: v1, kind: Namespace}".to_string()),
+        Just("spec: &a {x: *a}".to_string()),
+        Just("metadata: {name: [".to_string()),
+        Just("  schedule: '0 2 * * *'".to_string()),
+        Just("\tkey: \"\\u00\"".to_string()),
+        Just("{\"apiVersion\": \"v1\"".to_string()),
+        Just("? complex".to_string()),
+        Just("!!binary aGk=".to_string()),
+        "[ -~]{0,20}".prop_map(String::from),
+    ];
+    prop::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn review_never_panics_on_arbitrary_objects((api, kind) in arb_kind(), spec in arb_json(), labelled in any::<bool>()) {
+        let labels = if labelled { json!({"dbhook.io/cluster": "pg"}) } else { json!({}) };
+        let doc = json!({"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "ns", "labels": labels}, "spec": spec});
+        if let Ok(obj) = Object::from_value(&doc) {
+            let obj = Arc::new(obj);
+            let view = ManifestView::new(vec![obj.clone()], true);
+            for policy in policies() {
+                for op in [Operation::Create, Operation::Update, Operation::Delete] {
+                    let d = engine::review(&obj, &op, &view, &policy, Utc::now());
+                    let _ = engine::review_scoped(&obj, &op, &EmptyView, &policy, Utc::now(), Scope::Validate);
+                    if policy.mode == Mode::Audit {
+                        prop_assert!(d.allowed, "audit never denies");
+                        prop_assert!(d.patch.is_empty(), "audit never patches");
+                    }
+                    if !d.allowed {
+                        let msg = d.message.clone().unwrap_or_default();
+                        prop_assert!(dbhook::rules::CATALOG.iter().any(|r| msg.contains(&format!("[{}]", r.id))), "{}", msg);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn check_never_panics_on_arbitrary_text(text in arb_yaml_text()) {
+        if let Ok(docs) = dbhook::manifest::parse("in.yaml", &text) {
+            for policy in check_policies() {
+                let _ = check_documents(&docs, &policy, true, Utc::now());
+            }
+        }
+    }
+
+    #[test]
+    fn check_never_panics_on_arbitrary_manifests(
+        objects in prop::collection::vec((arb_kind(), arb_metadata(), arb_json()), 1..6),
+        as_json in any::<bool>(),
+        as_list in any::<bool>(),
+        complete in any::<bool>(),
+    ) {
+        let values: Vec<Value> = objects
+            .into_iter()
+            .map(|((api, kind), metadata, spec)| json!({"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec}))
+            .collect();
+        let text = match (as_list, as_json) {
+            (true, true) => json!({"apiVersion": "v1", "kind": "List", "items": values}).to_string(),
+            (true, false) => serde_yaml_ng::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": values})).unwrap(),
+            (false, true) => Value::Array(values).to_string(),
+            (false, false) => values.iter().map(|v| serde_yaml_ng::to_string(v).unwrap()).collect::<Vec<_>>().join("---\n"),
+        };
+        let docs = dbhook::manifest::parse("in.yaml", &text);
+        prop_assert!(docs.is_ok(), "well-formed manifests parse: {:?}", docs.err());
+        let docs = docs.unwrap();
+        for policy in check_policies() {
+            if let Ok(checked) = check_documents(&docs, &policy, complete, Utc::now()) {
+                prop_assert_eq!(checked.report.summary.objects, docs.len());
+                if policy.mode == Mode::Audit {
+                    prop_assert_eq!(checked.exit_code(), 0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn admission_handle_never_panics_on_arbitrary_bodies(body in arb_json(), bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let envelope = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": body});
+        for raw in [serde_json::to_vec(&envelope).unwrap(), bytes] {
+            let _ = dbhook::admission::handle(&raw, Scope::Validate, &EmptyView, &Policy::default(), Utc::now());
+        }
+    }
+
+    #[test]
+    fn injection_is_idempotent(
+        (api, kind) in prop_oneof![
+            Just(("argoproj.io/v1alpha1", "Rollout")), Just(("apps/v1", "Deployment")),
+            Just(("apps/v1", "StatefulSet")), Just(("batch/v1", "Job")), Just(("batch/v1", "CronJob"))],
+        containers in prop::collection::vec((any::<bool>(), prop::option::of(prop::collection::vec(("[A-Z_]{1,6}", any::<bool>()), 0..3))), 1..5),
+        init in 0usize..3,
+        select in prop::option::of(prop::collection::vec(0usize..6, 0..3)),
+    ) {
+        let make = |prefix: &str, i: usize, env: &Option<Vec<(String, bool)>>| {
+            let mut c = json!({"name": format!("{prefix}{i}"), "image": "ghcr.io/a/b:1"});
+            if let Some(env) = env {
+                c["env"] = Value::Array(env.iter().map(|(n, from_secret)| {
+                    let name = if *from_secret { "DB_URL".to_string() } else { n.clone() };
+                    json!({"name": name, "value": "v"})
+                }).collect());
+            }
+            c
+        };
+        let main: Vec<Value> = containers.iter().enumerate().map(|(i, (_, env))| make("c", i, env)).collect();
+        let inits: Vec<Value> = (0..init).map(|i| make("i", i, &None)).collect();
+        let mut pod = json!({"containers": main});
+        if init > 0 { pod["initContainers"] = Value::Array(inits); }
+        let mut annotations = json!({});
+        if let Some(sel) = &select {
+            let names: Vec<String> = sel.iter().map(|i| format!("c{i}")).collect();
+            annotations["dbhook.io/containers"] = json!(names.join(","));
+        }
+        let spec = if kind == "CronJob" {
+            json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}})
+        } else {
+            json!({"template": {"spec": pod}})
+        };
+        let mut doc = json!({"apiVersion": api, "kind": kind,
+            "metadata": {"name": "w", "namespace": "ns", "labels": {"dbhook.io/cluster": "pg"}, "annotations": annotations},
+            "spec": spec});
+        let policy = Policy::default();
+        let first = mutate::plan(&Object::from_value(&doc).unwrap(), &Operation::Create, &policy);
+        json_patch::patch(&mut doc, &first.patch).expect("patch applies to the object it was made for");
+        let second = mutate::plan(&Object::from_value(&doc).unwrap(), &Operation::Create, &policy);
+        prop_assert!(second.patch.is_empty(), "second patch: {:?}", second.patch);
+        // Nothing already named DB_URL was touched: clobber warnings are the same both times.
+        prop_assert_eq!(first.warnings, second.warnings);
+    }
+}

@@ -1,0 +1,821 @@
+//! A small fake Kubernetes API server for the cluster-view tests: plain HTTP on 127.0.0.1,
+//! discovery (`/api`, `/apis`, `/apis/<group>/<version>`), LIST with `labelSelector`, `limit`
+//! and `continue`, WATCH streams (newline-delimited JSON events from a `resourceVersion`, with
+//! BOOKMARKs and `timeoutSeconds`), metadata-only responses for
+//! `Accept: …;as=PartialObjectMetadata…`, and switches to make resources or the whole server
+//! fail (HTTP 500, open watch streams closed) and recover. Every request is recorded.
+//!
+//! It follows what kube's watcher relies on (kube-runtime 5, `InitialListStrategy::ListWatch`,
+//! the default): LIST (with `resourceVersion=0&resourceVersionMatch=NotOlderThan` under
+//! `any_semantic`) returns `metadata.resourceVersion`; WATCH from that version replays every
+//! later change, then streams new ones; a version older than the retained history answers
+//! `410 Gone` as an ERROR event, which makes the watcher relist. A watch with a label selector
+//! sees an object that stops (starts) matching as DELETED (ADDED), like kube-apiserver.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// One resource the fake server can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceType {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+}
+
+impl ResourceType {
+    pub fn api_version(&self) -> String {
+        match self.group {
+            "" => self.version.to_string(),
+            g => format!("{g}/{}", self.version),
+        }
+    }
+}
+
+pub const JOBS: ResourceType = ResourceType {
+    group: "batch",
+    version: "v1",
+    kind: "Job",
+    plural: "jobs",
+    namespaced: true,
+};
+pub const DEPLOYMENTS: ResourceType = ResourceType {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+    namespaced: true,
+};
+pub const STATEFULSETS: ResourceType = ResourceType {
+    group: "apps",
+    version: "v1",
+    kind: "StatefulSet",
+    plural: "statefulsets",
+    namespaced: true,
+};
+pub const NAMESPACES: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+    namespaced: false,
+};
+pub const ROLLOUTS: ResourceType = ResourceType {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "Rollout",
+    plural: "rollouts",
+    namespaced: true,
+};
+pub const CLUSTERS: ResourceType = ResourceType {
+    group: "postgresql.cnpg.io",
+    version: "v1",
+    kind: "Cluster",
+    plural: "clusters",
+    namespaced: true,
+};
+pub const SCHEDULED_BACKUPS: ResourceType = ResourceType {
+    group: "postgresql.cnpg.io",
+    version: "v1",
+    kind: "ScheduledBackup",
+    plural: "scheduledbackups",
+    namespaced: true,
+};
+pub const OBJECT_STORES: ResourceType = ResourceType {
+    group: "barmancloud.cnpg.io",
+    version: "v1",
+    kind: "ObjectStore",
+    plural: "objectstores",
+    namespaced: true,
+};
+/// A built-in resource the view does not watch, so discovery lists more than it asks for.
+pub const CONFIGMAPS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    kind: "ConfigMap",
+    plural: "configmaps",
+    namespaced: true,
+};
+
+/// Always served, like a real API server.
+pub const BUILT_IN: [ResourceType; 5] = [NAMESPACES, CONFIGMAPS, JOBS, DEPLOYMENTS, STATEFULSETS];
+/// Served once their CRD is "installed".
+pub const ARGO_ROLLOUTS: [ResourceType; 1] = [ROLLOUTS];
+pub const CNPG: [ResourceType; 2] = [CLUSTERS, SCHEDULED_BACKUPS];
+pub const BARMAN_CLOUD: [ResourceType; 1] = [OBJECT_STORES];
+pub const ALL_CRDS: [ResourceType; 4] = [ROLLOUTS, CLUSTERS, SCHEDULED_BACKUPS, OBJECT_STORES];
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub accept: String,
+}
+
+impl Recorded {
+    pub fn is_watch(&self) -> bool {
+        matches!(self.query.get("watch").map(String::as_str), Some("true" | "1"))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Change {
+    res: ResourceType,
+    rv: u64,
+    kind: &'static str,
+    object: Value,
+    /// The state before a MODIFIED, to turn it into ADDED/DELETED for a selector.
+    old: Option<Value>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rv: u64,
+    uid: u64,
+    served: BTreeSet<ResourceType>,
+    failing: BTreeSet<ResourceType>,
+    down: bool,
+    objects: HashMap<ResourceType, BTreeMap<(String, String), Value>>,
+    history: Vec<Change>,
+    /// Changes at or below this version are no longer replayed (410 Gone).
+    compacted: u64,
+    /// Bumped by every outage, failure, CRD removal and compaction: open watch streams close
+    /// (however quickly the server comes back) and clients reconnect.
+    breaks: u64,
+    requests: Vec<Recorded>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    /// The newest resourceVersion; watch streams wake on it.
+    head: watch::Sender<u64>,
+    /// Bumped whenever failures or served resources change; watch streams re-check whether to
+    /// close.
+    failures: watch::Sender<u64>,
+    bookmark_interval: Mutex<Duration>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The fake API server; stops when dropped.
+pub struct FakeApiServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Close the open watch streams too.
+        self.shared.lock().down = true;
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+}
+
+impl FakeApiServer {
+    /// Starts a server serving the built-in resources and `crds`.
+    pub async fn start(crds: &[ResourceType]) -> FakeApiServer {
+        let (head, _) = watch::channel(0);
+        let (failures, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                rv: 100,
+                served: BUILT_IN.iter().chain(crds).copied().collect(),
+                ..Inner::default()
+            }),
+            head,
+            failures,
+            bookmark_interval: Mutex::new(Duration::from_millis(200)),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeApiServer { addr, shared, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kube client for this server (plain HTTP, no credentials).
+    pub fn client(&self) -> kube::Client {
+        let config = kube::Config::new(self.url().parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// How often open watch streams that asked for bookmarks get one (kube-apiserver: about a
+    /// minute; short here so contact is seen often). Applies to watches opened afterwards.
+    pub fn set_bookmark_interval(&self, d: Duration) {
+        *self.shared.bookmark_interval.lock().unwrap() = d;
+    }
+
+    /// Installs the CRDs of `resources`: discovery lists them and they can be listed and watched.
+    pub fn install(&self, resources: &[ResourceType]) {
+        self.shared.lock().served.extend(resources.iter().copied());
+    }
+
+    /// Removes the CRDs of `resources` with their objects (open watches are closed).
+    pub fn uninstall(&self, resources: &[ResourceType]) {
+        let mut inner = self.shared.lock();
+        for r in resources {
+            inner.served.remove(r);
+            inner.objects.remove(r);
+        }
+        inner.breaks += 1;
+        drop(inner);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    /// Every request to the server fails with 500 and open watch streams close, until
+    /// [`FakeApiServer::come_back`].
+    pub fn go_down(&self) {
+        let mut inner = self.shared.lock();
+        inner.down = true;
+        inner.breaks += 1;
+        drop(inner);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    pub fn come_back(&self) {
+        self.shared.lock().down = false;
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    /// LIST and WATCH of `res` fail with 500 (its open watches close) until `recover`.
+    pub fn fail(&self, res: ResourceType) {
+        let mut inner = self.shared.lock();
+        inner.failing.insert(res);
+        inner.breaks += 1;
+        drop(inner);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    pub fn recover(&self, res: ResourceType) {
+        self.shared.lock().failing.remove(&res);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    /// Forgets the change history: a watch resuming from an older version gets 410 Gone and
+    /// the client has to relist.
+    pub fn compact(&self) {
+        let mut inner = self.shared.lock();
+        inner.compacted = inner.rv;
+        inner.history.clear();
+        inner.breaks += 1;
+        drop(inner);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    /// Creates or replaces an object (ADDED or MODIFIED); fills in `uid`,
+    /// `creationTimestamp` and `resourceVersion` like the API server. Returns the stored object.
+    pub fn apply(&self, res: ResourceType, mut object: Value) -> Value {
+        let mut inner = self.shared.lock();
+        assert!(inner.served.contains(&res), "{} is not installed", res.plural);
+        inner.rv += 1;
+        let rv = inner.rv;
+        let key = key_of(&object);
+        let old = inner.objects.get(&res).and_then(|m| m.get(&key)).cloned();
+        object["apiVersion"] = json!(res.api_version());
+        object["kind"] = json!(res.kind);
+        let meta = object["metadata"].as_object_mut().expect("metadata");
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        match &old {
+            Some(o) => {
+                meta.insert("uid".into(), o["metadata"]["uid"].clone());
+                meta.insert("creationTimestamp".into(), o["metadata"]["creationTimestamp"].clone());
+            }
+            None => {
+                inner.uid += 1;
+                let uid = format!("00000000-0000-4000-8000-{:012}", inner.uid);
+                let meta = object["metadata"].as_object_mut().expect("metadata");
+                meta.entry("uid").or_insert(json!(uid));
+                meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+            }
+        }
+        let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
+        inner.objects.entry(res).or_default().insert(key, object.clone());
+        inner.history.push(Change {
+            res,
+            rv,
+            kind,
+            object: object.clone(),
+            old,
+        });
+        drop(inner);
+        self.shared.head.send_replace(rv);
+        object
+    }
+
+    /// Deletes an object (DELETED with its last state); returns whether it existed.
+    pub fn delete(&self, res: ResourceType, namespace: &str, name: &str) -> bool {
+        let mut inner = self.shared.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let Some(mut object) = inner.objects.get_mut(&res).and_then(|m| m.remove(&key)) else {
+            return false;
+        };
+        inner.rv += 1;
+        let rv = inner.rv;
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        inner.history.push(Change {
+            res,
+            rv,
+            kind: "DELETED",
+            object,
+            old: None,
+        });
+        drop(inner);
+        self.shared.head.send_replace(rv);
+        true
+    }
+
+    /// Loads many objects at once without change events (as if they existed before any watch).
+    pub fn preload(&self, res: ResourceType, objects: impl IntoIterator<Item = Value>) {
+        let mut inner = self.shared.lock();
+        for mut object in objects {
+            inner.rv += 1;
+            inner.uid += 1;
+            let (rv, uid) = (inner.rv, inner.uid);
+            object["apiVersion"] = json!(res.api_version());
+            object["kind"] = json!(res.kind);
+            let meta = object["metadata"].as_object_mut().expect("metadata");
+            meta.insert("resourceVersion".into(), json!(rv.to_string()));
+            meta.entry("uid")
+                .or_insert(json!(format!("00000000-0000-4000-8000-{uid:012}")));
+            meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+            let key = key_of(&object);
+            inner.objects.entry(res).or_default().insert(key, object);
+        }
+        inner.compacted = inner.rv;
+        inner.history.clear();
+    }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// LIST and WATCH requests for `res` (any namespace).
+    pub fn requests_for(&self, res: ResourceType) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| parse_collection(&r.path).is_some_and(|(rt, _)| rt == (res.group, res.version, res.plural)))
+            .collect()
+    }
+}
+
+fn key_of(object: &Value) -> (String, String) {
+    let ns = object["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    let name = object["metadata"]["name"].as_str().expect("metadata.name").to_string();
+    (ns, name)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// `(group, version, plural)`.
+type Gvr<'a> = (&'a str, &'a str, &'a str);
+
+/// The resource and namespace of a collection path.
+fn parse_collection(path: &str) -> Option<(Gvr<'_>, Option<&str>)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api", v, "namespaces", ns, plural] => Some((("", v, plural), Some(ns))),
+        ["api", v, plural] => Some((("", v, plural), None)),
+        ["apis", g, v, "namespaces", ns, plural] => Some(((g, v, plural), Some(ns))),
+        ["apis", g, v, plural] => Some(((g, v, plural), None)),
+        _ => None,
+    }
+}
+
+/// A label selector of comma-separated `key`, `!key`, `key=value`, `key==value`, `key!=value`.
+fn selector_matches(selector: &str, labels: &Value) -> bool {
+    let get = |k: &str| labels.get(k).and_then(Value::as_str);
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .all(|term| {
+            if let Some((k, v)) = term.split_once("!=") {
+                get(k.trim()) != Some(v.trim())
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                get(k.trim()) == Some(v.trim())
+            } else if let Some(k) = term.strip_prefix('!') {
+                get(k.trim()).is_none()
+            } else {
+                assert!(
+                    !term.contains(' ') && !term.contains('('),
+                    "unsupported selector {selector}"
+                );
+                get(term).is_some()
+            }
+        })
+}
+
+fn status(code: StatusCode, reason: &str, message: &str) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                      "message": message, "reason": reason, "code": code.as_u16()});
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn ok_json(v: Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn discovery_resources(res: &[ResourceType]) -> Vec<Value> {
+    res.iter()
+        .map(|r| {
+            json!({"name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced,
+                   "kind": r.kind, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+        })
+        .collect()
+}
+
+fn discovery(inner: &Inner, path: &str) -> Option<Response> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let served = |g: &str, v: &str| -> Vec<ResourceType> {
+        inner
+            .served
+            .iter()
+            .filter(|r| r.group == g && r.version == v)
+            .copied()
+            .collect()
+    };
+    Some(match parts.as_slice() {
+        ["version"] => ok_json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})),
+        ["api"] => ok_json(json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+        ["api", "v1"] => ok_json(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
+            "resources": discovery_resources(&served("", "v1"))}),
+        ),
+        ["apis"] => {
+            let mut groups: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for r in inner.served.iter().filter(|r| !r.group.is_empty()) {
+                groups.entry(r.group).or_default().insert(r.version);
+            }
+            let groups: Vec<Value> = groups
+                .iter()
+                .map(|(g, vs)| {
+                    let versions: Vec<Value> = vs
+                        .iter()
+                        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                        .collect();
+                    json!({"name": g, "versions": versions, "preferredVersion": versions[0]})
+                })
+                .collect();
+            ok_json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+        }
+        ["apis", g, v] => {
+            let res = served(g, v);
+            if res.is_empty() {
+                status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            } else {
+                ok_json(
+                    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{g}/{v}"),
+                               "resources": discovery_resources(&res)}),
+                )
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// What a collection request may see of an object: its namespace and selector, and in
+/// metadata-only form when the client asked for it.
+struct Filter {
+    namespace: Option<String>,
+    selector: Option<String>,
+    metadata_only: bool,
+}
+
+impl Filter {
+    fn admits(&self, object: &Value) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| object["metadata"]["namespace"].as_str() == Some(ns))
+            && self
+                .selector
+                .as_deref()
+                .is_none_or(|s| selector_matches(s, &object["metadata"]["labels"]))
+    }
+
+    /// The event a watch with this filter sees for `change`, if any.
+    fn event(&self, change: &Change) -> Option<Bytes> {
+        let now = self.admits(&change.object);
+        let before = change.old.as_ref().is_some_and(|o| self.admits(o));
+        let kind = match (change.kind, before, now) {
+            ("MODIFIED", true, true) => "MODIFIED",
+            ("MODIFIED", false, true) => "ADDED",
+            ("MODIFIED", true, false) => "DELETED",
+            ("MODIFIED", false, false) => return None,
+            (k, _, true) => k,
+            _ => return None,
+        };
+        Some(event_line(kind, self.render(&change.object)))
+    }
+
+    fn render(&self, object: &Value) -> Value {
+        if self.metadata_only {
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": object["metadata"]})
+        } else {
+            object.clone()
+        }
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let query = parse_query(req.uri().query());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let recorded = Recorded {
+        method: req.method().to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        accept: accept.clone(),
+    };
+    let inner = {
+        let mut inner = shared.lock();
+        inner.requests.push(recorded.clone());
+        if inner.down {
+            return status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "fake API server is down",
+            );
+        }
+        if let Some(r) = discovery(&inner, &path) {
+            return r;
+        }
+        inner
+    };
+    let Some(((g, v, plural), ns)) = parse_collection(&path) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    let Some(res) = inner
+        .served
+        .iter()
+        .find(|r| r.group == g && r.version == v && r.plural == plural)
+        .copied()
+    else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    if inner.failing.contains(&res) {
+        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure");
+    }
+    if recorded.method != "GET" {
+        return status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "the fake server is read-only",
+        );
+    }
+    let filter = Filter {
+        namespace: ns.map(str::to_string),
+        selector: query.get("labelSelector").cloned(),
+        metadata_only: accept.contains("as=PartialObjectMetadata"),
+    };
+    if recorded.is_watch() {
+        let breaks = inner.breaks;
+        drop(inner);
+        watch_response(shared, res, filter, &query, breaks)
+    } else {
+        list_response(&inner, res, &filter, &query)
+    }
+}
+
+fn list_response(inner: &Inner, res: ResourceType, filter: &Filter, query: &BTreeMap<String, String>) -> Response {
+    let matching: Vec<&Value> = inner
+        .objects
+        .get(&res)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter(|o| filter.admits(o))
+        .collect();
+    let offset: usize = query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|&l| l > 0)
+        .unwrap_or(usize::MAX);
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|o| {
+            let mut item = filter.render(o);
+            // Items of a list carry no apiVersion/kind.
+            if let Some(m) = item.as_object_mut().filter(|_| !filter.metadata_only) {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            item
+        })
+        .collect();
+    let next = offset.saturating_add(page.len());
+    let mut metadata = json!({"resourceVersion": inner.rv.to_string()});
+    if next < matching.len() {
+        metadata["continue"] = json!(next.to_string());
+        metadata["remainingItemCount"] = json!(matching.len() - next);
+    }
+    let (api_version, kind) = if filter.metadata_only {
+        ("meta.k8s.io/v1".to_string(), "PartialObjectMetadataList".to_string())
+    } else {
+        (res.api_version(), format!("{}List", res.kind))
+    };
+    ok_json(json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "items": page}))
+}
+
+fn event_line(kind: &str, object: Value) -> Bytes {
+    let mut line = json!({"type": kind, "object": object}).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+fn watch_response(
+    shared: Arc<Shared>,
+    res: ResourceType,
+    filter: Filter,
+    query: &BTreeMap<String, String>,
+    breaks: u64,
+) -> Response {
+    let from: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let bookmarks = query.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs);
+    if from != 0 && from < shared.lock().compacted {
+        let gone = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("too old resource version: {from}"), "reason": "Expired", "code": 410});
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            event_line("ERROR", gone),
+        )
+            .into_response();
+    }
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    let watch = Watch {
+        res,
+        filter,
+        bookmarks,
+        timeout,
+        breaks,
+    };
+    tokio::spawn(stream_changes(shared, watch, from, tx));
+    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>)));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .unwrap()
+}
+
+/// One open watch request.
+struct Watch {
+    res: ResourceType,
+    filter: Filter,
+    bookmarks: bool,
+    timeout: Option<Duration>,
+    /// `Inner::breaks` when the request came in.
+    breaks: u64,
+}
+
+/// Feeds one watch stream: the changes after `cursor`, then new ones as they happen, and
+/// bookmarks, until the timeout, a break, or the client goes away.
+async fn stream_changes(shared: Arc<Shared>, watch: Watch, mut cursor: u64, tx: mpsc::Sender<Bytes>) {
+    let Watch {
+        res,
+        filter,
+        bookmarks,
+        timeout,
+        breaks,
+    } = watch;
+    let mut head = shared.head.subscribe();
+    let mut failures = shared.failures.subscribe();
+    let deadline = tokio::time::Instant::now() + timeout.unwrap_or(Duration::from_secs(3600));
+    let interval = *shared.bookmark_interval.lock().unwrap();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        let (lines, rv, closed) = {
+            let inner = shared.lock();
+            let closed =
+                inner.breaks != breaks || inner.down || inner.failing.contains(&res) || !inner.served.contains(&res);
+            let lines: Vec<Bytes> = inner
+                .history
+                .iter()
+                .filter(|c| c.rv > cursor && c.res == res)
+                .filter_map(|c| filter.event(c))
+                .collect();
+            (lines, inner.rv, closed)
+        };
+        if closed {
+            return;
+        }
+        cursor = rv;
+        for line in lines {
+            if tx.send(line).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = head.changed() => {}
+            _ = failures.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = ticker.tick() => {
+                if bookmarks {
+                    let (api_version, kind) = if filter.metadata_only {
+                        ("meta.k8s.io/v1".to_string(), "PartialObjectMetadata")
+                    } else {
+                        (res.api_version(), res.kind)
+                    };
+                    let bm = json!({"apiVersion": api_version, "kind": kind,
+                                    "metadata": {"resourceVersion": cursor.to_string()}});
+                    if tx.send(event_line("BOOKMARK", bm)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
