@@ -4,7 +4,7 @@
 //! The tests that need the `migration-image-lockstep` rule body (written on the `rules` branch)
 //! are ignored until it lands; they must pass once it does.
 
-mod support;
+use crate::support;
 
 use chrono::{DateTime, Utc};
 use dbhook::cluster::{Res, Served};

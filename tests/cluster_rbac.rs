@@ -2,7 +2,7 @@
 //! copies): every request it makes is discovery or a GET the ClusterRole grants, and every
 //! granted resource is actually read.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! watches, namespace modes, missing and late CRDs, an API-server outage, lockstep memory and
 //! the background report.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

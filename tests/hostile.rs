@@ -3,8 +3,7 @@
 //! the server answers the next valid review after each one. The number of requests tried is
 //! printed for the record.
 
-#[path = "server_support/mod.rs"]
-mod support;
+use crate::server_support as support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! The webhook over real TLS sockets, called as kube-apiserver calls it: CA bundle, SNI
 //! `dbhook.dbhook.svc`, HTTP/2 by ALPN or HTTP/1.1; patches applied and re-admitted; bad input.
 
-#[path = "server_support/mod.rs"]
-mod support;
+use crate::server_support as support;
 
 use std::time::Duration;
 

@@ -2,9 +2,8 @@
 //! a warm cache, certificate and policy files replaced with garbage under load, and shutdown
 //! with many requests in flight. No timing assertions, only completion and upper bounds.
 
-#[path = "server_support/mod.rs"]
-mod server_support;
-mod support;
+use crate::server_support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -1,8 +1,7 @@
 //! Readiness, metrics, the report, policy hot reload, and graceful shutdown with requests in
 //! flight.
 
-#[path = "server_support/mod.rs"]
-mod support;
+use crate::server_support as support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};

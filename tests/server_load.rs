@@ -3,8 +3,7 @@
 //! ever sending a request, are cut off while everyone else is served. Loopback only; no timing
 //! assertions, only completion and generous upper bounds against hangs.
 
-#[path = "server_support/mod.rs"]
-mod support;
+use crate::server_support as support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

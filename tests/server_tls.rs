@@ -1,8 +1,7 @@
 //! TLS material: rotation through a Secret-volume symlink swap, refusal of a bad pair, client
 //! certificates, and the expiry metric.
 
-#[path = "server_support/mod.rs"]
-mod support;
+use crate::server_support as support;
 
 use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use reqwest::StatusCode;

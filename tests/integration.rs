@@ -1,0 +1,28 @@
+//! The integration tests, compiled into one binary: each `tests/*.rs` below is a module of it.
+//!
+//! One binary instead of one per file: every test binary links all of kube, rustls and tokio,
+//! and seventeen of them cost ~600 MB of CI disk and as many link steps. libtest still runs
+//! the tests on as many threads as before. `secrecy` (installs a process-wide log capture) and
+//! `cluster_memory` (installs a counting global allocator) stay binaries of their own because
+//! they own process-wide state; see `[[test]]` in Cargo.toml.
+
+mod server_support;
+mod support;
+
+mod admission;
+mod cli_check;
+mod cli_mutate;
+mod cluster_lockstep;
+mod cluster_rbac;
+mod cluster_view;
+mod docs;
+mod docs_rules;
+mod fuzz_admission;
+mod hostile;
+mod properties;
+mod server_admission;
+mod server_cli;
+mod server_faults;
+mod server_lifecycle;
+mod server_load;
+mod server_tls;
