@@ -4,40 +4,12 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use dbhook::rules::CATALOG;
 use serde_json::Value;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn dbhook(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbhook"))
-        .args(args)
-        .current_dir(ROOT)
-        .env_remove("DBHOOK_OUTPUT")
-        .env_remove("DBHOOK_POLICY")
-        .env_remove("DBHOOK_MODE")
-        .env_remove("DBHOOK_COMPLETE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dbhook runs");
-    let mut pipe = child.stdin.take().unwrap();
-    // The child may exit before reading (e.g. a usage error): a broken pipe is fine.
-    let _ = pipe.write_all(stdin.unwrap_or("").as_bytes());
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::cli_support::{ROOT, dbhook, stderr, stdout};
 
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))

@@ -1,24 +1,10 @@
 //! `dbhook mutate`, `policy` and `rules` as a user runs them: the built binary as a subprocess.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn dbhook(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbhook"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dbhook runs");
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
+use crate::cli_support::{dbhook, stdout};
 
 fn docs(yaml: &str) -> Vec<Value> {
     dbhook::manifest::parse("out", yaml)
@@ -26,10 +12,6 @@ fn docs(yaml: &str) -> Vec<Value> {
         .into_iter()
         .map(|d| d.value)
         .collect()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 #[test]

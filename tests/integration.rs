@@ -6,6 +6,7 @@
 //! `cluster_memory` (installs a counting global allocator) stay binaries of their own because
 //! they own process-wide state; see `[[test]]` in Cargo.toml.
 
+mod cli_support;
 mod server_support;
 mod support;
 

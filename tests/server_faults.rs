@@ -6,17 +6,14 @@ use crate::server_support;
 use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dbhook::model::Object;
-use dbhook::report::Report;
-use dbhook::view::{EmptyView, Listing, LiveView, Lookup, Origin, View};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server_support::{
-    Pki, Volume, admin_get, bundle, client, config, der_of, example, metric, metrics, patch_of, post, served_cert,
-    start,
+    Pki, ProbeView, Volume, admin_get, bundle, client, config, der_of, example, metric, metrics, patch_of, post,
+    served_cert, start,
 };
 use support::{
     ALL_CRDS, CLUSTERS, FakeApiServer, NAMESPACES, NS, OBJECT_STORES, cnpg_cluster, namespace, object_store,
@@ -288,76 +285,12 @@ async fn garbage_certificates_and_policies_under_load_fail_no_request() {
     eprintln!("garbage under load: 5 faults and 1 rotation injected, {answered} requests answered, 0 failed");
 }
 
-/// A view that holds every acting review in the handler until released, counting them. It
-/// blocks a runtime worker per held review, so the test runs with more workers than it holds.
-#[derive(Default)]
-struct HeldView {
-    held: Mutex<(usize, bool)>,
-    changed: Condvar,
-}
-
-impl HeldView {
-    fn wait_until_held(&self, n: usize) {
-        let guard = self.held.lock().unwrap();
-        let (guard, timeout) = self
-            .changed
-            .wait_timeout_while(guard, Duration::from_secs(60), |(held, _)| *held < n)
-            .unwrap();
-        assert!(!timeout.timed_out(), "only {} of {n} reviews arrived", guard.0);
-    }
-
-    fn release(&self) {
-        self.held.lock().unwrap().1 = true;
-        self.changed.notify_all();
-    }
-}
-
-impl View for HeldView {
-    fn origin(&self) -> Origin {
-        Origin::Admission
-    }
-    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        EmptyView.cluster(ns, name)
-    }
-    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        EmptyView.object_store(ns, name)
-    }
-    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
-        EmptyView.scheduled_backups_for(ns, cluster)
-    }
-    fn migration_jobs_for(&self, app: &Object) -> Listing {
-        EmptyView.migration_jobs_for(app)
-    }
-    fn app_workloads_for(&self, job: &Object) -> Listing {
-        EmptyView.app_workloads_for(job)
-    }
-    fn namespace_mode_label(&self, _: &str) -> Option<String> {
-        let mut guard = self.held.lock().unwrap();
-        guard.0 += 1;
-        self.changed.notify_all();
-        let _released = self
-            .changed
-            .wait_timeout_while(guard, Duration::from_secs(60), |(_, released)| !*released)
-            .unwrap();
-        None
-    }
-}
-
-impl LiveView for HeldView {
-    fn synced(&self) -> bool {
-        true
-    }
-    fn report(&self) -> Report {
-        Report::default()
-    }
-}
-
 const HELD: usize = 32;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 40)]
 async fn shutdown_with_32_reviews_in_flight_on_16_h2_and_16_http1_connections_answers_every_one() {
     let pki = Pki::new();
-    let view = Arc::new(HeldView::default());
+    let view = ProbeView::holding(HELD);
     let mut config = config(pki.tls_paths());
     config.view = view.clone();
     config.shutdown_timeout = Duration::from_secs(60);
@@ -369,12 +302,7 @@ async fn shutdown_with_32_reviews_in_flight_on_16_h2_and_16_http1_connections_an
         let c = client(&pki.bundle.ca_cert, addr, n % 2 == 1);
         in_flight.spawn(async move { (n, post(&c, addr, "/mutate", &example("review-rollout.json")).await) });
     }
-    {
-        let view = view.clone();
-        tokio::task::spawn_blocking(move || view.wait_until_held(HELD))
-            .await
-            .unwrap();
-    }
+    view.wait_until_held(HELD).await;
 
     server.shutdown();
     assert_eq!(

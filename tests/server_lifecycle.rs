@@ -3,86 +3,15 @@
 
 use crate::server_support as support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dbhook::model::Object;
 use dbhook::report::{Report, Summary};
-use dbhook::view::{EmptyView, Listing, LiveView, Lookup, Origin, View};
 use reqwest::{StatusCode, Version};
 use serde_json::{Value, json};
 use support::*;
 use tokio::io::AsyncReadExt as _;
-
-/// A view for probing the server: readiness is switchable, the report is fixed, and the first
-/// review can be held inside the handler until the test releases it.
-#[derive(Default)]
-struct TestView {
-    synced: AtomicBool,
-    report: Report,
-    gate: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
-}
-
-impl TestView {
-    /// Holds the first review in the handler: returns (entered, release).
-    fn gated() -> (Arc<TestView>, mpsc::Receiver<()>, mpsc::Sender<()>) {
-        let (entered_tx, entered_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel();
-        let view = TestView {
-            synced: AtomicBool::new(true),
-            gate: Mutex::new(Some((entered_tx, release_rx))),
-            ..TestView::default()
-        };
-        (Arc::new(view), entered_rx, release_tx)
-    }
-}
-
-impl View for TestView {
-    fn origin(&self) -> Origin {
-        Origin::Admission
-    }
-    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        EmptyView.cluster(ns, name)
-    }
-    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        EmptyView.object_store(ns, name)
-    }
-    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
-        EmptyView.scheduled_backups_for(ns, cluster)
-    }
-    fn migration_jobs_for(&self, app: &Object) -> Listing {
-        EmptyView.migration_jobs_for(app)
-    }
-    fn app_workloads_for(&self, job: &Object) -> Listing {
-        EmptyView.app_workloads_for(job)
-    }
-    /// Every acting review asks for the namespace mode: the hook for holding one in flight.
-    /// Blocking a worker thread is fine here: the tests run a multi-threaded runtime.
-    fn namespace_mode_label(&self, _: &str) -> Option<String> {
-        let gate = self.gate.lock().unwrap().take();
-        if let Some((entered, release)) = gate {
-            entered.send(()).unwrap();
-            release.recv_timeout(Duration::from_secs(60)).unwrap();
-        }
-        None
-    }
-}
-
-impl LiveView for TestView {
-    fn synced(&self) -> bool {
-        self.synced.load(Ordering::SeqCst)
-    }
-    fn report(&self) -> Report {
-        self.report.clone()
-    }
-}
-
-async fn wait_for(rx: mpsc::Receiver<()>) {
-    tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)).unwrap())
-        .await
-        .unwrap();
-}
 
 async fn refuses_connections(addr: std::net::SocketAddr) {
     eventually("the webhook listener stops accepting", || async move {
@@ -94,16 +23,16 @@ async fn refuses_connections(addr: std::net::SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_during_an_http2_review_answers_it_flips_readyz_and_stops_accepting() {
     let pki = Pki::new();
-    let (view, entered, release) = TestView::gated();
+    let view = ProbeView::holding(1);
     let mut config = config(pki.tls_paths());
-    config.view = view;
+    config.view = view.clone();
     let server = start(config).await;
     assert_eq!(admin_get(server.admin_addr, "/readyz").await.0, StatusCode::OK);
 
     let h2 = client(&pki.bundle.ca_cert, server.addr, false);
     let addr = server.addr;
     let in_flight = tokio::spawn(async move { post(&h2, addr, "/mutate", &example("review-rollout.json")).await });
-    wait_for(entered).await;
+    view.wait_until_held(1).await;
 
     server.shutdown();
     let (status, body) = admin_get(server.admin_addr, "/readyz").await;
@@ -111,7 +40,7 @@ async fn shutdown_during_an_http2_review_answers_it_flips_readyz_and_stops_accep
     assert!(body.contains("shutting down"));
     refuses_connections(server.addr).await;
 
-    release.send(()).unwrap();
+    view.release();
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.version, Version::HTTP_2);
     assert_eq!(reply.status, StatusCode::OK);
@@ -164,9 +93,9 @@ async fn shutdown_during_a_slow_http1_upload_still_answers_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_shutdown_timeout_bounds_a_request_that_never_finishes() {
     let pki = Pki::new();
-    let (view, entered, release) = TestView::gated();
+    let view = ProbeView::holding(1);
     let mut config = config(pki.tls_paths());
-    config.view = view;
+    config.view = view.clone();
     config.shutdown_timeout = Duration::from_millis(200);
     let server = start(config).await;
     let h2 = client(&pki.bundle.ca_cert, server.addr, false);
@@ -177,20 +106,21 @@ async fn the_shutdown_timeout_bounds_a_request_that_never_finishes() {
             .send()
             .await
     });
-    wait_for(entered).await;
+    view.wait_until_held(1).await;
     server.shutdown();
     // Join returns although the handler is still held.
     tokio::time::timeout(Duration::from_secs(60), server.join())
         .await
         .unwrap();
-    release.send(()).unwrap();
+    view.release();
     let _ = stuck.await;
 }
 
 #[tokio::test]
 async fn readyz_waits_for_the_view_to_sync() {
     let pki = Pki::new();
-    let view = Arc::new(TestView::default());
+    let view = Arc::new(ProbeView::default());
+    view.synced.store(false, Ordering::SeqCst);
     let mut config = config(pki.tls_paths());
     config.view = view.clone();
     let server = start(config).await;
@@ -205,18 +135,15 @@ async fn readyz_waits_for_the_view_to_sync() {
 #[tokio::test]
 async fn report_serves_the_views_report_as_json() {
     let pki = Pki::new();
-    let view = TestView {
-        synced: AtomicBool::new(true),
-        report: Report {
-            summary: Summary {
-                objects: 12,
-                deny: 1,
-                warn: 2,
-                patched: 3,
-            },
-            findings: Vec::new(),
+    let mut view = ProbeView::default();
+    view.report = Report {
+        summary: Summary {
+            objects: 12,
+            deny: 1,
+            warn: 2,
+            patched: 3,
         },
-        ..TestView::default()
+        findings: Vec::new(),
     };
     let mut config = config(pki.tls_paths());
     config.view = Arc::new(view);

@@ -3,6 +3,10 @@
 //! `dbhook.dbhook.svc`, ALPN).
 #![allow(dead_code)]
 
+mod probe_view;
+#[allow(unused_imports)] // `secrecy` shares this module and does not use it
+pub use probe_view::ProbeView;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
