@@ -18,7 +18,7 @@ use crate::report::Report;
 /// Reviews every cached object (not remembered deleted Jobs, not Namespaces).
 pub fn compute(shared: &Shared, policy: &Policy) -> Report {
     let mut objects: Vec<Arc<Object>> = Vec::new();
-    for res in Res::OBJECTS {
+    for &res in Res::OBJECTS {
         objects.extend(shared.read(res).iter().cloned());
     }
     objects.sort_by(|a, b| {

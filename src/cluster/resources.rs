@@ -30,16 +30,12 @@ impl Res {
         Res::Namespaces,
     ];
 
-    /// The resources whose objects the view caches and reports on (all but Namespaces).
-    pub const OBJECTS: [Res; 7] = [
-        Res::Jobs,
-        Res::Rollouts,
-        Res::Deployments,
-        Res::StatefulSets,
-        Res::Clusters,
-        Res::ScheduledBackups,
-        Res::ObjectStores,
-    ];
+    /// The resources whose objects the view caches and reports on: all but Namespaces, which
+    /// only lend their mode label.
+    pub const OBJECTS: &'static [Res] = match Res::ALL.split_last() {
+        Some((Res::Namespaces, objects)) => objects,
+        _ => panic!("Namespaces must stay the last of Res::ALL"),
+    };
 
     /// `(group, version, kind, plural)`.
     pub fn coordinates(self) -> (&'static str, &'static str, &'static str, &'static str) {

@@ -53,7 +53,7 @@ impl Fixture {
         apply_object_event(&self.shared, res, Event::Delete(Self::dynamic(o)), &mut Vec::new());
     }
     fn sync_all_empty(&self) {
-        for r in Res::OBJECTS {
+        for &r in Res::OBJECTS {
             self.list(r, vec![]);
         }
     }
