@@ -18,6 +18,11 @@ use crate::view::View;
 /// The most a single warning may hold; kube-apiserver truncates longer ones.
 pub const MAX_WARNING_CHARS: usize = 256;
 
+/// Findings listed in one audit annotation; see [`findings_json`].
+pub const MAX_ANNOTATED_FINDINGS: usize = 32;
+/// The most of one finding's message an audit annotation holds.
+pub const MAX_ANNOTATED_MESSAGE_CHARS: usize = 1024;
+
 /// Which webhook is asking: the mutating one only injects, the validating one only judges, the
 /// CLI does both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,11 +260,24 @@ fn to_finding(v: Violation, policy: &Policy) -> Option<Finding> {
 }
 
 /// `[{rule, action, message}, …]` for an audit annotation.
+/// The `violations`/`exempted` audit annotations: `[{rule, action, message}]`. Bounded like the
+/// warnings, because one finding per env var or container would otherwise put megabytes into
+/// every audit event: at most [`MAX_ANNOTATED_FINDINGS`] entries, each message cut at
+/// [`MAX_ANNOTATED_MESSAGE_CHARS`]; what is left out is counted in a last entry `{"omitted": n}`.
 fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String {
-    let list: Vec<serde_json::Value> = findings
-        .into_iter()
-        .map(|f| serde_json::json!({"rule": f.rule, "action": f.action, "message": f.message}))
-        .collect();
+    let mut list: Vec<serde_json::Value> = Vec::new();
+    let mut omitted = 0usize;
+    for f in findings {
+        if list.len() < MAX_ANNOTATED_FINDINGS {
+            let message = rules::truncate(&f.message, MAX_ANNOTATED_MESSAGE_CHARS);
+            list.push(serde_json::json!({"rule": f.rule, "action": f.action, "message": message}));
+        } else {
+            omitted += 1;
+        }
+    }
+    if omitted > 0 {
+        list.push(serde_json::json!({ "omitted": omitted }));
+    }
     serde_json::Value::Array(list).to_string()
 }
 

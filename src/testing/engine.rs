@@ -48,6 +48,38 @@ fn audit_never_denies_and_reports_would_be_denials() {
 }
 
 #[test]
+fn the_violations_annotation_is_bounded_and_counts_what_it_leaves_out() {
+    let policy = Policy::from_yaml("mode: audit").unwrap();
+    let long = "x".repeat(2000);
+    let containers: String = (0..40)
+        .map(|i| {
+            format!(
+                "        - name: c{i}{long}\n          image: ghcr.io/acme/web:sha-1\n          \
+                 env: [{{name: DB_URL, value: 'postgres://app:s3cret@db/app'}}]\n"
+            )
+        })
+        .collect();
+    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", &containers);
+    let d = run(&yaml, &policy, Scope::Validate);
+    let denials = d.findings.iter().filter(|f| f.action == Action::Deny).count();
+    assert!(denials > MAX_ANNOTATED_FINDINGS, "{denials} would-be denials");
+    let violations: serde_json::Value = serde_json::from_str(&d.audit_annotations["violations"]).unwrap();
+    let list = violations.as_array().unwrap();
+    assert_eq!(list.len(), MAX_ANNOTATED_FINDINGS + 1);
+    assert_eq!(
+        list[MAX_ANNOTATED_FINDINGS],
+        serde_json::json!({"omitted": denials - MAX_ANNOTATED_FINDINGS})
+    );
+    for v in &list[..MAX_ANNOTATED_FINDINGS] {
+        assert_eq!(v["rule"], "db-url-plaintext");
+        let message = v["message"].as_str().unwrap();
+        assert_eq!(message.chars().count(), MAX_ANNOTATED_MESSAGE_CHARS, "cut: {message}");
+        assert!(message.ends_with('…'));
+    }
+    assert!(!d.audit_annotations["violations"].contains("s3cret"));
+}
+
+#[test]
 fn audit_mutation_returns_no_patch_but_a_warning_and_the_would_patch_annotation() {
     let policy = Policy::from_yaml("mode: audit").unwrap();
     let containers = "        - {name: web, image: 'x:1'}\n        - {name: migrate, image: 'x:1'}\n";
