@@ -106,11 +106,7 @@ pub fn schedule(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
 /// optional day-of-week): `a b c d e` is second `a`, minute `b`, hour `c`, day-of-month `d`,
 /// month `e`, any weekday.
 fn five_field_hint(expr: &str, suggestion: &str) -> String {
-    let body = expr
-        .strip_prefix("CRON_TZ=")
-        .or_else(|| expr.strip_prefix("TZ="))
-        .and_then(|rest| rest.split_once(char::is_whitespace).map(|(_, b)| b.trim()))
-        .unwrap_or(expr);
+    let body = expr.trim();
     let f: Vec<&str> = body.split_whitespace().collect();
     let question = format!("did you mean \"{suggestion}\"?");
     let [sec, min, hour, dom, month] = f[..] else {
