@@ -122,7 +122,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Document>, InputError> {
     }
     let mut docs = Vec::new();
     for (start, chunk) in split_documents(trimmed) {
-        let value: Value = serde_yaml_ng::from_str(&chunk).map_err(|e| InputError::Parse {
+        let value = parse_yaml(&chunk).map_err(|e| InputError::Parse {
             file: file.into(),
             line: start + e.location().map_or(1, |l| l.line()).max(1) - 1,
             message: e
@@ -138,6 +138,17 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Document>, InputError> {
         expand(file, first_content_line(&chunk, start), value, &mut docs)?;
     }
     Ok(docs)
+}
+
+/// One YAML document as JSON. Merge keys (`<<: *defaults`) are resolved as kubectl's YAML
+/// reader resolves them, so the object judged is the object the API server receives.
+fn parse_yaml(chunk: &str) -> Result<Value, serde_yaml_ng::Error> {
+    if !chunk.contains("<<") {
+        return serde_yaml_ng::from_str(chunk);
+    }
+    let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(chunk)?;
+    yaml.apply_merge()?;
+    serde_yaml_ng::from_value(yaml)
 }
 
 /// `(first line number, text)` of each document; the text keeps blank lines in place of the
@@ -249,6 +260,24 @@ mod tests {
             }
             other => panic!("expected a parse error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn merge_keys_are_resolved_like_kubectl_does() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - &base\n        name: web\n        image: ghcr.io/acme/web:1\n        env: [{name: DB_URL, value: 'postgres://u:p@db/app'}]\n      - <<: *base\n        name: sidecar\n";
+        let docs = parse("f.yaml", text).unwrap();
+        let containers = &docs[0].value["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            containers[1]["name"], "sidecar",
+            "the explicit key wins over the merged one"
+        );
+        assert_eq!(containers[1]["image"], "ghcr.io/acme/web:1");
+        assert_eq!(containers[1]["env"], containers[0]["env"]);
+        assert!(containers[1].get("<<").is_none());
+        let err = parse("f.yaml", "apiVersion: v1\nkind: ConfigMap\n<<: 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f.yaml:"), "{err}");
     }
 
     #[test]
