@@ -83,7 +83,8 @@ pub fn retention(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         None => return dead_cluster_retention(obj, out),
     };
     let params = &ctx.policy.params.backup_retention;
-    let problem = match value.map(str::trim).filter(|v| !v.is_empty()) {
+    // Not trimmed: CNPG's schema pattern rejects " 30d", so dbhook must not pass it.
+    let problem = match value.filter(|v| !v.is_empty()) {
         None => format!(
             "{path} is not set, so backups are never deleted: set it, e.g. \"{}d\"",
             params.min_days.max(30).min(params.max_days.unwrap_or(u32::MAX))
@@ -98,7 +99,12 @@ pub fn retention(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             ),
             Some(days) => match params.max_days {
                 Some(max) if days > u64::from(max) => format!(
-                    "{path} {v:?} keeps backups {days} days, more than the policy maximum of {max} days: lower it"
+                    "{path} {v:?} keeps backups {}, more than the policy maximum of {max} days: lower it",
+                    if days == u64::MAX {
+                        "practically forever".to_string()
+                    } else {
+                        format!("{days} days")
+                    }
                 ),
                 _ => return,
             },
@@ -133,7 +139,8 @@ fn dead_cluster_retention(obj: &Object, out: &mut Vec<Violation>) {
     );
 }
 
-/// Days a retention policy keeps backups: `^[1-9][0-9]*[dwm]$`, `w` = 7 days, `m` = 30 days.
+/// Days a retention policy keeps backups: `^[1-9][0-9]*[dwm]$`, `w` = 7 days, `m` = 30 days;
+/// `u64::MAX` for numbers too large to count.
 pub fn retention_days(policy: &str) -> Option<u64> {
     let unit = policy.chars().last()?;
     let number = &policy[..policy.len() - unit.len_utf8()];

@@ -162,6 +162,27 @@ fn retention_is_checked_where_it_lives() {
             Some("is not a retention CNPG understands"),
         ),
         (
+            "object store with a space CNPG's pattern rejects",
+            object_store("retentionPolicy: \" 30d\"", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "",
+            Some("spec.retentionPolicy \" 30d\" is not a retention CNPG understands"),
+        ),
+        (
+            "cluster with a trailing space",
+            in_tree_cluster("retentionPolicy: \"30d \"", GZIP_IN_TREE, ""),
+            "Cluster/shop-pg",
+            "",
+            Some("spec.backup.retentionPolicy \"30d \" is not a retention CNPG understands"),
+        ),
+        (
+            "object store beyond counting",
+            object_store("retentionPolicy: 99999999999999999999d", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "rules: {backup-retention: {minDays: 7, maxDays: 90}}",
+            Some("keeps backups practically forever, more than the policy maximum of 90 days"),
+        ),
+        (
             "object store above maxDays",
             object_store("retentionPolicy: 2m", GZIP, ""),
             "ObjectStore/shop-backups",
