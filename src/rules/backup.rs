@@ -243,22 +243,24 @@ pub fn s3_compat_checksums(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) 
             format!(
                 "set {} to when_required in {env_path}: newer AWS SDKs fail against {} without it",
                 missing.join(" and "),
-                short_domain(&host)
+                display_host(&host)
             ),
         )
         .at(env_path),
     );
 }
 
-/// The registrable part of a host for messages (`a.b.oraclecloud.com` → `oraclecloud.com`);
-/// short hosts and IP addresses stay whole.
-fn short_domain(host: &str) -> &str {
-    if host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return host;
+/// A host short enough for a warning (they are cut at 256 characters): in-cluster names lose
+/// only `.cluster.local` (`minio.minio.svc`), long public names keep their last two labels.
+fn display_host(host: &str) -> String {
+    const MAX: usize = 48;
+    let host = host.strip_suffix(".cluster.local").unwrap_or(host);
+    if host.len() <= MAX {
+        return host.to_string();
     }
     match host.rmatch_indices('.').nth(1) {
-        Some((i, _)) => &host[i + 1..],
-        None => host,
+        Some((i, _)) => format!("…{}", &host[i..]),
+        None => host.to_string(),
     }
 }
 

@@ -380,6 +380,24 @@ fn endpoint_hosts_and_aws_detection() {
 }
 
 #[test]
+fn hosts_in_messages_stay_recognisable() {
+    let cases = [
+        ("minio.minio.svc.cluster.local", "minio.minio.svc"),
+        ("minio.minio.svc", "minio.minio.svc"),
+        ("minio", "minio"),
+        ("10.0.0.12", "10.0.0.12"),
+        ("0123abcd.r2.cloudflarestorage.com", "0123abcd.r2.cloudflarestorage.com"),
+        (
+            "axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com",
+            "….oraclecloud.com",
+        ),
+    ];
+    for (host, shown) in cases {
+        assert_eq!(display_host(host), shown, "{host}");
+    }
+}
+
+#[test]
 fn s3_compatible_stores_need_the_checksum_variables() {
     const BOTH: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}\n      - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, value: when_required}\n";
     const ONE: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}\n";
@@ -396,7 +414,7 @@ fn s3_compatible_stores_need_the_checksum_variables() {
             oci,
             "",
             Some(
-                "set AWS_REQUEST_CHECKSUM_CALCULATION and AWS_RESPONSE_CHECKSUM_VALIDATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against oraclecloud.com without it",
+                "set AWS_REQUEST_CHECKSUM_CALCULATION and AWS_RESPONSE_CHECKSUM_VALIDATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against ….oraclecloud.com without it",
             ),
         ),
         (
@@ -412,7 +430,7 @@ fn s3_compatible_stores_need_the_checksum_variables() {
             r2,
             WRONG,
             Some(
-                "set AWS_REQUEST_CHECKSUM_CALCULATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against cloudflarestorage.com without it",
+                "set AWS_REQUEST_CHECKSUM_CALCULATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against 0123abcd.r2.cloudflarestorage.com without it",
             ),
         ),
         ("AWS endpoint", aws, "", None),
