@@ -29,7 +29,7 @@ impl ObjectRef {
             api_version: obj.api_version.clone(),
             kind: obj.kind.clone(),
             namespace: obj.namespace().to_string(),
-            name: obj.name().to_string(),
+            name: obj.display_name().into_owned(),
         }
     }
 }

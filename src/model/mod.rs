@@ -149,10 +149,19 @@ impl Object {
         }
     }
     /// `<ns>/<name>`, or just the name for cluster-scoped objects.
+    /// The name, or `<generateName>*` for an object whose name the API server has yet to pick
+    /// (Argo CD hook Jobs often have only `generateName`).
+    pub fn display_name(&self) -> std::borrow::Cow<'_, str> {
+        match self.meta.generate_name.as_deref() {
+            Some(prefix) if self.name().is_empty() && !prefix.is_empty() => format!("{prefix}*").into(),
+            _ => self.name().into(),
+        }
+    }
+    /// `namespace/name` (just the name for cluster-scoped objects), with [`Object::display_name`].
     pub fn qualified_name(&self) -> String {
         match self.namespace() {
-            "" => self.name().to_string(),
-            ns => format!("{ns}/{}", self.name()),
+            "" => self.display_name().into_owned(),
+            ns => format!("{ns}/{}", self.display_name()),
         }
     }
     /// Creation time in seconds since the epoch; objects not yet created sort as newest.

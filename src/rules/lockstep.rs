@@ -127,7 +127,7 @@ fn compare(subject: &Object, other: &Arc<Object>, out: &mut Vec<Violation>) {
     if mine.is_empty() || theirs.is_empty() {
         return;
     }
-    let other_label = format!("{} {}", describe(other), display_name(other));
+    let other_label = format!("{} {}", describe(other), other.qualified_name());
     let mut common = false;
     let mut reported: Vec<(&str, String)> = Vec::new();
     for m in &mine {
@@ -193,9 +193,9 @@ fn compare(subject: &Object, other: &Arc<Object>, out: &mut Vec<Violation>) {
                 MIGRATION_IMAGE_LOCKSTEP,
                 format!(
                     "migration Job {} names {} {} in {} but shares no image repository with it (Job: {}; {}: {}): run the migration from the app's image",
-                    display_name(job),
+                    job.qualified_name(),
                     describe(app),
-                    display_name(app),
+                    app.qualified_name(),
                     keys::ROLLOUT,
                     list(if subject.is_migration_job() { &mine } else { &theirs }),
                     app.name(),
@@ -208,17 +208,6 @@ fn compare(subject: &Object, other: &Arc<Object>, out: &mut Vec<Violation>) {
                 mine[0].path.clone()
             }),
         );
-    }
-}
-
-/// `ns/name`; hook Jobs often have only `generateName` offline, shown as `ns/web-migrate-*`.
-fn display_name(obj: &Object) -> String {
-    match obj.meta.generate_name.as_deref() {
-        Some(prefix) if obj.name().is_empty() => match obj.namespace() {
-            "" => format!("{prefix}*"),
-            ns => format!("{ns}/{prefix}*"),
-        },
-        _ => obj.qualified_name(),
     }
 }
 

@@ -31,6 +31,18 @@ fn enforce_denies_with_every_deny_finding_in_the_message_and_warns_the_rest() {
 }
 
 #[test]
+fn an_object_named_by_generate_name_is_shown_by_its_prefix() {
+    let yaml =
+        rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT).replace("  name: web\n", "  generateName: web-\n");
+    let d = run(&yaml, &Policy::default(), Scope::Validate);
+    let msg = d.message.as_deref().unwrap();
+    assert!(
+        msg.starts_with("dbhook denied Rollout shop/web-*: [db-url-plaintext]"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn audit_never_denies_and_reports_would_be_denials() {
     let policy = Policy::from_yaml("mode: audit").unwrap();
     let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
