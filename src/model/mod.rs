@@ -214,6 +214,20 @@ impl Object {
 fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T, String> {
     match root.get("spec") {
         None | Some(Value::Null) => Ok(T::default()),
-        Some(spec) => T::deserialize(spec).map_err(|e| format!("spec: {e}")),
+        Some(spec) => deserialize_at("spec", spec),
     }
+}
+
+/// Deserializes `value`, found at the dotted path `at`, naming the exact field that is wrong
+/// (`spec.suspend: invalid type: …`, not just `spec: …`).
+pub(crate) fn deserialize_at<T: for<'de> Deserialize<'de>>(at: &str, value: &Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            format!("{at}: {inner}")
+        } else {
+            format!("{at}.{path}: {inner}")
+        }
+    })
 }

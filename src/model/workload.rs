@@ -104,7 +104,7 @@ impl Workload {
             None | Some(Value::Null) => None,
             Some(v) => {
                 check_shape(v).map_err(|e| format!("{}{e}", dotted(pointer)))?;
-                Some(PodSpec::deserialize(v).map_err(|e| format!("{}: {e}", dotted(pointer)))?)
+                Some(super::deserialize_at::<PodSpec>(&dotted(pointer), v)?)
             }
         };
         let workload_ref = match kind {

@@ -309,3 +309,11 @@ fn durations_read_naturally() {
     assert_eq!(human(TimeDelta::minutes(90)), "90 minutes");
     assert_eq!(human(TimeDelta::seconds(61)), "61 seconds");
 }
+
+#[test]
+fn a_wrongly_typed_field_is_named_by_its_full_path() {
+    let yaml = backup("  schedule: '0 0 0 * * *'\n  suspend: 'true'\n  cluster: {name: shop-pg}\n");
+    let value: serde_json::Value = serde_yaml_ng::from_str(yaml.trim_end_matches("---\n")).unwrap();
+    let err = crate::model::Object::from_value(&value).unwrap_err().to_string();
+    assert!(err.contains("spec.suspend: invalid type"), "{err}");
+}
