@@ -76,7 +76,7 @@ fn env_path(base: &str, c: &ContainerAt<'_>, i: usize) -> String {
 pub fn credential_uri(value: &str) -> Option<&'static str> {
     let v = value.trim();
     let lower = v.to_ascii_lowercase();
-    let (kind, rest) = if let Some(r) = strip_scheme(&lower, v, &["postgres://", "postgresql://"]) {
+    let (kind, rest) = if let Some(r) = strip_postgres_scheme(&lower, v) {
         ("connection URI", r)
     } else if let Some(r) = strip_scheme(&lower, v, &["jdbc:postgresql://", "jdbc:postgres://"]) {
         ("JDBC URL", r)
@@ -100,6 +100,17 @@ pub fn credential_uri(value: &str) -> Option<&'static str> {
         .then_some(kind)
 }
 
+/// `postgres://`, `postgresql://` and the driver-qualified forms SQLAlchemy and Alembic use
+/// (`postgresql+psycopg2://`, `postgresql+asyncpg://`, …).
+fn strip_postgres_scheme<'a>(lower: &str, original: &'a str) -> Option<&'a str> {
+    let (scheme, _) = lower.split_once("://")?;
+    let base = scheme.split_once('+').map_or(scheme, |(base, driver)| {
+        let plausible = !driver.is_empty() && driver.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if plausible { base } else { "" }
+    });
+    matches!(base, "postgres" | "postgresql").then(|| &original[scheme.len() + 3..])
+}
+
 fn strip_scheme<'a>(lower: &str, original: &'a str, schemes: &[&str]) -> Option<&'a str> {
     schemes
         .iter()
@@ -121,6 +132,15 @@ mod tests {
     fn finds_passwords_in_postgres_uris_without_false_alarms() {
         let cases = [
             ("postgres://app:s3cret@db:5432/app", Some("connection URI")),
+            (
+                "postgresql+psycopg2://airflow:airflow@db/airflow",
+                Some("connection URI"),
+            ),
+            ("postgresql+asyncpg://app:s3cret@db/app", Some("connection URI")),
+            ("POSTGRES+PG8000://app:s3cret@db/app", Some("connection URI")),
+            ("postgresql+psycopg2://app@db/app", None),
+            ("postgresql+://app:s3cret@db/app", None),
+            ("mysql+pymysql://app:s3cret@db/app", None),
             ("postgresql://app:s3cret@db/app?sslmode=require", Some("connection URI")),
             ("POSTGRESQL://app:x@db/app", Some("connection URI")),
             ("postgresql://db/app?user=app&password=s3cret", Some("connection URI")),
