@@ -23,6 +23,9 @@ pub enum InputError {
     Io { path: String, source: std::io::Error },
     #[error("{file}:{line}: {message}")]
     Parse { file: String, line: usize, message: String },
+    /// Valid YAML/JSON that is not a Kubernetes object (no `apiVersion`/`kind`, not a mapping).
+    #[error("{file}:{line}: {message}")]
+    NotObject { file: String, line: usize, message: String },
     #[error("{0}: no *.yaml, *.yml or *.json files found")]
     Empty(String),
 }
@@ -30,9 +33,20 @@ pub enum InputError {
 /// The display name for stdin.
 pub const STDIN: &str = "-";
 
-/// Reads every path (`-` is stdin); directories are walked recursively in name order.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, InputError> {
-    let mut docs = Vec::new();
+/// What [`load`] read: the objects, and the files of walked directories it passed over.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub docs: Vec<Document>,
+    /// `<file>: <why>` for each file skipped.
+    pub skipped: Vec<String>,
+}
+
+/// Reads every path (`-` is stdin); directories are walked recursively in name order. A file
+/// found in a directory that holds no Kubernetes object at all (a Helm `Chart.yaml` or
+/// `values.yaml`, a tool's config) is skipped and listed in [`Loaded::skipped`]; named files
+/// and stdin must hold objects.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
+    let mut loaded = Loaded::default();
     let default = [PathBuf::from(STDIN)];
     let paths = if paths.is_empty() { &default[..] } else { paths };
     for path in paths {
@@ -44,9 +58,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, InputError> {
                     path: "<stdin>".into(),
                     source,
                 })?;
-            docs.extend(parse("<stdin>", &text)?);
+            loaded.docs.extend(parse("<stdin>", &text)?);
             continue;
         }
+        let walked = fs::metadata(path).is_ok_and(|m| m.is_dir());
         let files = collect(path)?;
         if files.is_empty() {
             return Err(InputError::Empty(path.display().to_string()));
@@ -57,10 +72,32 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, InputError> {
                 path: name.clone(),
                 source,
             })?;
-            docs.extend(parse(&name, &text)?);
+            match parse(&name, &text) {
+                Ok(docs) => loaded.docs.extend(docs),
+                Err(InputError::NotObject { message, .. }) if walked && holds_no_object(&text) => {
+                    loaded.skipped.push(format!("{name}: {message}"));
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
-    Ok(docs)
+    Ok(loaded)
+}
+
+/// True when no document of `text` is a mapping with a `kind`: the file is not a manifest.
+fn holds_no_object(text: &str) -> bool {
+    let is_object = |v: &Value| v.get("kind").and_then(Value::as_str).is_some_and(|k| !k.is_empty());
+    let trimmed = text.trim_start_matches('\u{feff}');
+    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+        return match &v {
+            Value::Array(items) => !items.iter().any(is_object),
+            v => !is_object(v),
+        };
+    }
+    split_documents(trimmed)
+        .iter()
+        .filter_map(|(_, chunk)| parse_yaml(chunk).ok())
+        .all(|v| !is_object(&v))
 }
 
 fn collect(path: &Path) -> Result<Vec<PathBuf>, InputError> {
@@ -198,7 +235,7 @@ fn first_content_line(chunk: &str, start: usize) -> usize {
 
 /// Checks one document is an object and flattens `kind: List` / `*List` items.
 fn expand(file: &str, line: usize, value: Value, out: &mut Vec<Document>) -> Result<(), InputError> {
-    let err = |message: String| InputError::Parse {
+    let err = |message: String| InputError::NotObject {
         file: file.into(),
         line,
         message,
@@ -278,6 +315,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("f.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn walked_directories_skip_files_that_hold_no_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        };
+        write("chart/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 1.0.0\n");
+        write("chart/values.yaml", "image: {tag: v1}\n");
+        write("kustomization.yaml", "resources: [app.yaml]\n");
+        write("app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+        let loaded = load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(loaded.docs.len(), 1);
+        assert_eq!(loaded.skipped.len(), 3, "{:?}", loaded.skipped);
+        assert!(loaded.skipped[0].contains("Chart.yaml: document has no apiVersion and kind"));
+
+        // A manifest with one broken document is still an error, and so is a named file.
+        write(
+            "broken.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\nname: oops\n",
+        );
+        let err = load(&[dir.path().to_path_buf()]).unwrap_err().to_string();
+        assert!(err.contains("broken.yaml:5:"), "{err}");
+        let named = dir.path().join("chart/values.yaml");
+        assert!(load(&[named]).is_err());
     }
 
     #[test]

@@ -195,8 +195,12 @@ pub fn run(args: &CheckArgs) -> u8 {
         policy.mode = mode;
         policy.allow_namespace_mode = false;
     }
-    let checked =
-        manifest::load(&args.paths).and_then(|docs| check_documents(&docs, &policy, args.complete, Utc::now()));
+    let checked = manifest::load(&args.paths).and_then(|loaded| {
+        for skipped in &loaded.skipped {
+            eprintln!("dbhook: skipped {skipped}");
+        }
+        check_documents(&loaded.docs, &policy, args.complete, Utc::now())
+    });
     let checked = match checked {
         Ok(c) => c,
         Err(e) => {

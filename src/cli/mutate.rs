@@ -69,7 +69,12 @@ pub fn run(args: &MutateArgs) -> u8 {
             return exit::INPUT;
         }
     };
-    let result = manifest::load(&args.paths).and_then(|docs| mutate_documents(docs, &policy));
+    let result = manifest::load(&args.paths).and_then(|loaded| {
+        for skipped in &loaded.skipped {
+            eprintln!("dbhook: skipped {skipped}");
+        }
+        mutate_documents(loaded.docs, &policy)
+    });
     let (values, notes) = match result {
         Ok(r) => r,
         Err(e) => {
