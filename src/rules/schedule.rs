@@ -28,11 +28,16 @@ pub fn present(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let listing = ctx.view.scheduled_backups_for(obj.namespace(), obj.name());
     if listing.items.is_empty() {
         if listing.is_absent() {
+            let why = if c.archives_wal() {
+                "there are no base backups and WAL alone cannot be restored"
+            } else {
+                "no volume snapshot is ever taken"
+            };
             let v = Violation::new(
                 SCHEDULED_BACKUP_PRESENT,
                 format!(
-                    "no ScheduledBackup targets this Cluster, so there are no base backups and WAL alone cannot be \
-                     restored: add one with spec.cluster.name: {}, schedule \"0 0 2 * * *\", method {}",
+                    "no ScheduledBackup targets this Cluster, so {why}: add one with spec.cluster.name: {}, \
+                     schedule \"0 0 2 * * *\", method {}",
                     obj.name(),
                     suggested_method(c)
                 ),
@@ -230,6 +235,11 @@ fn method_misfit(sb: &ScheduledBackupSpec, method: Option<&str>, name: &str, c: 
                     "{subject} but Cluster {name} uses the Barman Cloud plugin: set method: plugin and \
                      pluginConfiguration.name: {BARMAN_PLUGIN}"
                 ))
+            } else if c.has_volume_snapshot() {
+                v(format!(
+                    "{subject} but Cluster {name} backs up with volume snapshots only (spec.backup.volumeSnapshot): \
+                     set method: volumeSnapshot"
+                ))
             } else {
                 v(format!(
                     "{subject} but Cluster {name} has no spec.backup.barmanObjectStore: configure backups on the \
@@ -251,7 +261,10 @@ fn method_misfit(sb: &ScheduledBackupSpec, method: Option<&str>, name: &str, c: 
             if c.plugin(plugin).is_some() {
                 return None;
             }
-            let hint = if plugin != BARMAN_PLUGIN && c.plugin(BARMAN_PLUGIN).is_some() {
+            let listed = c.plugins.iter().any(|p| p.name == plugin);
+            let hint = if listed {
+                ": its spec.plugins entry has enabled: false; enable it or suspend this ScheduledBackup".to_string()
+            } else if plugin != BARMAN_PLUGIN && c.plugin(BARMAN_PLUGIN).is_some() {
                 format!(": did you mean {BARMAN_PLUGIN}?")
             } else {
                 ": add it to the Cluster's spec.plugins (with parameters.barmanObjectName)".to_string()

@@ -154,6 +154,16 @@ fn scheduled_backup_present_follows_the_admission_order() {
             .message
             .contains("add one with spec.cluster.name: shop-pg, schedule \"0 0 2 * * *\", method plugin")
     );
+    assert!(
+        present_at(PLUGIN_CLUSTER, At::Complete)[0]
+            .message
+            .contains("WAL alone cannot be restored")
+    );
+    let snapshot = &present_at(SNAPSHOT_CLUSTER, At::Complete)[0].message;
+    assert!(
+        snapshot.contains("so no volume snapshot is ever taken: add one with spec.cluster.name: shop-pg, schedule \"0 0 2 * * *\", method volumeSnapshot"),
+        "{snapshot}"
+    );
     // No backup configured at all: backup-configured's finding, not this one.
     assert!(present_at(BARE_CLUSTER, At::Complete).is_empty());
 }
@@ -196,6 +206,8 @@ fn scheduled_backup_target_method_must_fit_the_cluster() {
     let typo = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: plugin\n  pluginConfiguration: {name: barman-cloud.cnpg.io}\n";
     let no_plugin_name = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: plugin\n";
     let bad_method = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: pgdump\n";
+    let disabled_plugin_cluster =
+        PLUGIN_CLUSTER.replace("isWALArchiver: true", "isWALArchiver: true\n      enabled: false");
     // (case, cluster, ScheduledBackup spec, expected)
     let cases: Vec<(&str, &str, &str, Option<&str>)> = vec![
         ("plugin on plugin cluster", PLUGIN_CLUSTER, plugin, None),
@@ -224,6 +236,22 @@ fn scheduled_backup_target_method_must_fit_the_cluster() {
             ),
         ),
         ("volumeSnapshot on snapshot cluster", SNAPSHOT_CLUSTER, snapshot, None),
+        (
+            "unset method on a snapshot-only cluster",
+            SNAPSHOT_CLUSTER,
+            unset,
+            Some(
+                "spec.method is unset (barmanObjectStore) but Cluster shop-pg backs up with volume snapshots only (spec.backup.volumeSnapshot): set method: volumeSnapshot",
+            ),
+        ),
+        (
+            "plugin listed but disabled",
+            &disabled_plugin_cluster,
+            plugin,
+            Some(
+                "spec.pluginConfiguration.name barman-cloud.cloudnative-pg.io is not a plugin enabled on Cluster shop-pg: its spec.plugins entry has enabled: false; enable it or suspend this ScheduledBackup",
+            ),
+        ),
         (
             "volumeSnapshot on plugin cluster",
             PLUGIN_CLUSTER,
