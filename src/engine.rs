@@ -259,7 +259,6 @@ fn to_finding(v: Violation, policy: &Policy) -> Option<Finding> {
     })
 }
 
-/// `[{rule, action, message}, …]` for an audit annotation.
 /// The `violations`/`exempted` audit annotations: `[{rule, action, message}]`. Bounded like the
 /// warnings, because one finding per env var or container would otherwise put megabytes into
 /// every audit event: at most [`MAX_ANNOTATED_FINDINGS`] entries, each message cut at

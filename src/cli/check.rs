@@ -6,9 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kube::core::admission::Operation;
 
-use super::{CheckArgs, OutputFormat, exit, load_policy, output};
+use super::{CheckArgs, OutputFormat, exit, load_manifests, load_policy, output};
 use crate::engine;
-use crate::manifest::{self, Document, InputError};
+use crate::manifest::{Document, InputError};
 use crate::model::Object;
 use crate::policy::{Mode, Policy};
 use crate::report::{ObjectRef, Report};
@@ -195,12 +195,8 @@ pub fn run(args: &CheckArgs) -> u8 {
         policy.mode = mode;
         policy.allow_namespace_mode = false;
     }
-    let checked = manifest::load(&args.paths).and_then(|loaded| {
-        for skipped in &loaded.skipped {
-            eprintln!("dbhook: skipped {skipped}");
-        }
-        check_documents(&loaded.docs, &policy, args.complete, Utc::now())
-    });
+    let checked =
+        load_manifests(&args.paths).and_then(|docs| check_documents(&docs, &policy, args.complete, Utc::now()));
     let checked = match checked {
         Ok(c) => c,
         Err(e) => {
@@ -227,6 +223,7 @@ pub fn run(args: &CheckArgs) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest;
 
     const PLAINTEXT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: team}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'x:1', env: [{name: DB_URL, value: 'postgresql://u:p@h/db'}]}]\n";
 

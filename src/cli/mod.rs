@@ -175,6 +175,17 @@ pub fn load_policy(path: Option<&std::path::Path>) -> anyhow::Result<Policy> {
     }
 }
 
+/// Reads the manifests of `check` and `mutate`, saying on stderr which walked files it skipped.
+pub fn load_manifests(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<crate::manifest::Document>, crate::manifest::InputError> {
+    let loaded = crate::manifest::load(paths)?;
+    for skipped in &loaded.skipped {
+        eprintln!("dbhook: skipped {skipped}");
+    }
+    Ok(loaded.docs)
+}
+
 /// Exit codes of `check` and `mutate`.
 pub mod exit {
     pub const OK: u8 = 0;

@@ -5,8 +5,8 @@ use std::io::Write;
 use kube::core::admission::Operation;
 use serde_json::Value;
 
-use super::{DocFormat, MutateArgs, exit, load_policy};
-use crate::manifest::{self, Document, InputError};
+use super::{DocFormat, MutateArgs, exit, load_manifests, load_policy};
+use crate::manifest::{Document, InputError};
 use crate::model::Object;
 use crate::mutate;
 use crate::policy::Policy;
@@ -69,12 +69,7 @@ pub fn run(args: &MutateArgs) -> u8 {
             return exit::INPUT;
         }
     };
-    let result = manifest::load(&args.paths).and_then(|loaded| {
-        for skipped in &loaded.skipped {
-            eprintln!("dbhook: skipped {skipped}");
-        }
-        mutate_documents(loaded.docs, &policy)
-    });
+    let result = load_manifests(&args.paths).and_then(|docs| mutate_documents(docs, &policy));
     let (values, notes) = match result {
         Ok(r) => r,
         Err(e) => {

@@ -148,7 +148,6 @@ impl Object {
             _ => None,
         }
     }
-    /// `<ns>/<name>`, or just the name for cluster-scoped objects.
     /// The name, or `<generateName>*` for an object whose name the API server has yet to pick
     /// (Argo CD hook Jobs often have only `generateName`).
     pub fn display_name(&self) -> std::borrow::Cow<'_, str> {

@@ -311,6 +311,8 @@ fn bits_between(start: u32, end: u32, step: u64) -> u64 {
     (start..=end).step_by(step).fold(0, |bits, value| bits | 1u64 << value)
 }
 
+const EVERY_NEEDS_A_DURATION: &str = "@every needs a duration after one space, e.g. \"@every 6h\"";
+
 /// robfig v1.2.0 compares the whole schedule with each descriptor and takes `@every ` plus the
 /// rest as a Go duration: no trimming anywhere.
 fn parse_descriptor(expr: &str) -> Result<Schedule, CronError> {
@@ -325,7 +327,7 @@ fn parse_descriptor(expr: &str) -> Result<Schedule, CronError> {
     let name = words.next().unwrap_or_default();
     let rest: Vec<&str> = words.collect();
     if name == "@every" {
-        return Err(invalid("@every needs a duration after one space, e.g. \"@every 6h\""));
+        return Err(invalid(EVERY_NEEDS_A_DURATION));
     }
     // robfig matches descriptors case-sensitively, so `@DAILY` is unknown to CNPG too.
     if !DESCRIPTORS.iter().any(|(known, _)| *known == name) {
@@ -347,7 +349,7 @@ fn parse_descriptor(expr: &str) -> Result<Schedule, CronError> {
 
 fn parse_every(text: &str) -> Result<Schedule, CronError> {
     if text.trim().is_empty() {
-        return Err(invalid("@every needs a duration after one space, e.g. \"@every 6h\""));
+        return Err(invalid(EVERY_NEEDS_A_DURATION));
     }
     if text.trim() != text {
         return Err(invalid(format!(
