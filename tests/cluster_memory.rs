@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use dbhook::cluster::Res;
 use dbhook::view::LiveView;
-use serde_json::{Value, json};
 use support::*;
 
 /// The system allocator, counting live bytes: exact heap growth, unlike RSS.
@@ -53,49 +52,6 @@ fn rss_kib() -> usize {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn managed_fields() -> Value {
-    json!([{"manager": "argocd-controller", "operation": "Apply", "apiVersion": "batch/v1",
-            "time": "2027-01-15T08:00:00Z", "fieldsType": "FieldsV1",
-            "fieldsV1": {"f:metadata": {"f:annotations": {"f:argocd.argoproj.io/hook": {}}, "f:labels": {"f:dbhook.io/cluster": {}}},
-                         "f:spec": {"f:backoffLimit": {}, "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"migrate\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}},
-           {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "batch/v1",
-            "time": "2027-01-15T08:01:00Z", "fieldsType": "FieldsV1", "subresource": "status",
-            "fieldsV1": {"f:status": {"f:conditions": {}, "f:succeeded": {}, "f:completionTime": {}, "f:startTime": {}}}}])
-}
-
-fn job(i: usize) -> Value {
-    let ns = format!("team-{}", i % 100);
-    let mut j = migration_job(
-        &format!("web-migrate-{i}"),
-        &format!("ghcr.io/acme/web-{}:sha-{:07x}", i % 100, i),
-        json!({"argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
-               "argocd.argoproj.io/tracking-id": format!("{ns}:batch/Job:{ns}/web-migrate-{i}")}),
-    );
-    j["metadata"]["namespace"] = json!(ns);
-    j["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(format!("web-{}", i % 100));
-    j["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] = json!(format!("c0ffee00-0000-4000-8000-{i:012}"));
-    j["metadata"]["managedFields"] = managed_fields();
-    j["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
-        json!(serde_json::to_string(&j["spec"]).unwrap());
-    j["spec"]["template"]["spec"]["containers"][0]["resources"] =
-        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}});
-    j["spec"]["template"]["spec"]["securityContext"] =
-        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
-    j["status"] = json!({"succeeded": 1, "startTime": "2027-01-15T08:00:00Z", "completionTime": "2027-01-15T08:01:00Z",
-        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "2027-01-15T08:01:00Z", "lastTransitionTime": "2027-01-15T08:01:00Z"}]});
-    j
-}
-
-fn cluster(i: usize) -> Value {
-    let mut c = cnpg_cluster(&format!("pg-{i}"));
-    c["metadata"]["namespace"] = json!(format!("team-{}", i % 100));
-    c["metadata"]["managedFields"] = managed_fields();
-    c["spec"]["postgresql"] = json!({"parameters": {"max_connections": "200", "shared_buffers": "256MB"}});
-    c["spec"]["resources"] = json!({"requests": {"cpu": "500m", "memory": "1Gi"}});
-    c["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "ClusterIsReady"}]);
-    c
 }
 
 struct Figures {
@@ -154,25 +110,25 @@ fn print(what: &str, objects: usize, f: &Figures) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run with --ignored --nocapture (ideally --release)"]
 async fn memory_per_thousand_cached_objects() {
-    let sample = serde_json::to_string(&job(1)).unwrap().len();
+    let sample = serde_json::to_string(&real_shaped_job(1)).unwrap().len();
     println!("a Job as the API server returns it: {sample} bytes of JSON");
 
     // Both together first (RSS grows from a cold process), then each kind alone (live heap).
     let server = FakeApiServer::start(&ALL_CRDS).await;
-    server.preload(JOBS, (0..10_000).map(job));
-    server.preload(CLUSTERS, (0..1_000).map(cluster));
+    server.preload(JOBS, (0..10_000).map(real_shaped_job));
+    server.preload(CLUSTERS, (0..1_000).map(real_shaped_cluster));
     let both = measure(&server, &[(Res::Jobs, 10_000), (Res::Clusters, 1_000)]).await;
     print("10,000 Jobs + 1,000 Clusters", 11_000, &both);
     drop(server);
 
     let server = FakeApiServer::start(&ALL_CRDS).await;
-    server.preload(JOBS, (0..10_000).map(job));
+    server.preload(JOBS, (0..10_000).map(real_shaped_job));
     let jobs = measure(&server, &[(Res::Jobs, 10_000)]).await;
     print("10,000 Jobs", 10_000, &jobs);
     drop(server);
 
     let server = FakeApiServer::start(&ALL_CRDS).await;
-    server.preload(CLUSTERS, (0..1_000).map(cluster));
+    server.preload(CLUSTERS, (0..1_000).map(real_shaped_cluster));
     let clusters = measure(&server, &[(Res::Clusters, 1_000)]).await;
     print("1,000 Clusters", 1_000, &clusters);
 }

@@ -689,3 +689,252 @@ async fn serve_with_an_unusable_tls_pair_exits_2_naming_the_file() {
         assert!(serve.stderr().contains(named), "{cert}+{key}: {}", serve.stderr());
     }
 }
+
+/// A kubeconfig for `server`, as `kubectl config view --raw` would write it.
+fn kubeconfig_for(root: &Path, server: &crate::support::FakeApiServer) -> PathBuf {
+    let path = root.join("kubeconfig.yaml");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"{}\"}}\nusers:\n- name: dbhook\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: dbhook, namespace: shop}}\ncurrent-context: fake\n",
+        server.url()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A review of `object` for /validate, in the shape kube-apiserver sends.
+fn validate_review(uid: &str, object: Value) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&example("review-rollout.json")).unwrap();
+    review["request"]["uid"] = uid.into();
+    review["request"]["namespace"] = object["metadata"]["namespace"].clone();
+    review["request"]["name"] = object["metadata"]["name"].clone();
+    review["request"]["object"] = object;
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// Issue 6's acceptance, end to end: the built binary with a kubeconfig pointing at the fake API
+/// server becomes ready after the sync, answers lockstep, existence and namespace-mode questions
+/// from the server's state, and reports findings for objects already there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
+    use crate::support::{
+        ALL_CRDS, CLUSTERS, FakeApiServer, JOBS, NAMESPACES, app, cnpg_cluster, migration_job, namespace,
+    };
+    use serde_json::json;
+
+    let api = FakeApiServer::start(&ALL_CRDS).await;
+    // The release being rolled out: its PreSync migration ran with sha-2222222.
+    api.preload(
+        JOBS,
+        [migration_job("web-migrate", "ghcr.io/acme/web:sha-2222222", json!({}))],
+    );
+    // Archives WAL, but no ScheduledBackup targets it: a finding for /report.
+    api.preload(CLUSTERS, [cnpg_cluster("shop-pg")]);
+    api.preload(
+        NAMESPACES,
+        [
+            namespace("shop", json!({})),
+            namespace("sandbox", json!({"dbhook.io/mode": "audit"})),
+        ],
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(text(&out.stdout).trim())
+        .unwrap();
+    let kubeconfig = kubeconfig_for(root, &api);
+    let mut serve = Serve::loopback(
+        root,
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    );
+    let (addr, admin) = serve.addrs().await;
+    let deadline = Instant::now() + PATIENCE;
+    while admin_get(admin, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = admin_get(admin, "/metrics").await.1;
+    assert!(
+        metrics.contains(r#"dbhook_view_synced{resource="jobs.batch"} 1"#),
+        "{metrics}"
+    );
+
+    let client = client(&ca, "dbhook.dbhook.svc", addr);
+    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    let rollout = |ns: &str, image: &str, cluster: &str| {
+        let mut r = app("web", image);
+        r["apiVersion"] = json!("argoproj.io/v1alpha1");
+        r["kind"] = json!("Rollout");
+        r["metadata"]["namespace"] = json!(ns);
+        r["metadata"]["labels"]["dbhook.io/cluster"] = json!(cluster);
+        r
+    };
+
+    // Lockstep: the Rollout must run the image its migration Job ran.
+    let (status, _, review) = post(
+        &client,
+        &url,
+        validate_review("u1", rollout("shop", "ghcr.io/acme/web:sha-3333333", "shop-pg")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    let message = review["response"]["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("[migration-image-lockstep]"), "{message}");
+    assert!(message.contains("sha-2222222"), "{message}");
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u2", rollout("shop", "ghcr.io/acme/web:sha-2222222", "shop-pg")),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+
+    // Existence: a workload labelled for a Cluster the API server does not have.
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u3", rollout("shop", "ghcr.io/acme/web:sha-2222222", "ghost-pg")),
+    )
+    .await;
+    let warnings = review["response"]["warnings"].to_string();
+    assert!(warnings.contains("[cluster-exists]"), "{review}");
+
+    // Namespace mode: the same mismatch in a namespace labelled audit is allowed with a warning.
+    let mut job = migration_job("web-migrate", "ghcr.io/acme/web:sha-2222222", json!({}));
+    job["metadata"]["namespace"] = json!("sandbox");
+    api.apply(JOBS, job);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, _, review) = post(
+            &client,
+            &url,
+            validate_review("u4", rollout("sandbox", "ghcr.io/acme/web:sha-3333333", "shop-pg")),
+        )
+        .await;
+        let warnings = review["response"]["warnings"].to_string();
+        if warnings.contains("dbhook: audit: would deny: [migration-image-lockstep]") {
+            assert_eq!(review["response"]["allowed"], true, "{review}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox Job never reached the view: {review}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The background report covers objects already in the cluster.
+    let deadline = Instant::now() + PATIENCE;
+    let report = loop {
+        let (status, body) = admin_get(admin, "/report").await;
+        assert_eq!(status, 200);
+        let report: Value = serde_json::from_str(&body).unwrap();
+        let found = report["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["rule"] == "scheduled-backup-present"));
+        if found {
+            break report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled-backup-present finding in /report: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "scheduled-backup-present")
+        .unwrap();
+    assert_eq!(finding["object"]["kind"], "Cluster");
+    assert_eq!(finding["object"]["name"], "shop-pg");
+
+    assert!(serve.terminate().await.success());
+}
+
+/// `VmRSS` and `VmHWM` (peak) of a process, in MiB.
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The webhook process's own memory with the cluster view holding 10,000 labelled Jobs and 1,000
+/// CNPG Clusters (real-shaped, served by the fake API server in this test process). A measurement
+/// for BENCHMARKS.md, not an assertion:
+///
+/// ```text
+/// cargo test --release --test integration serve_rss -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run with --release --ignored --nocapture"]
+async fn serve_rss_with_10k_jobs_and_1k_clusters() {
+    use crate::support::{ALL_CRDS, CLUSTERS, FakeApiServer, JOBS, real_shaped_cluster, real_shaped_job};
+
+    for (what, jobs, clusters) in [("empty cluster", 0, 0), ("10,000 Jobs + 1,000 Clusters", 10_000, 1_000)] {
+        let api = FakeApiServer::start(&ALL_CRDS).await;
+        api.preload(JOBS, (0..jobs).map(real_shaped_job));
+        api.preload(CLUSTERS, (0..clusters).map(real_shaped_cluster));
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        assert!(dbhook(root, &["certs", "--out", "tls"], &[]).status.success());
+        let kubeconfig = kubeconfig_for(root, &api);
+        let started = Instant::now();
+        let mut serve = Serve::loopback(
+            root,
+            &[
+                "--tls-cert",
+                "tls/tls.crt",
+                "--tls-key",
+                "tls/tls.key",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+            ],
+        );
+        let (_, admin) = serve.addrs().await;
+        let deadline = Instant::now() + PATIENCE;
+        while admin_get(admin, "/readyz").await.0 != 200 {
+            assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ready = started.elapsed();
+        // Wait for the background report to cover everything, then let it settle.
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let report: Value = serde_json::from_str(&admin_get(admin, "/report").await.1).unwrap();
+            if report["summary"]["objects"].as_u64() == Some((jobs + clusters) as u64) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the report never covered every object: {}",
+                report["summary"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (rss, peak) = rss_mib(serve.child.id());
+        println!(
+            "{what}: ready in {:.2}s; webhook process RSS {rss:.1} MiB, peak {peak:.1} MiB",
+            ready.as_secs_f64()
+        );
+        assert!(serve.terminate().await.success());
+    }
+}

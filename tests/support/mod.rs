@@ -216,3 +216,51 @@ pub fn names(l: &dbhook::view::Listing) -> Vec<String> {
     n.sort();
     n
 }
+
+// --- objects as a busy cluster holds them (memory measurements) ---------------------------
+
+fn managed_fields() -> Value {
+    json!([{"manager": "argocd-controller", "operation": "Apply", "apiVersion": "batch/v1",
+            "time": "2027-01-15T08:00:00Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:annotations": {"f:argocd.argoproj.io/hook": {}}, "f:labels": {"f:dbhook.io/cluster": {}}},
+                         "f:spec": {"f:backoffLimit": {}, "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"migrate\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}},
+           {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "batch/v1",
+            "time": "2027-01-15T08:01:00Z", "fieldsType": "FieldsV1", "subresource": "status",
+            "fieldsV1": {"f:status": {"f:conditions": {}, "f:succeeded": {}, "f:completionTime": {}, "f:startTime": {}}}}])
+}
+
+/// Migration Job `i` of 10,000 as the API server returns it: managed fields, a last-applied
+/// copy, resources and status, spread over 100 namespaces.
+pub fn real_shaped_job(i: usize) -> Value {
+    let ns = format!("team-{}", i % 100);
+    let mut j = migration_job(
+        &format!("web-migrate-{i}"),
+        &format!("ghcr.io/acme/web-{}:sha-{:07x}", i % 100, i),
+        json!({"argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+               "argocd.argoproj.io/tracking-id": format!("{ns}:batch/Job:{ns}/web-migrate-{i}")}),
+    );
+    j["metadata"]["namespace"] = json!(ns);
+    j["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(format!("web-{}", i % 100));
+    j["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] = json!(format!("c0ffee00-0000-4000-8000-{i:012}"));
+    j["metadata"]["managedFields"] = managed_fields();
+    j["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!(serde_json::to_string(&j["spec"]).unwrap());
+    j["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}});
+    j["spec"]["template"]["spec"]["securityContext"] =
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    j["status"] = json!({"succeeded": 1, "startTime": "2027-01-15T08:00:00Z", "completionTime": "2027-01-15T08:01:00Z",
+        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "2027-01-15T08:01:00Z", "lastTransitionTime": "2027-01-15T08:01:00Z"}]});
+    j
+}
+
+/// CNPG Cluster `i` as the API server returns it, spread over 100 namespaces.
+pub fn real_shaped_cluster(i: usize) -> Value {
+    let mut c = cnpg_cluster(&format!("pg-{i}"));
+    c["metadata"]["namespace"] = json!(format!("team-{}", i % 100));
+    c["metadata"]["managedFields"] = managed_fields();
+    c["spec"]["postgresql"] = json!({"parameters": {"max_connections": "200", "shared_buffers": "256MB"}});
+    c["spec"]["resources"] = json!({"requests": {"cpu": "500m", "memory": "1Gi"}});
+    c["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "ClusterIsReady"}]);
+    c
+}
