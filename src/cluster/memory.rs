@@ -8,8 +8,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{Object, keys};
 
-const HELM_HOOK_DELETE: &str = "helm.sh/hook-delete-policy";
-
 /// A migration Job whose delete policy removes it once it succeeded (Argo CD `HookSucceeded`,
 /// Helm `hook-succeeded`).
 pub fn deleted_on_success(job: &Object) -> bool {
@@ -18,7 +16,7 @@ pub fn deleted_on_success(job: &Object) -> bool {
             .is_some_and(|v| v.split(',').map(str::trim).any(|p| p == wanted))
     };
     job.is_migration_job()
-        && (listed(keys::ARGOCD_HOOK_DELETE, "HookSucceeded") || listed(HELM_HOOK_DELETE, "hook-succeeded"))
+        && (listed(keys::ARGOCD_HOOK_DELETE, "HookSucceeded") || listed(keys::HELM_HOOK_DELETE, "hook-succeeded"))
 }
 
 /// The memory window for `minutes`.

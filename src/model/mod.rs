@@ -26,6 +26,7 @@ pub mod keys {
     pub const ARGOCD_HOOK: &str = "argocd.argoproj.io/hook";
     pub const ARGOCD_HOOK_DELETE: &str = "argocd.argoproj.io/hook-delete-policy";
     pub const HELM_HOOK: &str = "helm.sh/hook";
+    pub const HELM_HOOK_DELETE: &str = "helm.sh/hook-delete-policy";
 }
 
 /// One Kubernetes object, decoded into what the rules need.
