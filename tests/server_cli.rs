@@ -701,6 +701,52 @@ fn kubeconfig_for(root: &Path, server: &crate::support::FakeApiServer) -> PathBu
     path
 }
 
+/// `dbhook serve` with certificates from `dbhook certs` and a kubeconfig for the fake API server,
+/// after its `/readyz` has answered 200.
+struct Ready {
+    serve: Serve,
+    /// The CA bundle, as the webhook configuration's `caBundle` holds it.
+    ca: Vec<u8>,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    /// From starting the process to the first 200 from `/readyz`.
+    ready_after: Duration,
+}
+
+async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Ready {
+    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(text(&out.stdout).trim())
+        .unwrap();
+    let kubeconfig = kubeconfig_for(root, api);
+    let started = Instant::now();
+    let mut serve = Serve::loopback(
+        root,
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    );
+    let (addr, admin) = serve.addrs().await;
+    let deadline = Instant::now() + PATIENCE;
+    while admin_get(admin, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ready {
+        serve,
+        ca,
+        addr,
+        admin,
+        ready_after: started.elapsed(),
+    }
+}
+
 /// A review of `object` for /validate, in the shape kube-apiserver sends.
 fn validate_review(uid: &str, object: Value) -> Vec<u8> {
     let mut review: Value = serde_json::from_slice(&example("review-rollout.json")).unwrap();
@@ -738,30 +784,13 @@ async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
     );
 
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let ca = base64::engine::general_purpose::STANDARD
-        .decode(text(&out.stdout).trim())
-        .unwrap();
-    let kubeconfig = kubeconfig_for(root, &api);
-    let mut serve = Serve::loopback(
-        root,
-        &[
-            "--tls-cert",
-            "tls/tls.crt",
-            "--tls-key",
-            "tls/tls.key",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-        ],
-    );
-    let (addr, admin) = serve.addrs().await;
-    let deadline = Instant::now() + PATIENCE;
-    while admin_get(admin, "/readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let Ready {
+        mut serve,
+        ca,
+        addr,
+        admin,
+        ..
+    } = serve_against(tmp.path(), &api).await;
     let metrics = admin_get(admin, "/metrics").await.1;
     assert!(
         metrics.contains(r#"dbhook_view_synced{resource="jobs.batch"} 1"#),
@@ -893,28 +922,12 @@ async fn serve_rss_with_10k_jobs_and_1k_clusters() {
         api.preload(JOBS, (0..jobs).map(real_shaped_job));
         api.preload(CLUSTERS, (0..clusters).map(real_shaped_cluster));
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        assert!(dbhook(root, &["certs", "--out", "tls"], &[]).status.success());
-        let kubeconfig = kubeconfig_for(root, &api);
-        let started = Instant::now();
-        let mut serve = Serve::loopback(
-            root,
-            &[
-                "--tls-cert",
-                "tls/tls.crt",
-                "--tls-key",
-                "tls/tls.key",
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-            ],
-        );
-        let (_, admin) = serve.addrs().await;
-        let deadline = Instant::now() + PATIENCE;
-        while admin_get(admin, "/readyz").await.0 != 200 {
-            assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let ready = started.elapsed();
+        let Ready {
+            mut serve,
+            admin,
+            ready_after: ready,
+            ..
+        } = serve_against(tmp.path(), &api).await;
         // Wait for the background report to cover everything, then let it settle.
         let deadline = Instant::now() + PATIENCE;
         loop {
