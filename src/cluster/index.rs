@@ -14,15 +14,6 @@ use crate::model::{Object, Spec, keys};
 #[cfg(test)]
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Annotations outside `dbhook.io/` that the view reads: what makes a Job a migration hook, and
-/// whether its deletion should be remembered.
-const HOOK_ANNOTATIONS: [&str; 4] = [
-    keys::ARGOCD_HOOK,
-    keys::ARGOCD_HOOK_DELETE,
-    keys::HELM_HOOK,
-    keys::HELM_HOOK_DELETE,
-];
-
 /// `namespace → key → names`.
 type Multi = HashMap<String, HashMap<String, BTreeSet<String>>>;
 
@@ -162,12 +153,12 @@ pub fn strip(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
     meta.owner_references = None;
     meta.finalizers = None;
-    let ours = |k: &String| k.starts_with("dbhook.io/");
+    let ours = |k: &String| k.starts_with(keys::PREFIX);
     if let Some(labels) = meta.labels.as_mut() {
         labels.retain(|k, _| ours(k));
     }
     if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|k, _| ours(k) || HOOK_ANNOTATIONS.contains(&k.as_str()));
+        annotations.retain(|k, _| ours(k) || keys::FOREIGN_ANNOTATIONS.contains(&k.as_str()));
     }
     if meta.labels.as_ref().is_some_and(|l| l.is_empty()) {
         meta.labels = None;

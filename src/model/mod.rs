@@ -27,6 +27,11 @@ pub mod keys {
     pub const ARGOCD_HOOK_DELETE: &str = "argocd.argoproj.io/hook-delete-policy";
     pub const HELM_HOOK: &str = "helm.sh/hook";
     pub const HELM_HOOK_DELETE: &str = "helm.sh/hook-delete-policy";
+    /// dbhook's own keys start with this.
+    pub const PREFIX: &str = "dbhook.io/";
+    /// Every annotation outside [`PREFIX`] that dbhook reads. The cluster cache keeps only these
+    /// and dbhook's own: a key read anywhere must be listed here.
+    pub const FOREIGN_ANNOTATIONS: [&str; 4] = [ARGOCD_HOOK, ARGOCD_HOOK_DELETE, HELM_HOOK, HELM_HOOK_DELETE];
 }
 
 /// One Kubernetes object, decoded into what the rules need.
