@@ -20,6 +20,7 @@ mod docs;
 mod docs_rules;
 mod fuzz_admission;
 mod hostile;
+mod metrics_openmetrics;
 mod properties;
 mod server_admission;
 mod server_cli;

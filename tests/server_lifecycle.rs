@@ -175,7 +175,7 @@ async fn metrics_are_prometheus_text_with_the_servers_metrics() {
         .unwrap();
     assert_eq!(
         response.headers()["content-type"].to_str().unwrap(),
-        "text/plain; version=0.0.4; charset=utf-8"
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let text = response.text().await.unwrap();
     for name in [

@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DBHOOK_STANDALONE")]
     pub standalone: bool,
     /// Development mode: self-signed CA and cert for localhost in certs/dev/, reused while valid;
-    /// implies --standalone unless a kubeconfig is found.
+    /// implies --standalone unless --kubeconfig or KUBECONFIG names a kubeconfig (never ~/.kube/config).
     #[arg(long, env = "DBHOOK_DEV")]
     pub dev: bool,
     /// Log format: json (default in a cluster) or text (default on a terminal).

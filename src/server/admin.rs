@@ -49,11 +49,15 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
+/// prometheus-client writes OpenMetrics text (`# EOF`, counter samples named `<family>_total`);
+/// announced as the 0.0.4 text format, Prometheus parses it as that and loses the metric types.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
         )],
         state.metrics.render(),
     )
