@@ -25,6 +25,7 @@ mod properties;
 mod server_admission;
 mod server_cli;
 mod server_faults;
+mod server_h2_limit;
 mod server_lifecycle;
 mod server_load;
 mod server_tls;
