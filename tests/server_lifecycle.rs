@@ -238,3 +238,16 @@ async fn a_bad_policy_file_at_startup_is_a_startup_error() {
     assert!(err.to_string().contains("no-such-rule"), "{err}");
     assert_eq!(err.exit_code(), 2);
 }
+
+/// Standalone, the report is empty by construction: it says so instead of looking clean.
+#[tokio::test]
+async fn report_without_a_cluster_view_says_so() {
+    let pki = Pki::new();
+    let server = start(config(pki.tls_paths())).await;
+    let (status, body) = admin_get(server.admin_addr, "/report").await;
+    assert_eq!(status, StatusCode::OK);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["summary"]["objects"], 0);
+    let note = report["note"].as_str().unwrap_or_else(|| panic!("no note in {body}"));
+    assert!(note.starts_with("no cluster view"), "{note}");
+}

@@ -64,8 +64,18 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
         .into_response()
 }
 
+/// Said in `/report` when there is no cluster view, so an empty report is not read as "clean".
+pub const NO_CLUSTER_VIEW: &str = "no cluster view: this server runs standalone (--standalone, or --dev \
+    without --kubeconfig or KUBECONFIG), so the report holds no objects";
+
 async fn report(State(state): State<Arc<AdminState>>) -> Response {
-    match serde_json::to_vec(&state.view.report()) {
+    let mut report = serde_json::to_value(state.view.report());
+    if let Ok(serde_json::Value::Object(fields)) = &mut report
+        && !state.view.watches_a_cluster()
+    {
+        fields.insert("note".into(), NO_CLUSTER_VIEW.into());
+    }
+    match report.and_then(|r| serde_json::to_vec(&r)) {
         Ok(body) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             body,
