@@ -323,12 +323,19 @@ mod tests {
             r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x"}}"#,
         )
         .unwrap();
-        fs::write(dir.path().join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n").unwrap();
+        fs::write(
+            dir.path().join("cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .unwrap();
         let named = load(std::slice::from_ref(&review)).unwrap();
         assert!(named.docs.is_empty());
         assert_eq!(named.skipped.len(), 1, "{:?}", named.skipped);
         assert!(
-            named.skipped[0].starts_with(&format!("{}: an AdmissionReview (a request to the webhook, not a manifest), not checked", review.display())),
+            named.skipped[0].starts_with(&format!(
+                "{}: an AdmissionReview (a request to the webhook, not a manifest), not checked",
+                review.display()
+            )),
             "{}",
             named.skipped[0]
         );
@@ -344,7 +351,11 @@ mod tests {
         .unwrap();
         let named = load(&[mixed]).unwrap();
         assert_eq!(named.docs.len(), 1);
-        assert!(named.skipped[0].contains(": 2 AdmissionReviews (a request"), "{:?}", named.skipped);
+        assert!(
+            named.skipped[0].contains(": 2 AdmissionReviews (a request"),
+            "{:?}",
+            named.skipped
+        );
     }
 
     #[test]

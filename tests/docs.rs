@@ -31,7 +31,10 @@ fn readme_opens_with_the_quickstart_and_the_test_command() {
     let rust_version = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("rust-version = ").map(|v| v.trim_matches('"').to_string()))
+        .find_map(|l| {
+            l.strip_prefix("rust-version = ")
+                .map(|v| v.trim_matches('"').to_string())
+        })
         .expect("Cargo.toml sets rust-version");
     assert!(
         head.contains(&format!("Rust {rust_version} or newer")),
@@ -155,7 +158,10 @@ fn run_doc_snippets(doc: &str) -> usize {
         text.replace("localhost:8443", &format!("localhost:{addr_port}"))
             .replace("localhost:8080", &format!("localhost:{admin_port}"))
     };
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_dbhook")).parent().unwrap().to_path_buf();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_dbhook"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let path_var = std::env::join_paths(
         std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
@@ -287,7 +293,9 @@ fn readme_quickstart_and_marked_snippets_run_as_documented() {
     let marked: Vec<(&str, &str)> = quickstart.iter().map(|b| (b.info.as_str(), b.text.trim())).collect();
     assert!(
         marked.starts_with(&[("sh test-background", "dbhook serve --dev")])
-            && marked.iter().any(|(info, text)| *info == "sh test" && text.starts_with("curl "))
+            && marked
+                .iter()
+                .any(|(info, text)| *info == "sh test" && text.starts_with("curl "))
             && marked
                 .iter()
                 .any(|(info, text)| *info == "sh test" && *text == "dbhook check --complete examples/"),

@@ -78,7 +78,8 @@ fn is_metric_name(s: &str) -> bool {
 
 fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn parse_value(s: &str) -> Result<f64, String> {
@@ -170,7 +171,9 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 /// Parses an OpenMetrics text exposition, refusing what Prometheus' OpenMetrics parser
 /// refuses (and a little more: every family must declare its type).
 fn parse(text: &str) -> Result<Vec<Family>, String> {
-    let body = text.strip_suffix("# EOF\n").ok_or("the exposition must end with \"# EOF\\n\"")?;
+    let body = text
+        .strip_suffix("# EOF\n")
+        .ok_or("the exposition must end with \"# EOF\\n\"")?;
     let mut families: Vec<Family> = Vec::new();
     let mut seen = BTreeSet::new();
     for (n, line) in body.lines().enumerate() {
@@ -223,10 +226,14 @@ fn parse(text: &str) -> Result<Vec<Family>, String> {
                 sample.name, family.kind, family.name
             )));
         }
-        if matches!(family.kind, Type::Counter) && !(sample.value >= 0.0) {
+        if matches!(family.kind, Type::Counter) && (sample.value.is_nan() || sample.value < 0.0) {
             return Err(err("a negative or NaN counter".into()));
         }
-        if family.samples.iter().any(|s| s.name == sample.name && s.labels == sample.labels) {
+        if family
+            .samples
+            .iter()
+            .any(|s| s.name == sample.name && s.labels == sample.labels)
+        {
             return Err(err("a duplicate series".into()));
         }
         family.samples.push(sample);
@@ -273,8 +280,11 @@ fn check_histogram(family: &Family) -> Result<(), String> {
                 .get("le")
                 .ok_or_else(|| format!("{}: a bucket without le", family.name))
                 .and_then(|le| parse_value(le))?;
-            if !(le > last.0 && bucket.value >= last.1) {
-                return Err(format!("{}: buckets not ascending and cumulative at le={le}", family.name));
+            if le <= last.0 || bucket.value < last.1 || le.is_nan() || bucket.value.is_nan() {
+                return Err(format!(
+                    "{}: buckets not ascending and cumulative at le={le}",
+                    family.name
+                ));
             }
             last = (le, bucket.value);
         }
@@ -315,10 +325,7 @@ async fn metrics_are_served_as_openmetrics_and_parse_as_openmetrics() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        OPENMETRICS
-    );
+    assert_eq!(response.headers()["content-type"].to_str().unwrap(), OPENMETRICS);
     let text = response.text().await.unwrap();
     let families = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
 
@@ -362,7 +369,10 @@ fn every_family_of_the_registry_parses_with_label_values_escaped() {
         .set(1);
     metrics
         .report_findings
-        .get_or_create(&dbhook::metrics::labels([("rule", "backup-configured"), ("action", "deny")]))
+        .get_or_create(&dbhook::metrics::labels([
+            ("rule", "backup-configured"),
+            ("action", "deny"),
+        ]))
         .set(3);
     metrics
         .admission_duration
@@ -399,7 +409,10 @@ fn the_openmetrics_parser_refuses_what_prometheus_refuses() {
         ("sample without TYPE", "x 1\n# EOF\n".into()),
         ("bad escape", good.replace("\"1\"", "\"\\t\"")),
         ("trailing comma", good.replace("a=\"1\"}", "a=\"1\",}")),
-        ("duplicate series", good.replace("# EOF", "x_requests_total{a=\"1\"} 3\n# EOF")),
+        (
+            "duplicate series",
+            good.replace("# EOF", "x_requests_total{a=\"1\"} 3\n# EOF"),
+        ),
         (
             "interleaved family",
             "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE a gauge\na 2\n# EOF\n".into(),

@@ -1028,7 +1028,10 @@ async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
     curl_line(&mut serve).await;
     let banner = serve.stdout();
     assert!(
-        banner.contains(&format!("cluster view: the cluster of KUBECONFIG={}", kubeconfig.display())),
+        banner.contains(&format!(
+            "cluster view: the cluster of KUBECONFIG={}",
+            kubeconfig.display()
+        )),
         "{banner}"
     );
     let deadline = Instant::now() + PATIENCE;

@@ -220,7 +220,9 @@ impl Policy {
             // dbhook sees the document; `true` (a bare `on` or `yes`) has no such meaning.
             Some(Value::Bool(false)) => Action::Off,
             Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-                format!("action: {v} is not one of deny, warn, off (quote \"off\": a bare on/off is a YAML 1.1 boolean)")
+                format!(
+                    "action: {v} is not one of deny, warn, off (quote \"off\": a bare on/off is a YAML 1.1 boolean)"
+                )
             })?,
         };
         let allow_exemption = match map.remove("allowExemption") {

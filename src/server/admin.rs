@@ -55,10 +55,7 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(METRICS_CONTENT_TYPE),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))],
         state.metrics.render(),
     )
         .into_response()

@@ -1,8 +1,8 @@
 //! `dbhook serve` itself: flags to [`Config`], the view, logging, the runtime, and signals.
 
+use std::ffi::OsStr;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
