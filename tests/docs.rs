@@ -308,3 +308,21 @@ fn readme_quickstart_and_marked_snippets_run_as_documented() {
 fn operator_guide_snippets_without_a_cluster_run_as_documented() {
     assert!(run_doc_snippets("docs/operator-guide.md") >= 1);
 }
+
+/// The README's policy example is a valid policy, also after a trip through Helm values, where
+/// YAML 1.1 reads a bare `off` as `false`.
+#[test]
+fn readme_policy_example_parses_as_written_and_as_helm_reads_it() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let policy_section = &readme[readme.find("## Policy").expect("a Policy section")..];
+    let example = fenced_blocks(policy_section)
+        .into_iter()
+        .find(|b| b.info == "yaml")
+        .expect("a yaml block under Policy")
+        .text;
+    assert!(example.contains("\"off\""), "the example quotes \"off\":\n{example}");
+    let as_written = dbhook::policy::Policy::from_yaml(&example).unwrap();
+    let through_helm = dbhook::policy::Policy::from_yaml(&example.replace("\"off\"", "false")).unwrap();
+    assert_eq!(as_written.action("cluster-exists"), dbhook::policy::Action::Off);
+    assert_eq!(through_helm.action("cluster-exists"), dbhook::policy::Action::Off);
+}
