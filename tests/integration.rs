@@ -22,6 +22,7 @@ mod fuzz_admission;
 mod hostile;
 mod properties;
 mod server_admission;
+mod server_auth;
 mod server_cli;
 mod server_faults;
 mod server_lifecycle;
