@@ -137,7 +137,11 @@ async fn the_admin_port_reviews_exactly_what_the_documented_auth_role_grants() {
     };
     config.admin_access = Arc::new(AdminAccess::reviewed(api.client(), options));
     let server = crate::server_support::start(config).await;
-    for (path, token) in [("/report", "reader-token"), ("/metrics", "reader-token"), ("/report", "unknown")] {
+    for (path, token) in [
+        ("/report", "reader-token"),
+        ("/metrics", "reader-token"),
+        ("/report", "unknown"),
+    ] {
         reqwest::Client::new()
             .get(format!("http://{}{path}", server.admin_addr))
             .bearer_auth(token)
@@ -150,7 +154,9 @@ async fn the_admin_port_reviews_exactly_what_the_documented_auth_role_grants() {
     for r in api.requests() {
         let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
         let need = match parts.as_slice() {
-            ["apis", g, "v1", resource] if r.method == "POST" => (g.to_string(), resource.to_string(), "create".to_string()),
+            ["apis", g, "v1", resource] if r.method == "POST" => {
+                (g.to_string(), resource.to_string(), "create".to_string())
+            }
             _ => panic!("the admin port made an unexpected request {r:?}"),
         };
         assert!(granted.contains(&need), "{r:?} needs {need:?}, not in docs/rbac.md");

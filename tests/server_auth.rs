@@ -37,7 +37,11 @@ fn options(metrics: bool) -> AuthOptions {
 async fn setup(options: AuthOptions) -> Setup {
     let api = FakeApiServer::start(&[]).await;
     api.add_token("alice-token", "alice", &["team-a"]);
-    api.add_token("prom-token", "system:serviceaccount:monitoring:prometheus", &["monitoring"]);
+    api.add_token(
+        "prom-token",
+        "system:serviceaccount:monitoring:prometheus",
+        &["monitoring"],
+    );
     api.add_token("bob-token", "bob", &[]);
     api.grant("alice", "/report");
     api.grant("monitoring", "/metrics");
@@ -48,7 +52,11 @@ async fn setup(options: AuthOptions) -> Setup {
     Setup { api, server, _pki: pki }
 }
 
-async fn get(admin: SocketAddr, path: &str, authorization: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, String) {
+async fn get(
+    admin: SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
     let mut request = reqwest::Client::new()
         .get(format!("http://{admin}{path}"))
         .timeout(Duration::from_secs(30));
@@ -75,12 +83,18 @@ async fn report_answers_401_403_200_and_probes_stay_open() {
     assert_eq!(headers["www-authenticate"], "Bearer realm=\"dbhook\"");
     assert_eq!(api.review_count("TokenReview"), 0, "no token, nothing to review");
 
-    assert_eq!(status_of(admin, "/report", Some("made-up")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(admin, "/report", Some("made-up")).await,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, _, body) = get(admin, "/report", Some("Bearer bob-token")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("\"bob\" may not get /report"), "{body}");
     // Allowed /metrics, not /report.
-    assert_eq!(status_of(admin, "/report", Some("prom-token")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(admin, "/report", Some("prom-token")).await,
+        StatusCode::FORBIDDEN
+    );
 
     let (status, headers, body) = get(admin, "/report", Some("Bearer alice-token")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -102,7 +116,10 @@ async fn report_answers_401_403_200_and_probes_stay_open() {
     assert_eq!(sar["apiVersion"], "authorization.k8s.io/v1");
     assert_eq!(sar["spec"]["groups"], json!(["team-a"]));
     assert_eq!(sar["spec"]["uid"], "uid-alice");
-    assert_eq!(sar["spec"]["nonResourceAttributes"], json!({"path": "/report", "verb": "get"}));
+    assert_eq!(
+        sar["spec"]["nonResourceAttributes"],
+        json!({"path": "/report", "verb": "get"})
+    );
     assert!(sar["spec"].get("resourceAttributes").is_none(), "{sar}");
     assert_eq!(
         api.review_count("SubjectAccessReview"),
@@ -124,10 +141,19 @@ async fn with_metrics_auth_metrics_answers_401_403_200() {
     let Setup { api, server, .. } = setup(options(true)).await;
     let admin = server.admin_addr;
     assert_eq!(status_of(admin, "/metrics", None).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(status_of(admin, "/metrics", Some("made-up")).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(status_of(admin, "/metrics", Some("bob-token")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(admin, "/metrics", Some("made-up")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status_of(admin, "/metrics", Some("bob-token")).await,
+        StatusCode::FORBIDDEN
+    );
     // alice may read the report, not the metrics: each path is authorized on its own.
-    assert_eq!(status_of(admin, "/metrics", Some("alice-token")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(admin, "/metrics", Some("alice-token")).await,
+        StatusCode::FORBIDDEN
+    );
     // Prometheus's ServiceAccount, allowed through its group.
     let (status, _, body) = get(admin, "/metrics", Some("Bearer prom-token")).await;
     assert_eq!(status, StatusCode::OK);
@@ -137,7 +163,10 @@ async fn with_metrics_auth_metrics_answers_401_403_200() {
         .into_iter()
         .rfind(|r| r["kind"] == "SubjectAccessReview")
         .unwrap();
-    assert_eq!(sar["spec"]["nonResourceAttributes"], json!({"path": "/metrics", "verb": "get"}));
+    assert_eq!(
+        sar["spec"]["nonResourceAttributes"],
+        json!({"path": "/metrics", "verb": "get"})
+    );
     assert_eq!(status_of(admin, "/livez", None).await, StatusCode::OK);
     assert_eq!(status_of(admin, "/readyz", None).await, StatusCode::OK);
 }
@@ -183,17 +212,30 @@ async fn decisions_are_cached_per_token_and_path() {
     for _ in 0..3 {
         assert_eq!(status_of(admin, "/metrics", Some("prom-token")).await, StatusCode::OK);
     }
-    assert_eq!(api.review_count("TokenReview"), 1, "one review per token within the TTL");
+    assert_eq!(
+        api.review_count("TokenReview"),
+        1,
+        "one review per token within the TTL"
+    );
     assert_eq!(api.review_count("SubjectAccessReview"), 1);
     // Refusals are cached too (briefly), so a scraper with a bad token costs one review.
     for _ in 0..3 {
-        assert_eq!(status_of(admin, "/metrics", Some("made-up")).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(status_of(admin, "/metrics", Some("bob-token")).await, StatusCode::FORBIDDEN);
+        assert_eq!(
+            status_of(admin, "/metrics", Some("made-up")).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_of(admin, "/metrics", Some("bob-token")).await,
+            StatusCode::FORBIDDEN
+        );
     }
     assert_eq!(api.review_count("TokenReview"), 3);
     assert_eq!(api.review_count("SubjectAccessReview"), 2);
     // Another path is another decision.
-    assert_eq!(status_of(admin, "/report", Some("prom-token")).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(admin, "/report", Some("prom-token")).await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(api.review_count("SubjectAccessReview"), 3);
     // Within the TTL an allowed scrape does not depend on the API server.
     api.go_down();
@@ -208,7 +250,10 @@ async fn decisions_are_cached_per_token_and_path() {
     })
     .await;
     for _ in 0..3 {
-        assert_eq!(status_of(server.admin_addr, "/metrics", Some("prom-token")).await, StatusCode::OK);
+        assert_eq!(
+            status_of(server.admin_addr, "/metrics", Some("prom-token")).await,
+            StatusCode::OK
+        );
     }
     assert_eq!(api.review_count("TokenReview"), 3);
     assert_eq!(api.review_count("SubjectAccessReview"), 3);
@@ -253,7 +298,11 @@ async fn malformed_credentials_are_refused_and_never_forwarded() {
             assert_eq!(code, *want, "{path} {what}: {line:?}");
         }
     }
-    assert!(api.reviews().is_empty(), "nothing malformed was forwarded: {:?}", api.reviews());
+    assert!(
+        api.reviews().is_empty(),
+        "nothing malformed was forwarded: {:?}",
+        api.reviews()
+    );
     assert!(api.requests().is_empty(), "{:?}", api.requests());
 
     // The same inputs straight into the router (no hyper in front): dbhook's own answer.
@@ -269,7 +318,10 @@ async fn malformed_credentials_are_refused_and_never_forwarded() {
             let Ok(header) = axum::http::HeaderValue::from_bytes(value) else {
                 continue; // not even representable as a header value
             };
-            let request = Request::get(path).header("authorization", header).body(Body::empty()).unwrap();
+            let request = Request::get(path)
+                .header("authorization", header)
+                .body(Body::empty())
+                .unwrap();
             let response = router.clone().oneshot(request).await.unwrap();
             let want = if what.contains("scheme") { 401 } else { 400 };
             assert_eq!(response.status().as_u16(), want, "{path} {what}");

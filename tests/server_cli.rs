@@ -513,7 +513,14 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
 
     let mut serve = Serve::loopback(
         root,
-        &["--tls-cert", "tls/tls.crt", "--tls-key", "tls/tls.key", "--standalone", "--metrics-auth"],
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--standalone",
+            "--metrics-auth",
+        ],
     );
     let (addr, admin) = serve.addrs().await;
     // Standalone has no API server to check tokens with: the admin endpoints stay open, and the

@@ -104,7 +104,10 @@ impl IntoResponse for Refusal {
         let status = self.status();
         let mut response = (
             status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
             format!("{self}\n"),
         )
             .into_response();
@@ -196,7 +199,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
     // Visible ASCII and spaces only: a token with control characters or non-ASCII bytes is not
     // a token anyone was issued.
     if !bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return Err(Refusal::BadRequest("Authorization header holds control or non-ASCII characters"));
+        return Err(Refusal::BadRequest(
+            "Authorization header holds control or non-ASCII characters",
+        ));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Refusal::BadRequest("Authorization header is not ASCII"))?;
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
@@ -320,8 +325,13 @@ impl Reviewer {
                         let decision = tokio::time::timeout(self.options.review_timeout, self.review(token, path))
                             .await
                             .map_err(|_| {
-                                tracing::warn!(path = path.path(), "admin auth: the API server did not answer the review in time");
-                                Refusal::Unavailable("cannot check the token: the API server did not answer in time".into())
+                                tracing::warn!(
+                                    path = path.path(),
+                                    "admin auth: the API server did not answer the review in time"
+                                );
+                                Refusal::Unavailable(
+                                    "cannot check the token: the API server did not answer in time".into(),
+                                )
                             })??;
                         let now = Instant::now();
                         let ttl = if decision == Decision::Allowed {
@@ -363,7 +373,11 @@ impl Reviewer {
         let user = match (status.authenticated, status.user) {
             (Some(true), Some(user)) if user.username.as_deref().is_some_and(|u| !u.is_empty()) => user,
             _ => {
-                tracing::debug!(path = path.path(), error = status.error.as_deref().unwrap_or(""), "admin auth: token not authenticated");
+                tracing::debug!(
+                    path = path.path(),
+                    error = status.error.as_deref().unwrap_or(""),
+                    "admin auth: token not authenticated"
+                );
                 return Ok(Decision::Unauthenticated);
             }
         };
@@ -397,7 +411,12 @@ impl Reviewer {
             tracing::debug!(user, path = path.path(), "admin auth: allowed");
             Ok(Decision::Allowed)
         } else {
-            tracing::info!(user, path = path.path(), reason = status.reason.as_deref().unwrap_or(""), "admin auth: forbidden");
+            tracing::info!(
+                user,
+                path = path.path(),
+                reason = status.reason.as_deref().unwrap_or(""),
+                "admin auth: forbidden"
+            );
             Ok(Decision::Forbidden(format!(
                 "user {user:?} may not get {} (grant the ClusterRole <release>-report-reader or an equivalent nonResourceURLs rule)",
                 path.path()
@@ -426,7 +445,13 @@ mod tests {
 
     #[test]
     fn missing_or_other_schemes_are_401() {
-        for h in [headers(&[]), headers(&[b"Basic dXNlcjpwYXNz"]), headers(&[b"Bearer"]), headers(&[b"Bearer   "]), headers(&[b"Token abc"])] {
+        for h in [
+            headers(&[]),
+            headers(&[b"Basic dXNlcjpwYXNz"]),
+            headers(&[b"Bearer"]),
+            headers(&[b"Bearer   "]),
+            headers(&[b"Token abc"]),
+        ] {
             let e = bearer_token(&h).unwrap_err();
             assert_eq!(e.status(), StatusCode::UNAUTHORIZED, "{h:?}: {e}");
         }
@@ -435,10 +460,21 @@ mod tests {
     #[test]
     fn malformed_credentials_are_400() {
         let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_BYTES));
-        let cases: [&[u8]; 5] = [b"Bearer a\tb", b"Bearer \xff\xfe", b"Bearer a b", b"Bearer a\"b", long.as_bytes()];
+        let cases: [&[u8]; 5] = [
+            b"Bearer a\tb",
+            b"Bearer \xff\xfe",
+            b"Bearer a b",
+            b"Bearer a\"b",
+            long.as_bytes(),
+        ];
         for case in cases {
             let e = bearer_token(&headers(&[case])).unwrap_err();
-            assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{:?}: {e}", String::from_utf8_lossy(case));
+            assert_eq!(
+                e.status(),
+                StatusCode::BAD_REQUEST,
+                "{:?}: {e}",
+                String::from_utf8_lossy(case)
+            );
         }
         let e = bearer_token(&headers(&[b"Bearer a", b"Bearer b"])).unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
@@ -449,8 +485,14 @@ mod tests {
         let r = Refusal::Unauthenticated("x".into()).into_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_some());
-        assert_eq!(Refusal::Forbidden("x".into()).into_response().status(), StatusCode::FORBIDDEN);
-        assert_eq!(Refusal::Unavailable("x".into()).into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            Refusal::Forbidden("x".into()).into_response().status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            Refusal::Unavailable("x".into()).into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 
     #[test]
@@ -478,11 +520,25 @@ mod tests {
             assert!(cache.len() <= 3);
         }
         assert_eq!(cache.get(&(hash("a"), Protected::Report), t0), None);
-        assert_eq!(cache.get(&(hash("e"), Protected::Report), t0), Some(Decision::Unauthenticated));
+        assert_eq!(
+            cache.get(&(hash("e"), Protected::Report), t0),
+            Some(Decision::Unauthenticated)
+        );
         // Expired entries make room first.
         let later = t0 + Duration::from_secs(103);
-        cache.insert((hash("f"), Protected::Report), Decision::Allowed, later + Duration::from_secs(1), later);
-        assert_eq!(cache.get(&(hash("e"), Protected::Report), later), Some(Decision::Unauthenticated));
-        assert_eq!(cache.get(&(hash("f"), Protected::Report), later), Some(Decision::Allowed));
+        cache.insert(
+            (hash("f"), Protected::Report),
+            Decision::Allowed,
+            later + Duration::from_secs(1),
+            later,
+        );
+        assert_eq!(
+            cache.get(&(hash("e"), Protected::Report), later),
+            Some(Decision::Unauthenticated)
+        );
+        assert_eq!(
+            cache.get(&(hash("f"), Protected::Report), later),
+            Some(Decision::Allowed)
+        );
     }
 }

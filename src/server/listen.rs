@@ -166,7 +166,16 @@ pub async fn serve_tls(
     shutdown: Signal,
     drain: Duration,
 ) {
-    serve_tls_as("webhook", listener, move || tls.acceptor(), app, limits, shutdown, drain).await;
+    serve_tls_as(
+        "webhook",
+        listener,
+        move || tls.acceptor(),
+        app,
+        limits,
+        shutdown,
+        drain,
+    )
+    .await;
 }
 
 /// Serves the admin `app` over TLS with the webhook's certificate (reloaded with it), asking
@@ -179,7 +188,16 @@ pub async fn serve_admin_tls(
     shutdown: Signal,
     drain: Duration,
 ) {
-    serve_tls_as("admin", listener, move || tls.admin_acceptor(), app, limits, shutdown, drain).await;
+    serve_tls_as(
+        "admin",
+        listener,
+        move || tls.admin_acceptor(),
+        app,
+        limits,
+        shutdown,
+        drain,
+    )
+    .await;
 }
 
 async fn serve_tls_as(

@@ -889,7 +889,11 @@ async fn review(shared: Arc<Shared>, req: Request) -> Response {
     inner.requests.push(recorded);
     inner.reviews.received.push(object.clone());
     if inner.down {
-        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "fake API server is down");
+        return status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "fake API server is down",
+        );
     }
     let reviews = &inner.reviews;
     let spec = &object["spec"];
@@ -904,10 +908,13 @@ async fn review(shared: Arc<Shared>, req: Request) -> Response {
         assert_eq!(object["kind"], "SubjectAccessReview", "{object}");
         let attrs = &spec["nonResourceAttributes"];
         let path = attrs["path"].as_str().unwrap_or("");
-        let subjects = spec["user"]
-            .as_str()
-            .into_iter()
-            .chain(spec["groups"].as_array().into_iter().flatten().filter_map(Value::as_str));
+        let subjects = spec["user"].as_str().into_iter().chain(
+            spec["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
         let allowed = attrs["verb"] == "get"
             && subjects
                 .into_iter()
