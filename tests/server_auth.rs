@@ -188,6 +188,22 @@ async fn an_api_server_that_cannot_answer_is_503_never_open() {
     api.come_back();
     assert_eq!(status_of(admin, "/report", Some("alice-token")).await, StatusCode::OK);
 
+    // A hung API server: 503 at the review deadline, not a hung scrape.
+    let Setup {
+        api: hung,
+        server: waiting,
+        ..
+    } = setup(AuthOptions {
+        review_timeout: Duration::from_millis(200),
+        ..options(true)
+    })
+    .await;
+    hung.delay_reviews(Duration::from_secs(3600));
+    assert_eq!(
+        status_of(waiting.admin_addr, "/report", Some("alice-token")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
     // Nothing listening at all.
     let gone = FakeApiServer::start(&[]).await;
     let client = gone.client();

@@ -305,51 +305,56 @@ impl Reviewer {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn cached(&self, key: &(TokenHash, Protected)) -> Option<Decision> {
+        self.cache().get(key, Instant::now())
+    }
+
     async fn decide(&self, token: &str, path: Protected) -> Result<(), Refusal> {
         let key = (hash(token), path);
-        // Bound first: a guard in the match scrutinee would live across the awaits below.
-        let cached = self.cache().get(&key, Instant::now());
+        // Bound first: a guard in the match scrutinee would live across the await.
+        let cached = self.cached(&key);
         let decision = match cached {
             Some(d) => d,
-            None => {
-                let _permit = self
-                    .in_flight
-                    .acquire()
-                    .await
-                    .map_err(|_| Refusal::Unavailable("shutting down".into()))?;
-                // Another request with the same token may have finished its review meanwhile.
-                let cached = self.cache().get(&key, Instant::now());
-                match cached {
-                    Some(d) => d,
-                    None => {
-                        let decision = tokio::time::timeout(self.options.review_timeout, self.review(token, path))
-                            .await
-                            .map_err(|_| {
-                                tracing::warn!(
-                                    path = path.path(),
-                                    "admin auth: the API server did not answer the review in time"
-                                );
-                                Refusal::Unavailable(
-                                    "cannot check the token: the API server did not answer in time".into(),
-                                )
-                            })??;
-                        let now = Instant::now();
-                        let ttl = if decision == Decision::Allowed {
-                            self.options.ttl
-                        } else {
-                            self.options.denied_ttl
-                        };
-                        self.cache().insert(key, decision.clone(), now + ttl, now);
-                        decision
-                    }
-                }
-            }
+            None => self.review_and_cache(token, key).await?,
         };
         match decision {
             Decision::Allowed => Ok(()),
             Decision::Unauthenticated => Err(Refusal::Unauthenticated("invalid bearer token".into())),
             Decision::Forbidden(why) => Err(Refusal::Forbidden(why)),
         }
+    }
+
+    /// One review at most `max_concurrent_reviews` at a time; errors are not cached.
+    async fn review_and_cache(&self, token: &str, key: (TokenHash, Protected)) -> Result<Decision, Refusal> {
+        let deadline = self.options.review_timeout;
+        // Waiting for a slot counts against the deadline too: a client queued behind a hung
+        // API server gets its 503 in time.
+        let _permit = tokio::time::timeout(deadline, self.in_flight.acquire())
+            .await
+            .map_err(|_| Refusal::Unavailable("cannot check the token: too many reviews in progress".into()))?
+            .map_err(|_| Refusal::Unavailable("shutting down".into()))?;
+        // Another request with the same token may have finished its review meanwhile.
+        if let Some(decision) = self.cached(&key) {
+            return Ok(decision);
+        }
+        let path = key.1;
+        let decision = tokio::time::timeout(deadline, self.review(token, path))
+            .await
+            .map_err(|_| {
+                tracing::warn!(
+                    path = path.path(),
+                    "admin auth: the API server did not answer the review in time"
+                );
+                Refusal::Unavailable("cannot check the token: the API server did not answer in time".into())
+            })??;
+        let ttl = if decision == Decision::Allowed {
+            self.options.ttl
+        } else {
+            self.options.denied_ttl
+        };
+        let now = Instant::now();
+        self.cache().insert(key, decision.clone(), now + ttl, now);
+        Ok(decision)
     }
 
     /// TokenReview, then SubjectAccessReview for the user it names.
@@ -418,8 +423,9 @@ impl Reviewer {
                 "admin auth: forbidden"
             );
             Ok(Decision::Forbidden(format!(
-                "user {user:?} may not get {} (grant the ClusterRole <release>-report-reader or an equivalent nonResourceURLs rule)",
-                path.path()
+                "user {user:?} may not get {path}: bind the chart's ClusterRole <fullname>-report-reader to it, \
+                 or grant get on the non-resource URL {path}",
+                path = path.path()
             )))
         }
     }

@@ -410,6 +410,11 @@ impl FakeApiServer {
             .insert((subject.to_string(), path.to_string()));
     }
 
+    /// Answers TokenReviews and SubjectAccessReviews only after `delay`.
+    pub fn delay_reviews(&self, delay: Duration) {
+        self.shared.lock().reviews.delay = delay;
+    }
+
     /// The bodies of the TokenReviews and SubjectAccessReviews received, in order.
     pub fn reviews(&self) -> Vec<Value> {
         self.shared.lock().reviews.received.clone()
@@ -867,6 +872,8 @@ struct Reviews {
     /// (user or group, non-resource path) allowed to `get`.
     grants: BTreeSet<(String, String)>,
     received: Vec<Value>,
+    /// Reviews are answered after this long (a hung API server).
+    delay: Duration,
 }
 
 fn is_review(method: &axum::http::Method, path: &str) -> bool {
@@ -885,6 +892,8 @@ async fn review(shared: Arc<Shared>, req: Request) -> Response {
     };
     let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let mut object: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let delay = shared.lock().reviews.delay;
+    tokio::time::sleep(delay).await;
     let mut inner = shared.lock();
     inner.requests.push(recorded);
     inner.reviews.received.push(object.clone());
