@@ -23,6 +23,7 @@ mod hostile;
 mod metrics_openmetrics;
 mod properties;
 mod server_admission;
+mod server_auth;
 mod server_cli;
 mod server_faults;
 mod server_h2_limit;

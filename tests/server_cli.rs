@@ -513,9 +513,24 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
 
     let mut serve = Serve::loopback(
         root,
-        &["--tls-cert", "tls/tls.crt", "--tls-key", "tls/tls.key", "--standalone"],
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--standalone",
+            "--metrics-auth",
+        ],
     );
     let (addr, admin) = serve.addrs().await;
+    // Standalone has no API server to check tokens with: the admin endpoints stay open, and the
+    // startup log says so.
+    serve
+        .wait_for(false, "the admin access log event", |line| {
+            line.contains("/report and /metrics are open to anyone").then_some(())
+        })
+        .await;
+    assert_eq!(admin_get(admin, "/report").await.0, 200);
     // kube-apiserver trusts the caBundle and dials the Service name.
     let client = client(&ca, "dbhook.dbhook.svc", addr);
     let url = format!("https://dbhook.dbhook.svc:{}/mutate", addr.port());
@@ -720,6 +735,9 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
         .decode(text(&out.stdout).trim())
         .unwrap();
     let kubeconfig = kubeconfig_for(root, api);
+    // With a cluster, /report needs a token the API server accepts and RBAC allows.
+    api.add_token(REPORT_READER_TOKEN, "report-reader", &[]);
+    api.grant("report-reader", "/report");
     let started = Instant::now();
     let mut serve = Serve::loopback(
         root,
@@ -745,6 +763,21 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
         admin,
         ready_after: started.elapsed(),
     }
+}
+
+/// The bearer token [`serve_against`] makes the fake API server accept for `/report`.
+const REPORT_READER_TOKEN: &str = "report-reader-token";
+
+/// `GET /report` as the reader of [`serve_against`].
+async fn read_report(admin: SocketAddr) -> (reqwest::StatusCode, String) {
+    let response = reqwest::Client::new()
+        .get(format!("http://{admin}/report"))
+        .bearer_auth(REPORT_READER_TOKEN)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
 }
 
 /// A review of `object` for /validate, in the shape kube-apiserver sends.
@@ -862,10 +895,13 @@ async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // /report needs the reader's token: none is 401, and the built binary never opens it.
+    assert_eq!(admin_get(admin, "/report").await.0, 401);
+
     // The background report covers objects already in the cluster.
     let deadline = Instant::now() + PATIENCE;
     let report = loop {
-        let (status, body) = admin_get(admin, "/report").await;
+        let (status, body) = read_report(admin).await;
         assert_eq!(status, 200);
         let report: Value = serde_json::from_str(&body).unwrap();
         let found = report["findings"]
@@ -931,7 +967,7 @@ async fn serve_rss_with_10k_jobs_and_1k_clusters() {
         // Wait for the background report to cover everything, then let it settle.
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let report: Value = serde_json::from_str(&admin_get(admin, "/report").await.1).unwrap();
+            let report: Value = serde_json::from_str(&read_report(admin).await.1).unwrap();
             if report["summary"]["objects"].as_u64() == Some((jobs + clusters) as u64) {
                 break;
             }

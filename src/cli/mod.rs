@@ -48,7 +48,8 @@ pub struct ServeArgs {
     /// HTTPS listen address for the webhook endpoints.
     #[arg(long, env = "DBHOOK_ADDR", default_value = "0.0.0.0:8443")]
     pub addr: String,
-    /// Plain-HTTP listen address for /livez, /readyz, /metrics and /report.
+    /// Listen address for /livez, /readyz, /metrics and /report (plain HTTP, or HTTPS with
+    /// --admin-tls).
     #[arg(long, env = "DBHOOK_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     pub admin_addr: String,
     /// Serving certificate chain (PEM); reloaded when the file changes.
@@ -87,6 +88,14 @@ pub struct ServeArgs {
     /// below the webhook configurations' timeoutSeconds (chart default 5).
     #[arg(long, env = "DBHOOK_REQUEST_TIMEOUT", default_value_t = 4)]
     pub request_timeout: u64,
+    /// Require a bearer token for /metrics too, checked like /report's (TokenReview and
+    /// SubjectAccessReview for `get` on /metrics). Without a cluster (standalone) it stays open.
+    #[arg(long, env = "DBHOOK_METRICS_AUTH")]
+    pub metrics_auth: bool,
+    /// Serve the admin port over HTTPS with the serving certificate (--tls-cert/--tls-key,
+    /// reloaded with it); probes and scrapers then use https.
+    #[arg(long, env = "DBHOOK_ADMIN_TLS")]
+    pub admin_tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

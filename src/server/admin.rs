@@ -1,17 +1,19 @@
-//! The plain-HTTP admin server: `/livez`, `/readyz`, `/metrics`, `/report`. Kept off the TLS
-//! port so probes and scrapes need no certificates.
+//! The admin server: `/livez`, `/readyz`, `/metrics`, `/report`, on its own port (plain HTTP,
+//! or HTTPS with `--admin-tls`). Probes are always open; `/report` (and `/metrics` with
+//! `--metrics-auth`) need a bearer token when there is an API server to check it with.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::metrics::Metrics;
 use crate::view::LiveView;
 
+use super::auth::{AdminAccess, Protected};
 use super::shutdown::Signal;
 use super::webhook::{method_not_allowed, not_found, text};
 
@@ -20,6 +22,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The webhook's shutdown: once pulled, readiness fails so endpoints drop the pod.
     pub shutdown: Signal,
+    /// Who may read `/report` and `/metrics`.
+    pub access: Arc<AdminAccess>,
 }
 
 pub fn router(state: Arc<AdminState>) -> Router {
@@ -53,7 +57,10 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
 /// announced as the 0.0.4 text format, Prometheus parses it as that and loses the metric types.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+async fn metrics(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = state.access.check(Protected::Metrics, &headers).await {
+        return refusal.into_response();
+    }
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))],
         state.metrics.render(),
@@ -65,7 +72,10 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
 pub const NO_CLUSTER_VIEW: &str = "no cluster view: this server runs standalone (--standalone, or --dev \
     without --kubeconfig or KUBECONFIG), so the report holds no objects";
 
-async fn report(State(state): State<Arc<AdminState>>) -> Response {
+async fn report(State(state): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = state.access.check(Protected::Report, &headers).await {
+        return refusal.into_response();
+    }
     let mut report = serde_json::to_value(state.view.report());
     if let Ok(serde_json::Value::Object(fields)) = &mut report
         && !state.view.watches_a_cluster()

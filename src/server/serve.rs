@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::view::{EmptyView, LiveView};
 
+use super::auth::{AdminAccess, AuthOptions};
 use super::{Config, Server, StartError, TlsPaths, dev, reload, shutdown};
 
 /// Where the cluster view comes from, decided from the flags and `KUBECONFIG` alone.
@@ -105,6 +106,24 @@ pub async fn build_view(
     let view = crate::cluster::start(client, policy.clone(), metrics.clone(), options).await;
     tracing::info!("cluster view started: ready once every watch has synced");
     Ok(view)
+}
+
+/// Who may read `/report` and `/metrics`: with a cluster, bearer tokens reviewed by its API
+/// server (a client of its own, so the view's watches never queue behind a review); standalone
+/// (the same condition as [`build_view`]), everyone.
+pub async fn build_admin_access(args: &ServeArgs) -> Result<Arc<AdminAccess>, StartError> {
+    let kubeconfig = args.kubeconfig.as_deref();
+    if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
+        return Ok(Arc::new(AdminAccess::open()));
+    }
+    let client = crate::cluster::client(kubeconfig)
+        .await
+        .map_err(|e| StartError::Kube(format!("{e:#}; the admin port checks tokens with the API server")))?;
+    let options = AuthOptions {
+        metrics: args.metrics_auth,
+        ..AuthOptions::default()
+    };
+    Ok(Arc::new(AdminAccess::reviewed(client, options)))
 }
 
 /// Loads `--policy` (or the embedded default) for startup; the error names the file.
@@ -233,6 +252,8 @@ async fn configure(args: &ServeArgs) -> Result<(Config, Option<dev::DevCerts>), 
     let mut config = Config::new(tls);
     config.metrics = Arc::new(Metrics::new());
     config.view = build_view(args, &policy, &config.metrics).await?;
+    config.admin_access = build_admin_access(args).await?;
+    config.admin_tls = args.admin_tls;
     config.addr = addr;
     config.admin_addr = admin_addr;
     config.policy_path.clone_from(&args.policy);

@@ -160,6 +160,8 @@ struct Inner {
     /// (however quickly the server comes back) and clients reconnect.
     breaks: u64,
     requests: Vec<Recorded>,
+    /// TokenReview and SubjectAccessReview answers.
+    reviews: Reviews,
 }
 
 struct Shared {
@@ -388,6 +390,42 @@ impl FakeApiServer {
     }
 }
 
+impl FakeApiServer {
+    /// Makes `token` authenticate (TokenReview) as `username` in `groups`.
+    pub fn add_token(&self, token: &str, username: &str, groups: &[&str]) {
+        let groups = groups.iter().map(|g| g.to_string()).collect();
+        self.shared
+            .lock()
+            .reviews
+            .tokens
+            .insert(token.to_string(), (username.to_string(), groups));
+    }
+
+    /// Lets `subject` (a user or a group) `get` the non-resource URL `path` (SubjectAccessReview).
+    pub fn grant(&self, subject: &str, path: &str) {
+        self.shared
+            .lock()
+            .reviews
+            .grants
+            .insert((subject.to_string(), path.to_string()));
+    }
+
+    /// Answers TokenReviews and SubjectAccessReviews only after `delay`.
+    pub fn delay_reviews(&self, delay: Duration) {
+        self.shared.lock().reviews.delay = delay;
+    }
+
+    /// The bodies of the TokenReviews and SubjectAccessReviews received, in order.
+    pub fn reviews(&self) -> Vec<Value> {
+        self.shared.lock().reviews.received.clone()
+    }
+
+    /// How many reviews of `kind` (`TokenReview`, `SubjectAccessReview`) were received.
+    pub fn review_count(&self, kind: &str) -> usize {
+        self.reviews().iter().filter(|r| r["kind"] == kind).count()
+    }
+}
+
 fn key_of(object: &Value) -> (String, String) {
     let ns = object["metadata"]["namespace"].as_str().unwrap_or("").to_string();
     let name = object["metadata"]["name"].as_str().expect("metadata.name").to_string();
@@ -590,6 +628,9 @@ impl Filter {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if is_review(req.method(), req.uri().path()) {
+        return review(shared, req).await;
+    }
     let path = req.uri().path().to_string();
     let query = parse_query(req.uri().query());
     let accept = req
@@ -818,4 +859,81 @@ async fn stream_changes(shared: Arc<Shared>, watch: Watch, mut cursor: u64, tx: 
             }
         }
     }
+}
+
+const TOKEN_REVIEWS: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+const ACCESS_REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+
+/// What the fake server answers to TokenReviews and SubjectAccessReviews.
+#[derive(Default)]
+struct Reviews {
+    /// token → (username, groups).
+    tokens: HashMap<String, (String, Vec<String>)>,
+    /// (user or group, non-resource path) allowed to `get`.
+    grants: BTreeSet<(String, String)>,
+    received: Vec<Value>,
+    /// Reviews are answered after this long (a hung API server).
+    delay: Duration,
+}
+
+fn is_review(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST && (path == TOKEN_REVIEWS || path == ACCESS_REVIEWS)
+}
+
+/// A TokenReview or SubjectAccessReview (POST), answered like kube-apiserver: the request
+/// object with `status` filled in.
+async fn review(shared: Arc<Shared>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let recorded = Recorded {
+        method: req.method().to_string(),
+        path: path.clone(),
+        query: parse_query(req.uri().query()),
+        accept: String::new(),
+    };
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+    let mut object: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let delay = shared.lock().reviews.delay;
+    tokio::time::sleep(delay).await;
+    let mut inner = shared.lock();
+    inner.requests.push(recorded);
+    inner.reviews.received.push(object.clone());
+    if inner.down {
+        return status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "fake API server is down",
+        );
+    }
+    let reviews = &inner.reviews;
+    let spec = &object["spec"];
+    let answer = if path == TOKEN_REVIEWS {
+        assert_eq!(object["kind"], "TokenReview", "{object}");
+        match spec["token"].as_str().and_then(|t| reviews.tokens.get(t)) {
+            Some((user, groups)) => json!({"authenticated": true, "user": {
+                "username": user, "uid": format!("uid-{user}"), "groups": groups}}),
+            None => json!({"authenticated": false, "error": "invalid bearer token"}),
+        }
+    } else {
+        assert_eq!(object["kind"], "SubjectAccessReview", "{object}");
+        let attrs = &spec["nonResourceAttributes"];
+        let path = attrs["path"].as_str().unwrap_or("");
+        let subjects = spec["user"].as_str().into_iter().chain(
+            spec["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        let allowed = attrs["verb"] == "get"
+            && subjects
+                .into_iter()
+                .any(|s| reviews.grants.contains(&(s.to_string(), path.to_string())));
+        if allowed {
+            json!({"allowed": true, "reason": "fake: granted"})
+        } else {
+            json!({"allowed": false})
+        }
+    };
+    object["status"] = answer;
+    ok_json(object)
 }
