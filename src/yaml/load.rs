@@ -417,8 +417,8 @@ mod tests {
 
     #[test]
     fn keys_become_strings_and_merges_resolve() {
-        let v = document("on: 1\n2: x\nbase: &b {x: 1, y: 2}\nm:\n  x: 9\n  <<: *b\n").unwrap();
-        assert_eq!(v, json!({"true": 1, "2": "x", "base": {"x": 1, "y": 2}, "m": {"x": 9, "y": 2}}));
+        let v = document("on: 1\n2: x\nbase: &b {x: 1, z: 2}\nm:\n  x: 9\n  <<: *b\n").unwrap();
+        assert_eq!(v, json!({"true": 1, "2": "x", "base": {"x": 1, "z": 2}, "m": {"x": 9, "z": 2}}));
         let err = document("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.message.contains("duplicate key `a`"), "{err}");
