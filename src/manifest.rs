@@ -302,7 +302,13 @@ fn first_content_line(chunk: &str, start: usize) -> usize {
 
 /// Checks one document is an object and flattens `kind: List` / `*List` items; `at` is the
 /// piece and JSON pointer of `value` in its file.
-fn expand(file: &str, line: usize, at: (usize, String), value: &Value, out: &mut Vec<Document>) -> Result<(), InputError> {
+fn expand(
+    file: &str,
+    line: usize,
+    at: (usize, String),
+    value: &Value,
+    out: &mut Vec<Document>,
+) -> Result<(), InputError> {
     let err = |message: String| InputError::NotObject {
         file: file.into(),
         line,

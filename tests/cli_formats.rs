@@ -50,9 +50,10 @@ impl<'a> Schema<'a> {
                 .next()
                 .and_then(|p| p.attribute("value"))
                 .expect("only pattern restrictions are supported");
-            schema
-                .patterns
-                .insert(t.attribute("name").unwrap(), Regex::new(&format!("^(?:{pattern})$")).unwrap());
+            schema.patterns.insert(
+                t.attribute("name").unwrap(),
+                Regex::new(&format!("^(?:{pattern})$")).unwrap(),
+            );
         }
         schema
     }
@@ -126,14 +127,22 @@ impl<'a> Schema<'a> {
                     Some("xs:string") | None => {}
                     Some(t) => {
                         if !self.patterns[t].is_match(attr.value()) {
-                            errors.push(format!("{path}: attribute {}={:?} is not a {t}", attr.name(), attr.value()));
+                            errors.push(format!(
+                                "{path}: attribute {}={:?} is not a {t}",
+                                attr.name(),
+                                attr.value()
+                            ));
                         }
                     }
                 },
             }
         }
         let mixed = ty.attribute("mixed") == Some("true");
-        if !mixed && node.children().any(|c| c.is_text() && !c.text().unwrap_or("").trim().is_empty()) {
+        if !mixed
+            && node
+                .children()
+                .any(|c| c.is_text() && !c.text().unwrap_or("").trim().is_empty())
+        {
             errors.push(format!("{path}: text not allowed"));
         }
         let mut decls = HashMap::new();
@@ -193,15 +202,39 @@ fn the_schema_checker_rejects_what_the_schema_forbids() {
 
 #[test]
 fn junit_output_validates_against_the_jenkins_junit_schema() {
-    let out = dbhook(&["check", "-o", "junit", "tests/data/broken", "tests/data/real", "examples/shop.yaml"], None);
+    let out = dbhook(
+        &[
+            "check",
+            "-o",
+            "junit",
+            "tests/data/broken",
+            "tests/data/real",
+            "examples/shop.yaml",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let xml = stdout(&out);
     with_schema(|schema| assert_eq!(schema.errors(&xml), Vec::<String>::new(), "{xml}"));
     let doc = Document::parse(&xml).unwrap();
     let failures = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
-    let json = dbhook(&["check", "-o", "json", "tests/data/broken", "tests/data/real", "examples/shop.yaml"], None);
+    let json = dbhook(
+        &[
+            "check",
+            "-o",
+            "json",
+            "tests/data/broken",
+            "tests/data/real",
+            "examples/shop.yaml",
+        ],
+        None,
+    );
     let v: Value = serde_json::from_str(&stdout(&json)).unwrap();
-    assert_eq!(failures as u64, v["summary"]["deny"].as_u64().unwrap(), "one <failure> per deny finding");
+    assert_eq!(
+        failures as u64,
+        v["summary"]["deny"].as_u64().unwrap(),
+        "one <failure> per deny finding"
+    );
     let suites = doc.descendants().filter(|n| n.has_tag_name("testsuite")).count();
     assert!(suites >= 18, "a suite per file: {suites}");
     // Special characters in messages are escaped, not broken XML.
@@ -212,7 +245,10 @@ fn junit_output_validates_against_the_jenkins_junit_schema() {
 
 #[test]
 fn github_output_annotates_files_and_lines() {
-    let out = dbhook(&["check", "-o", "github", "tests/data/broken/db-url-plaintext.yaml"], None);
+    let out = dbhook(
+        &["check", "-o", "github", "tests/data/broken/db-url-plaintext.yaml"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let error = text
@@ -233,7 +269,10 @@ fn namespace_places_objects_that_carry_none() {
     let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-migrate\n  labels: {dbhook.io/cluster: pg, dbhook.io/role: migration}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/acme/web:v1'}]\n";
     let app = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {dbhook.io/cluster: pg}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'ghcr.io/acme/web:v1'}]\n";
     let input = format!("{job}{app}");
-    let out = dbhook(&["check", "--complete", "-o", "json", "--namespace", "shop"], Some(&input));
+    let out = dbhook(
+        &["check", "--complete", "-o", "json", "--namespace", "shop"],
+        Some(&input),
+    );
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let absent: Vec<&Value> = v["findings"]
         .as_array()
@@ -258,7 +297,11 @@ fn namespace_places_objects_that_carry_none() {
         .unwrap();
     let v: Value = serde_json::from_slice(&env.stdout).unwrap();
     assert!(
-        v["findings"].as_array().unwrap().iter().all(|f| f["object"]["namespace"] == "billing"),
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["object"]["namespace"] == "billing"),
         "{v}"
     );
 }
@@ -271,14 +314,23 @@ fn objects_defined_twice_are_noted_in_json_and_sarif() {
     let notes = json["notes"].as_array().expect("notes");
     assert_eq!(notes.len(), 1, "{json}");
     assert_eq!(notes[0]["line"], 9);
-    assert!(notes[0]["message"].as_str().unwrap().contains("is also defined at <stdin>:1"));
+    assert!(
+        notes[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is also defined at <stdin>:1")
+    );
     let sarif: Value = serde_json::from_str(&stdout(&dbhook(&["check", "-o", "sarif"], Some(&input)))).unwrap();
     let n = &sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"][0];
-    assert!(n["message"]["text"].as_str().unwrap().contains("is also defined at"), "{sarif}");
+    assert!(
+        n["message"]["text"].as_str().unwrap().contains("is also defined at"),
+        "{sarif}"
+    );
     assert_eq!(n["locations"][0]["physicalLocation"]["region"]["startLine"], 9);
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("tests/data/sarif-schema-2.1.0.json")).unwrap())
-            .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(ROOT).join("tests/data/sarif-schema-2.1.0.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&sarif).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
@@ -311,7 +363,11 @@ fn each_subcommand_reads_its_own_output_variable() {
     let mutate = run_with_env(&["mutate", "examples/shop.yaml"], "DBHOOK_MUTATE_OUTPUT", "json");
     assert_eq!(serde_json::from_slice::<Value>(&mutate.stdout).unwrap()["kind"], "List");
     // And --help names each one.
-    for (cmd, var) in [("check", "DBHOOK_OUTPUT"), ("rules", "DBHOOK_RULES_OUTPUT"), ("mutate", "DBHOOK_MUTATE_OUTPUT")] {
+    for (cmd, var) in [
+        ("check", "DBHOOK_OUTPUT"),
+        ("rules", "DBHOOK_RULES_OUTPUT"),
+        ("mutate", "DBHOOK_MUTATE_OUTPUT"),
+    ] {
         let help = stdout(&dbhook(&[cmd, "--help"], None));
         assert!(help.contains(&format!("[env: {var}=")), "{cmd}: {help}");
     }

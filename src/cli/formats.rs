@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::check::{CheckedObject, Checked, Note};
+use super::check::{Checked, CheckedObject, Note};
 use super::output::{artifact_uri, json, sarif};
 use crate::policy::{Action, Policy};
 use crate::report::{ObjectRef, ReportFinding};
@@ -137,11 +137,7 @@ pub fn junit(checked: &Checked, policy: &Policy) -> String {
             if !enabled && found.is_none() {
                 continue;
             }
-            let mine: Vec<&&ReportFinding> = found
-                .into_iter()
-                .flatten()
-                .filter(|f| f.object == *object)
-                .collect();
+            let mine: Vec<&&ReportFinding> = found.into_iter().flatten().filter(|f| f.object == *object).collect();
             if !enabled && mine.is_empty() {
                 continue;
             }
@@ -175,12 +171,7 @@ pub fn junit(checked: &Checked, policy: &Policy) -> String {
             cases.len()
         );
         for (name, class, deny, warn) in cases {
-            let _ = write!(
-                out,
-                "    <testcase name=\"{}\" classname=\"{}\"",
-                xml(name),
-                xml(class)
-            );
+            let _ = write!(out, "    <testcase name=\"{}\" classname=\"{}\"", xml(name), xml(class));
             if deny.is_empty() && warn.is_empty() {
                 out.push_str("/>\n");
                 continue;
@@ -202,7 +193,10 @@ pub fn junit(checked: &Checked, policy: &Policy) -> String {
             out.push_str("    </testcase>\n");
         }
         if let Some(notes) = notes.get(file) {
-            let text: Vec<String> = notes.iter().map(|n| format!("{}:{}: note: {}", n.file, n.line, n.message)).collect();
+            let text: Vec<String> = notes
+                .iter()
+                .map(|n| format!("{}:{}: note: {}", n.file, n.line, n.message))
+                .collect();
             let _ = writeln!(out, "    <system-out>{}</system-out>", xml(&text.join("\n")));
         }
         out.push_str("  </testsuite>\n");
@@ -281,13 +275,14 @@ mod tests {
         let out = github(&checked("deploy/a,b:c.yaml", PLAINTEXT));
         let lines: Vec<&str> = out.lines().collect();
         assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("::error file=deploy/a%2Cb%3Ac.yaml,line=1,title=db-url-plaintext::Deployment team/d: ")),
+            lines.iter().any(|l| l
+                .starts_with("::error file=deploy/a%2Cb%3Ac.yaml,line=1,title=db-url-plaintext::Deployment team/d: ")),
             "{out}"
         );
         assert!(
-            lines.iter().any(|l| l.starts_with("::warning file=deploy/a%2Cb%3Ac.yaml,line=1,title=image-tag-pinned::")),
+            lines
+                .iter()
+                .any(|l| l.starts_with("::warning file=deploy/a%2Cb%3Ac.yaml,line=1,title=image-tag-pinned::")),
             "{out}"
         );
         for l in &lines {

@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(mutate(&text), text);
         let crlf = UNTOUCHED.replace('\n', "\r\n");
         assert_eq!(mutate(&crlf), crlf);
-        assert_eq!(mutate("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}");
+        assert_eq!(
+            mutate("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}"
+        );
     }
 
     #[test]
@@ -189,7 +192,10 @@ mod tests {
         let out = mutate(&text);
         let (head, tail) = out.split_at(UNTOUCHED.len() + 4);
         assert_eq!(head, format!("{UNTOUCHED}---\n"));
-        assert!(tail.starts_with("# Source: chart/templates/rollout.yaml\napiVersion:"), "{tail}");
+        assert!(
+            tail.starts_with("# Source: chart/templates/rollout.yaml\napiVersion:"),
+            "{tail}"
+        );
         for quoted in ["tier: \"on\"", "- \"y\"", "- \"1:20\"", "- \"2024-01-01\"", "value"] {
             assert!(tail.contains(quoted), "{quoted} in\n{tail}");
         }

@@ -106,7 +106,11 @@ fn number(n: &Number) -> String {
             } else {
                 format!("{mantissa}.0")
             };
-            let exp = if exp.starts_with('-') { exp.to_string() } else { format!("+{exp}") };
+            let exp = if exp.starts_with('-') {
+                exp.to_string()
+            } else {
+                format!("+{exp}")
+            };
             format!("{mantissa}e{exp}")
         }
         None if text.contains('.') => text,
@@ -166,7 +170,8 @@ pub fn quote(s: &str) -> String {
 /// YAML 1.1's printable set outside ASCII (PyYAML and libyaml reject the rest raw), minus the
 /// line breaks `\u{85}`, U+2028 and U+2029 that a quoted scalar would fold.
 fn printable(c: char) -> bool {
-    matches!(u32::from(c), 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF) && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+    matches!(u32::from(c), 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
 }
 
 #[cfg(test)]
@@ -177,9 +182,46 @@ mod tests {
     #[test]
     fn strings_a_yaml_1_1_reader_would_retype_are_quoted() {
         for s in [
-            "on", "ON", "Off", "y", "N", "yes", "no", "true", "null", "~", "", "0755", "1_000", "1e3", "1:20",
-            "2024-01-01", ".inf", "-1", "+1", "0x1F", "<<", "=", "- a", "a: b", "a #b", " lead", "trail ",
-            "@x", "*x", "&x", "!x", "%x", "{x}", "[x]", "|", ">", "'q'", "\"q\"", "multi\nline", "tab\tx",
+            "on",
+            "ON",
+            "Off",
+            "y",
+            "N",
+            "yes",
+            "no",
+            "true",
+            "null",
+            "~",
+            "",
+            "0755",
+            "1_000",
+            "1e3",
+            "1:20",
+            "2024-01-01",
+            ".inf",
+            "-1",
+            "+1",
+            "0x1F",
+            "<<",
+            "=",
+            "- a",
+            "a: b",
+            "a #b",
+            " lead",
+            "trail ",
+            "@x",
+            "*x",
+            "&x",
+            "!x",
+            "%x",
+            "{x}",
+            "[x]",
+            "|",
+            ">",
+            "'q'",
+            "\"q\"",
+            "multi\nline",
+            "tab\tx",
         ] {
             assert!(string(s).starts_with('"'), "{s:?} -> {}", string(s));
         }

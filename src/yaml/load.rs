@@ -287,7 +287,9 @@ pub fn resolve(text: &str) -> Result<Value, String> {
         }
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
         | ".NAN" => {
-            return Err(format!("{text} is not a number JSON can hold: quote it to mean the string"));
+            return Err(format!(
+                "{text} is not a number JSON can hold: quote it to mean the string"
+            ));
         }
         _ => {}
     }
@@ -412,13 +414,19 @@ mod tests {
     #[test]
     fn quoted_and_tagged_scalars_are_strings() {
         let v = document("a: 'on'\nb: \"0755\"\nc: !!str yes\nd: on\ne: |\n  on\nf: !!int \"12\"\n").unwrap();
-        assert_eq!(v, json!({"a": "on", "b": "0755", "c": "yes", "d": true, "e": "on\n", "f": 12}));
+        assert_eq!(
+            v,
+            json!({"a": "on", "b": "0755", "c": "yes", "d": true, "e": "on\n", "f": 12})
+        );
     }
 
     #[test]
     fn keys_become_strings_and_merges_resolve() {
         let v = document("on: 1\n2: x\nbase: &b {x: 1, z: 2}\nm:\n  x: 9\n  <<: *b\n").unwrap();
-        assert_eq!(v, json!({"true": 1, "2": "x", "base": {"x": 1, "z": 2}, "m": {"x": 9, "z": 2}}));
+        assert_eq!(
+            v,
+            json!({"true": 1, "2": "x", "base": {"x": 1, "z": 2}, "m": {"x": 9, "z": 2}})
+        );
         let err = document("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.message.contains("duplicate key `a`"), "{err}");
