@@ -299,10 +299,10 @@ pub fn resolve(text: &str) -> Result<Value, String> {
     }
     // Timestamps stay strings: go-yaml v2 keeps them as written when the target is untyped.
     let plain = text.replace('_', "");
-    if first != b'.' {
-        if let Some(n) = parse_go_int(&plain) {
-            return Ok(Value::Number(n));
-        }
+    if first != b'.'
+        && let Some(n) = parse_go_int(&plain)
+    {
+        return Ok(Value::Number(n));
     }
     if is_yaml_float(&plain)
         && let Ok(f) = plain.parse::<f64>()
