@@ -16,6 +16,7 @@ pub mod report;
 pub mod rules;
 pub mod server;
 pub mod view;
+pub mod yaml;
 
 #[cfg(test)]
 mod testing;

@@ -12,6 +12,7 @@ mod support;
 
 mod admission;
 mod cli_check;
+mod cli_formats;
 mod cli_mutate;
 mod cluster_lockstep;
 mod cluster_rbac;
@@ -30,3 +31,4 @@ mod server_h2_limit;
 mod server_lifecycle;
 mod server_load;
 mod server_tls;
+mod yaml_roundtrip;

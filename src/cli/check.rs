@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kube::core::admission::Operation;
 
-use super::{CheckArgs, OutputFormat, exit, load_manifests, load_policy, output};
+use super::{CheckArgs, OutputFormat, exit, formats, load_manifests, load_policy, output};
 use crate::engine;
 use crate::manifest::{Document, InputError};
 use crate::model::Object;
@@ -33,10 +33,22 @@ pub struct Patched {
     pub containers: Vec<String>,
 }
 
+/// An object that was checked, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedObject {
+    pub file: String,
+    pub line: usize,
+    pub object: ObjectRef,
+    /// In a namespace the policy excludes: no rule judged it.
+    pub excluded: bool,
+}
+
 /// The result of checking a set of documents.
 #[derive(Debug, Clone, Default)]
 pub struct Checked {
     pub report: Report,
+    /// Every object checked, in input order.
+    pub objects: Vec<CheckedObject>,
     pub notes: Vec<Note>,
     pub patched: Vec<Patched>,
     /// Deny findings on objects reviewed in enforce mode: what fails the gate. Deny findings in
@@ -85,6 +97,12 @@ pub fn check_documents(
     for ((doc, obj), placed) in docs.iter().zip(&objects).zip(&placed) {
         let decision = engine::review(placed, &Operation::Create, &view, policy, now);
         checked.report.add(obj, &decision, Some((&doc.file, doc.line)));
+        checked.objects.push(CheckedObject {
+            file: doc.file.clone(),
+            line: doc.line,
+            object: ObjectRef::of(obj),
+            excluded: policy.is_excluded(placed.namespace()),
+        });
         if decision.mode == Mode::Enforce {
             checked.blocking += decision.denies();
         }
@@ -195,8 +213,12 @@ pub fn run(args: &CheckArgs) -> u8 {
         policy.mode = mode;
         policy.allow_namespace_mode = false;
     }
-    let checked =
-        load_manifests(&args.paths).and_then(|docs| check_documents(&docs, &policy, args.complete, Utc::now()));
+    let checked = load_manifests(&args.paths).and_then(|mut docs| {
+        if let Some(namespace) = args.namespace.as_deref().filter(|n| !n.is_empty()) {
+            crate::manifest::default_namespace(&mut docs, namespace);
+        }
+        check_documents(&docs, &policy, args.complete, Utc::now())
+    });
     let checked = match checked {
         Ok(c) => c,
         Err(e) => {
@@ -206,8 +228,10 @@ pub fn run(args: &CheckArgs) -> u8 {
     };
     let rendered = match args.output {
         OutputFormat::Text => output::text(&checked, policy.mode, output::use_colour()),
-        OutputFormat::Json => output::json(&checked.report),
-        OutputFormat::Sarif => output::sarif(&checked.report),
+        OutputFormat::Json => formats::json_with_notes(&checked),
+        OutputFormat::Sarif => formats::sarif_with_notes(&checked),
+        OutputFormat::Junit => formats::junit(&checked, &policy),
+        OutputFormat::Github => formats::github(&checked),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout

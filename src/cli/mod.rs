@@ -1,6 +1,7 @@
 //! The `dbhook` command line: flags (each with a `DBHOOK_*` env var) parsed into plain configs.
 
 pub mod check;
+pub mod formats;
 pub mod mutate;
 pub mod output;
 
@@ -103,6 +104,10 @@ pub enum OutputFormat {
     Text,
     Json,
     Sarif,
+    /// JUnit XML (GitLab, Jenkins): one test case per object and rule checked.
+    Junit,
+    /// GitHub Actions workflow commands: annotations on the files' lines.
+    Github,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -121,6 +126,11 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
     pub output: OutputFormat,
+    /// Namespace of objects that carry none, as `kubectl apply -n` (kustomize, Flux and Argo CD
+    /// set it at deploy time). Its variable is DBHOOK_CHECK_NAMESPACE: DBHOOK_NAMESPACE is
+    /// `certs`'.
+    #[arg(long, short, env = "DBHOOK_CHECK_NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,7 +147,7 @@ pub struct MutateArgs {
     #[arg(long, env = "DBHOOK_POLICY")]
     pub policy: Option<PathBuf>,
     /// Output format of the documents.
-    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "yaml")]
+    #[arg(long, short, env = "DBHOOK_MUTATE_OUTPUT", value_enum, default_value = "yaml")]
     pub output: DocFormat,
 }
 
@@ -166,7 +176,8 @@ pub enum RulesFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
-    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
+    /// Output format.
+    #[arg(long, short, env = "DBHOOK_RULES_OUTPUT", value_enum, default_value = "text")]
     pub output: RulesFormat,
 }
 
