@@ -139,7 +139,7 @@ fn reviews_note(name: &str, text: &str) -> Option<String> {
         Ok(v) => usize::from(is_review(&v)),
         Err(_) => split_documents(trimmed)
             .iter()
-            .filter_map(|(_, chunk)| parse_yaml(chunk).ok())
+            .filter_map(|p| crate::yaml::load_document(&p.body).ok())
             .filter(is_review)
             .count(),
     };
