@@ -127,6 +127,7 @@ pub async fn run(shared: Arc<Shared>, client: Client, watches: Arc<Watches>, int
                 interval
             }
             Err(e) => {
+                shared.discovery_failed(&e);
                 tracing::warn!(error = %e, "API discovery failed; keeping the previous answer");
                 let wait = retry;
                 retry = (retry * 2).min(interval);
