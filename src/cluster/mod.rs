@@ -248,7 +248,7 @@ impl Shared {
                 continue;
             }
             // Not served yet as far as anyone knows (discovery never answered): still a 0.
-            self.metrics.view_synced.get_or_create(&labels([("resource", res.name())]));
+            let _ = self.metrics.view_synced.get_or_create(&labels([("resource", res.name())]));
             let state = self.state(res);
             tracing::warn!(
                 resource = res.name(),

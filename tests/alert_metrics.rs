@@ -1,0 +1,72 @@
+//! The chart's alerts (templates/prometheusrule.yaml) and Grafana dashboard read only metrics a
+//! running dbhook exports: a renamed metric fails here instead of silently never alerting.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::server_support::{self as ss, Pki};
+use crate::support::{ALL_CRDS, FakeApiServer, JOBS, migration_job};
+
+/// The `dbhook_*` metric names a file mentions.
+fn dbhook_metrics_in(path: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let re = regex::Regex::new(r"\bdbhook_[a-z0-9_]*[a-z0-9]").unwrap();
+    re.find_iter(&text).map(|m| m.as_str().to_string()).collect()
+}
+
+/// The sample names of a Prometheus text exposition.
+fn exported(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_alerts_and_the_dashboard_read_is_exported_by_a_running_server() {
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/dbhook");
+    let rules = dbhook_metrics_in(&chart.join("templates/prometheusrule.yaml"));
+    let dashboard = dbhook_metrics_in(&chart.join("dashboards/dbhook.json"));
+    assert!(rules.len() >= 6, "the rule file names too few metrics: {rules:?}");
+    assert!(dashboard.len() >= 6, "the dashboard names too few metrics: {dashboard:?}");
+
+    // A server with a cluster view (dbhook_view_synced comes from it) that has answered a
+    // patched, a denied and an unreadable review (series appear with their first sample).
+    let api = FakeApiServer::start(&ALL_CRDS).await;
+    api.preload(
+        JOBS,
+        [migration_job("web-migrate", "ghcr.io/acme/web:sha-2222222", serde_json::json!({}))],
+    );
+    let harness = crate::support::start(&api).await;
+    harness.synced().await;
+    let pki = Pki::new();
+    let mut config = ss::config(pki.tls_paths());
+    config.view = harness.view.clone();
+    config.metrics = harness.metrics.clone();
+    let server = ss::start(config).await;
+    let client = ss::client(&pki.bundle.ca_cert, server.addr, false);
+    let patched = ss::post(&client, server.addr, "/mutate", &ss::example("review-rollout.json")).await;
+    assert_eq!(patched.json()["response"]["patchType"], "JSONPatch", "{}", patched.text);
+    let denied = ss::post(
+        &client,
+        server.addr,
+        "/validate",
+        &ss::example("review-cluster-no-backup.json"),
+    )
+    .await;
+    assert_eq!(denied.json()["response"]["allowed"], false, "{}", denied.text);
+    let error = ss::send(&client, &ss::url(server.addr, "/validate"), b"{not json".to_vec()).await;
+    assert_eq!(error.status, 400);
+
+    let metrics = ss::metrics(server.admin_addr).await;
+    let names = exported(&metrics);
+    let missing: Vec<&String> = rules.union(&dashboard).filter(|m| !names.contains(*m)).collect();
+    assert!(
+        missing.is_empty(),
+        "the chart reads metrics the server does not export: {missing:?}\n/metrics:\n{metrics}"
+    );
+    server.shutdown();
+    server.join().await;
+}
