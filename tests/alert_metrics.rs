@@ -30,14 +30,21 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_exported_by_a_running
     let rules = dbhook_metrics_in(&chart.join("templates/prometheusrule.yaml"));
     let dashboard = dbhook_metrics_in(&chart.join("dashboards/dbhook.json"));
     assert!(rules.len() >= 6, "the rule file names too few metrics: {rules:?}");
-    assert!(dashboard.len() >= 6, "the dashboard names too few metrics: {dashboard:?}");
+    assert!(
+        dashboard.len() >= 6,
+        "the dashboard names too few metrics: {dashboard:?}"
+    );
 
     // A server with a cluster view (dbhook_view_synced comes from it) that has answered a
     // patched, a denied and an unreadable review (series appear with their first sample).
     let api = FakeApiServer::start(&ALL_CRDS).await;
     api.preload(
         JOBS,
-        [migration_job("web-migrate", "ghcr.io/acme/web:sha-2222222", serde_json::json!({}))],
+        [migration_job(
+            "web-migrate",
+            "ghcr.io/acme/web:sha-2222222",
+            serde_json::json!({}),
+        )],
     );
     let harness = crate::support::start(&api).await;
     harness.synced().await;

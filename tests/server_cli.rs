@@ -1076,7 +1076,10 @@ async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_th
         readyz_line(&body, "clusters.postgresql.cnpg.io").contains("API discovery has not answered"),
         "{body}"
     );
-    assert!(body.lines().last().unwrap_or("").starts_with("ok (degraded: "), "{body}");
+    assert!(
+        body.lines().last().unwrap_or("").starts_with("ok (degraded: "),
+        "{body}"
+    );
 
     // Lockstep and existence need the view: unknown, so a mismatch nobody can check is allowed.
     let client = client(&ca, "dbhook.dbhook.svc", addr);
@@ -1104,7 +1107,11 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
     let api = FakeApiServer::start(&ALL_CRDS).await;
     api.preload(
         JOBS,
-        [migration_job("web-migrate", "ghcr.io/acme/web:sha-2222222", serde_json::json!({}))],
+        [migration_job(
+            "web-migrate",
+            "ghcr.io/acme/web:sha-2222222",
+            serde_json::json!({}),
+        )],
     );
     api.forbid(CLUSTERS);
     let tmp = tempfile::tempdir().unwrap();
@@ -1116,7 +1123,12 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
     let clusters = readyz_line(&body, "clusters.postgresql.cnpg.io");
     assert!(clusters.starts_with("[-]") && clusters.contains("degraded"), "{body}");
     assert!(clusters.contains("403") || clusters.contains("forbidden"), "{body}");
-    for synced in ["jobs.batch", "rollouts.argoproj.io", "scheduledbackups.postgresql.cnpg.io", "namespaces"] {
+    for synced in [
+        "jobs.batch",
+        "rollouts.argoproj.io",
+        "scheduledbackups.postgresql.cnpg.io",
+        "namespaces",
+    ] {
         assert_eq!(readyz_line(&body, synced), format!("[+]{synced} synced"), "{body}");
     }
     assert_eq!(
@@ -1125,7 +1137,10 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
         "{body}"
     );
     let metrics = admin_get(admin, "/metrics").await.1;
-    assert_eq!(view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(), Some("0"));
+    assert_eq!(
+        view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
+        Some("0")
+    );
     assert_eq!(view_synced(&metrics, "jobs.batch").as_deref(), Some("1"));
     serve
         .wait_for(false, "the log line naming the degraded resource", |line| {
@@ -1176,12 +1191,17 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
     .await;
     assert_eq!(body.lines().last(), Some("ok"), "{body}");
     let metrics = admin_get(admin, "/metrics").await.1;
-    assert_eq!(view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(), Some("1"));
+    assert_eq!(
+        view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
+        Some("1")
+    );
     serve
         .wait_for(false, "the log line saying it recovered", |line| {
             let event: Value = serde_json::from_str(line).ok()?;
             (event["resource"] == "clusters.postgresql.cnpg.io"
-                && event["message"].as_str().is_some_and(|m| m.contains("no longer degraded")))
+                && event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no longer degraded")))
             .then_some(())
         })
         .await;
@@ -1204,7 +1224,11 @@ fn serve_refuses_a_zero_negative_or_garbled_sync_timeout_naming_the_flag() {
     for value in ["0", "0s", "-5", "-5s", "1.5s", "soon", ""] {
         let out = dbhook(tmp.path(), &["serve", "--dev", "--sync-timeout", value], &[]);
         assert_eq!(out.status.code(), Some(2), "{value:?}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("--sync-timeout"), "{value:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--sync-timeout"),
+            "{value:?}: {}",
+            text(&out.stderr)
+        );
     }
     let out = dbhook(tmp.path(), &["serve", "--dev"], &[("DBHOOK_SYNC_TIMEOUT", "0")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -277,13 +277,31 @@ mod sync_timeout_tests {
     #[test]
     fn sync_timeout_takes_seconds_with_or_without_a_unit() {
         for (text, secs) in [("60s", 60), ("90", 90), ("2m", 120), ("1h", 3600), (" 5s ", 5)] {
-            assert_eq!(parse_sync_timeout(text), Ok(SyncTimeout(Duration::from_secs(secs))), "{text}");
+            assert_eq!(
+                parse_sync_timeout(text),
+                Ok(SyncTimeout(Duration::from_secs(secs))),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn sync_timeout_refuses_zero_negative_and_garbled_values() {
-        for text in ["0", "0s", "0m", "-5", "-5s", "1.5s", "abc", "", "s", "10x", "5 m", "25h", "99999999999999999999"] {
+        for text in [
+            "0",
+            "0s",
+            "0m",
+            "-5",
+            "-5s",
+            "1.5s",
+            "abc",
+            "",
+            "s",
+            "10x",
+            "5 m",
+            "25h",
+            "99999999999999999999",
+        ] {
             assert!(parse_sync_timeout(text).is_err(), "{text:?} was accepted");
         }
     }

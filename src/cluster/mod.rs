@@ -210,21 +210,36 @@ impl Shared {
     fn state(&self, res: Res) -> ResourceState {
         let h = self.health(res);
         let (ok, state) = match (h.served(), h.synced()) {
-            (Served::No, _) => (true, "not served (its CRD is not installed): its kind is unknown".to_string()),
+            (Served::No, _) => (
+                true,
+                "not served (its CRD is not installed): its kind is unknown".to_string(),
+            ),
             (_, true) => match self.answer(res) {
                 Answer::Fresh => (true, "synced".to_string()),
-                _ => (true, with_error("synced, stale: absent objects are unknown", h.last_error())),
+                _ => (
+                    true,
+                    with_error("synced, stale: absent objects are unknown", h.last_error()),
+                ),
             },
             (served, false) => {
                 let why = if served == Served::Undetermined {
-                    let e = self.discovery_error.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    let e = self
+                        .discovery_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
                     with_error("API discovery has not answered", e)
                 } else {
                     with_error("watch not synced", h.last_error())
                 };
                 if h.degraded() {
                     let secs = self.sync_timeout.as_secs_f64();
-                    (false, format!("degraded: not synced within the sync timeout ({secs}s), served as unknown (never denies); {why}"))
+                    (
+                        false,
+                        format!(
+                            "degraded: not synced within the sync timeout ({secs}s), served as unknown (never denies); {why}"
+                        ),
+                    )
                 } else {
                     (false, format!("syncing: {why}"))
                 }
@@ -248,7 +263,10 @@ impl Shared {
                 continue;
             }
             // Not served yet as far as anyone knows (discovery never answered): still a 0.
-            let _ = self.metrics.view_synced.get_or_create(&labels([("resource", res.name())]));
+            let _ = self
+                .metrics
+                .view_synced
+                .get_or_create(&labels([("resource", res.name())]));
             let state = self.state(res);
             tracing::warn!(
                 resource = res.name(),
@@ -284,10 +302,10 @@ impl Shared {
         }
         let all = self.timed_out.load(Ordering::Acquire)
             || self.discovered.load(Ordering::Acquire)
-            && Res::ALL.iter().all(|&r| {
-                let h = self.health(r);
-                h.served() != Served::Yes || h.synced()
-            });
+                && Res::ALL.iter().all(|&r| {
+                    let h = self.health(r);
+                    h.served() != Served::Yes || h.synced()
+                });
         if all {
             self.ready.store(true, Ordering::Release);
         }

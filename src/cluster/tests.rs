@@ -340,7 +340,9 @@ fn after_the_sync_timeout_unsynced_resources_are_degraded_unknown_and_readiness_
     for &r in Res::OBJECTS.iter().filter(|&&r| r != Res::Clusters) {
         f.list(r, vec![]);
     }
-    f.shared.health(Res::Clusters).failed(&"403 Forbidden: clusters is forbidden");
+    f.shared
+        .health(Res::Clusters)
+        .failed(&"403 Forbidden: clusters is forbidden");
     assert!(!f.shared.synced(), "namespaces and clusters have not synced");
     assert!(f.shared.state(Res::Clusters).state.starts_with("syncing"));
 
@@ -392,7 +394,9 @@ fn undiscovered_crds_are_degraded_with_the_discovery_error() {
     let rollouts = f.shared.state(Res::Rollouts);
     assert!(rollouts.degraded(), "{rollouts:?}");
     assert!(
-        rollouts.state.contains("API discovery has not answered (last error: client error (Connect))"),
+        rollouts
+            .state
+            .contains("API discovery has not answered (last error: client error (Connect))"),
         "{rollouts:?}"
     );
     assert_eq!(synced_gauge(&f, Res::Rollouts), Some(0));

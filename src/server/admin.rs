@@ -51,7 +51,10 @@ async fn readyz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery)
     let (status, summary) = if state.shutdown.is_triggered() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_string())
     } else if !state.view.synced() {
-        (StatusCode::SERVICE_UNAVAILABLE, "cluster view not synced yet".to_string())
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster view not synced yet".to_string(),
+        )
     } else {
         (StatusCode::OK, "ok".to_string())
     };

@@ -660,11 +660,19 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure");
     }
     if inner.forbidden.contains(&res) {
-        let group = if res.group.is_empty() { "\"\"".to_string() } else { format!("\"{}\"", res.group) };
+        let group = if res.group.is_empty() {
+            "\"\"".to_string()
+        } else {
+            format!("\"{}\"", res.group)
+        };
         let message = format!(
             "{}{} is forbidden: User \"system:serviceaccount:dbhook-system:dbhook\" cannot {} resource \"{}\" in API group {group} at the cluster scope",
             res.plural,
-            if res.group.is_empty() { String::new() } else { format!(".{}", res.group) },
+            if res.group.is_empty() {
+                String::new()
+            } else {
+                format!(".{}", res.group)
+            },
             if recorded.is_watch() { "watch" } else { "list" },
             res.plural,
         );
