@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::server_support::{self as ss, Pki};
-use crate::support::{ALL_CRDS, FakeApiServer, JOBS, migration_job};
+use crate::support::{ALL_CRDS, CLUSTERS, FakeApiServer, JOBS, cnpg_cluster, migration_job};
 
 /// The `dbhook_*` metric names a file mentions.
 fn dbhook_metrics_in(path: &Path) -> BTreeSet<String> {
@@ -46,6 +46,8 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_exported_by_a_running
             serde_json::json!({}),
         )],
     );
+    // Archives WAL without a ScheduledBackup: a finding for the background report's gauge.
+    api.preload(CLUSTERS, [cnpg_cluster("shop-pg")]);
     let harness = crate::support::start(&api).await;
     harness.synced().await;
     let pki = Pki::new();
@@ -67,7 +69,12 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_exported_by_a_running
     let error = ss::send(&client, &ss::url(server.addr, "/validate"), b"{not json".to_vec()).await;
     assert_eq!(error.status, 400);
 
-    let metrics = ss::metrics(server.admin_addr).await;
+    // The report runs in the background after the sync: wait for its gauge.
+    let metrics = ss::eventually("the background report's findings in /metrics", || async {
+        let metrics = ss::metrics(server.admin_addr).await;
+        metrics.contains("dbhook_report_findings{").then_some(metrics)
+    })
+    .await;
     let names = exported(&metrics);
     let missing: Vec<&String> = rules.union(&dashboard).filter(|m| !names.contains(*m)).collect();
     assert!(

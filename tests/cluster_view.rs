@@ -323,7 +323,11 @@ async fn readiness_waits_for_every_started_watch() {
     seed(&server);
     // ScheduledBackups cannot be listed: that watch never syncs, so the view is not ready.
     server.fail(SCHEDULED_BACKUPS);
-    let h = start(&server).await;
+    // Within the sync timeout: after it, readiness stops waiting (tests/server_cli.rs).
+    let h = start_with(&server, Policy::default(), |o| {
+        o.sync_timeout = Duration::from_secs(3600)
+    })
+    .await;
     until("the other caches synced", || {
         h.view.answer(Res::Clusters) == Answer::Fresh && h.view.answer(Res::Jobs) == Answer::Fresh
     })
