@@ -170,14 +170,10 @@ pub struct ResourceState {
     pub resource: &'static str,
     /// Synced, or not served at all; false while syncing and when degraded.
     pub ok: bool,
+    /// Not synced within the sync timeout: served as unknown until it syncs.
+    pub degraded: bool,
+    /// What `/readyz?verbose` says about it, with the last error if any.
     pub state: String,
-}
-
-impl ResourceState {
-    /// Not synced after the sync timeout: served as unknown.
-    pub fn degraded(&self) -> bool {
-        self.state.starts_with("degraded")
-    }
 }
 
 /// A view fed in the background (the cluster view): the server asks it whether it is ready and

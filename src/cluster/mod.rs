@@ -209,6 +209,7 @@ impl Shared {
     /// Where `res` stands, for `/readyz?verbose`.
     fn state(&self, res: Res) -> ResourceState {
         let h = self.health(res);
+        let degraded = h.degraded();
         let (ok, state) = match (h.served(), h.synced()) {
             (Served::No, _) => (
                 true,
@@ -232,7 +233,7 @@ impl Shared {
                 } else {
                     with_error("watch not synced", h.last_error())
                 };
-                if h.degraded() {
+                if degraded {
                     let secs = self.sync_timeout.as_secs_f64();
                     (
                         false,
@@ -248,6 +249,7 @@ impl Shared {
         ResourceState {
             resource: res.name(),
             ok,
+            degraded: degraded && !ok,
             state,
         }
     }

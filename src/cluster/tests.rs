@@ -349,9 +349,9 @@ fn after_the_sync_timeout_unsynced_resources_are_degraded_unknown_and_readiness_
     f.shared.degrade_unsynced();
     assert!(f.shared.synced(), "the sync timeout ends the wait");
     let clusters = f.shared.state(Res::Clusters);
-    assert!(!clusters.ok && clusters.degraded(), "{clusters:?}");
+    assert!(!clusters.ok && clusters.degraded, "{clusters:?}");
     assert!(clusters.state.contains("403 Forbidden"), "{clusters:?}");
-    assert!(f.shared.state(Res::Namespaces).degraded());
+    assert!(f.shared.state(Res::Namespaces).degraded);
     let jobs = f.shared.state(Res::Jobs);
     assert_eq!((jobs.ok, jobs.state.as_str()), (true, "synced"));
     assert!(matches!(f.shared.cluster("shop", "shop-pg"), Lookup::Unknown));
@@ -379,7 +379,7 @@ fn a_resource_synced_before_the_timeout_is_never_degraded_and_a_missing_crd_is_n
     assert!(f.shared.synced());
     f.shared.degrade_unsynced();
     let states: Vec<ResourceState> = Res::ALL.iter().map(|&r| f.shared.state(r)).collect();
-    assert!(states.iter().all(|s| !s.degraded()), "{states:?}");
+    assert!(states.iter().all(|s| !s.degraded), "{states:?}");
     let stores = f.shared.state(Res::ObjectStores);
     assert!(stores.ok && stores.state.starts_with("not served"), "{stores:?}");
     assert_eq!(synced_gauge(&f, Res::ObjectStores), None, "not served: no gauge");
@@ -392,7 +392,7 @@ fn undiscovered_crds_are_degraded_with_the_discovery_error() {
     f.shared.discovery_failed(&"client error (Connect)");
     f.shared.degrade_unsynced();
     let rollouts = f.shared.state(Res::Rollouts);
-    assert!(rollouts.degraded(), "{rollouts:?}");
+    assert!(rollouts.degraded, "{rollouts:?}");
     assert!(
         rollouts
             .state

@@ -59,7 +59,7 @@ async fn readyz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery)
         (StatusCode::OK, "ok".to_string())
     };
     let states = state.view.resource_states();
-    let degraded: Vec<&str> = states.iter().filter(|s| s.degraded()).map(|s| s.resource).collect();
+    let degraded: Vec<&str> = states.iter().filter(|s| s.degraded).map(|s| s.resource).collect();
     let summary = if degraded.is_empty() {
         summary
     } else {
