@@ -11,6 +11,7 @@ mod server_support;
 mod support;
 
 mod admission;
+mod alert_metrics;
 mod cli_check;
 mod cli_formats;
 mod cli_mutate;

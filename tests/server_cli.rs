@@ -1078,3 +1078,286 @@ async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
     assert!(!api.requests().is_empty(), "the view was fed from the API server");
     assert!(serve.terminate().await.success());
 }
+
+// --- degraded readiness: the cluster view never blocks the cluster ------------------------
+
+/// `dbhook serve` with `--sync-timeout` against the API server of `kubeconfig`, without
+/// waiting for readiness.
+fn serve_with_sync_timeout(root: &Path, kubeconfig: &Path, sync_timeout: &str) -> (Serve, Vec<u8>) {
+    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(text(&out.stdout).trim())
+        .unwrap();
+    let serve = Serve::loopback(
+        root,
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--sync-timeout",
+            sync_timeout,
+        ],
+    );
+    (serve, ca)
+}
+
+/// Polls `/readyz?verbose` until `done` accepts its answer.
+async fn readyz_until(serve: &Serve, admin: SocketAddr, what: &str, done: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = admin_get(admin, "/readyz?verbose").await;
+        if done(status.as_u16(), &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {what}; last /readyz?verbose ({status}):\n{body}\nstderr:\n{}",
+            serve.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The line of `/readyz?verbose` about `resource`.
+fn readyz_line<'a>(body: &'a str, resource: &str) -> &'a str {
+    body.lines()
+        .find(|l| l.get(3..).is_some_and(|rest| rest.starts_with(&format!("{resource} "))))
+        .unwrap_or_else(|| panic!("no line for {resource} in:\n{body}"))
+}
+
+/// The sample of `dbhook_view_synced` for `resource`, if any.
+fn view_synced(metrics: &str, resource: &str) -> Option<String> {
+    let prefix = format!("dbhook_view_synced{{resource=\"{resource}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+}
+
+/// A labelled Rollout for /validate.
+fn shop_rollout(image: &str) -> Value {
+    let mut r = crate::support::app("web", image);
+    r["apiVersion"] = serde_json::json!("argoproj.io/v1alpha1");
+    r["kind"] = serde_json::json!("Rollout");
+    r
+}
+
+/// The API server refuses connections from the start: after the sync timeout dbhook is ready
+/// anyway, reports every resource degraded, says so in its log and its metrics, and judges
+/// only what needs no other object (unknown never denies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_the_sync_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // A port nothing listens on: every request is "connection refused".
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = root.join("kubeconfig.yaml");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\nusers:\n- name: dbhook\n  user: {{}}\ncontexts:\n- name: gone\n  context: {{cluster: gone, user: dbhook}}\ncurrent-context: gone\n"
+        ),
+    )
+    .unwrap();
+    let (mut serve, ca) = serve_with_sync_timeout(root, &kubeconfig, "2s");
+    let (addr, admin) = serve.addrs().await;
+
+    let body = readyz_until(&serve, admin, "ready", |status, _| status == 200).await;
+    for resource in [
+        "jobs.batch",
+        "deployments.apps",
+        "statefulsets.apps",
+        "namespaces",
+        "rollouts.argoproj.io",
+        "clusters.postgresql.cnpg.io",
+        "scheduledbackups.postgresql.cnpg.io",
+        "objectstores.barmancloud.cnpg.io",
+    ] {
+        let line = readyz_line(&body, resource);
+        assert!(line.starts_with("[-]") && line.contains("degraded"), "{line}");
+        let metrics = admin_get(admin, "/metrics").await.1;
+        assert_eq!(
+            view_synced(&metrics, resource).as_deref(),
+            Some("0"),
+            "{resource}:\n{metrics}"
+        );
+        serve
+            .wait_for(false, &format!("a log line naming {resource}"), |line| {
+                let event: Value = serde_json::from_str(line).ok()?;
+                (event["resource"] == resource
+                    && event["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("not synced within the sync timeout")))
+                .then_some(())
+            })
+            .await;
+    }
+    assert!(
+        readyz_line(&body, "clusters.postgresql.cnpg.io").contains("API discovery has not answered"),
+        "{body}"
+    );
+    assert!(
+        body.lines().last().unwrap_or("").starts_with("ok (degraded: "),
+        "{body}"
+    );
+
+    // Lockstep and existence need the view: unknown, so a mismatch nobody can check is allowed.
+    let client = client(&ca, "dbhook.dbhook.svc", addr);
+    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    let (status, _, review) = post(
+        &client,
+        &url,
+        validate_review("u1", shop_rollout("ghcr.io/acme/web:sha-3333333")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    let warnings = review["response"]["warnings"].to_string();
+    assert!(!warnings.contains("[cluster-exists]"), "{review}");
+    assert!(serve.terminate().await.success());
+}
+
+/// One resource's watch is forbidden (RBAC trimmed): dbhook becomes ready with that resource
+/// degraded and unknown while the others are judged normally; once the API server allows it,
+/// the resource syncs and leaves the degraded state by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_allowed() {
+    use crate::support::{ALL_CRDS, CLUSTERS, FakeApiServer, JOBS, migration_job};
+
+    let api = FakeApiServer::start(&ALL_CRDS).await;
+    api.preload(
+        JOBS,
+        [migration_job(
+            "web-migrate",
+            "ghcr.io/acme/web:sha-2222222",
+            serde_json::json!({}),
+        )],
+    );
+    api.forbid(CLUSTERS);
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig_for(tmp.path(), &api);
+    let (mut serve, ca) = serve_with_sync_timeout(tmp.path(), &kubeconfig, "3s");
+    let (addr, admin) = serve.addrs().await;
+
+    let body = readyz_until(&serve, admin, "ready", |status, _| status == 200).await;
+    let clusters = readyz_line(&body, "clusters.postgresql.cnpg.io");
+    assert!(clusters.starts_with("[-]") && clusters.contains("degraded"), "{body}");
+    assert!(clusters.contains("403") || clusters.contains("forbidden"), "{body}");
+    for synced in [
+        "jobs.batch",
+        "rollouts.argoproj.io",
+        "scheduledbackups.postgresql.cnpg.io",
+        "namespaces",
+    ] {
+        assert_eq!(readyz_line(&body, synced), format!("[+]{synced} synced"), "{body}");
+    }
+    assert_eq!(
+        body.lines().last(),
+        Some("ok (degraded: clusters.postgresql.cnpg.io)"),
+        "{body}"
+    );
+    let metrics = admin_get(admin, "/metrics").await.1;
+    assert_eq!(
+        view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
+        Some("0")
+    );
+    assert_eq!(view_synced(&metrics, "jobs.batch").as_deref(), Some("1"));
+    serve
+        .wait_for(false, "the log line naming the degraded resource", |line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["resource"] == "clusters.postgresql.cnpg.io"
+                && event["level"] == "WARN"
+                && event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not synced within the sync timeout")))
+            .then_some(())
+        })
+        .await;
+
+    let client = client(&ca, "dbhook.dbhook.svc", addr);
+    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    // Jobs are synced: lockstep is judged normally and denies the mismatch.
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u1", shop_rollout("ghcr.io/acme/web:sha-3333333")),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    assert!(
+        review["response"]["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("[migration-image-lockstep]")),
+        "{review}"
+    );
+    // Clusters are unknown: no claim that shop-pg does not exist.
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u2", shop_rollout("ghcr.io/acme/web:sha-2222222")),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    assert!(
+        !review["response"]["warnings"].to_string().contains("[cluster-exists]"),
+        "{review}"
+    );
+
+    // RBAC fixed: the watch syncs on its next retry and the resource is judged again.
+    api.allow(CLUSTERS);
+    let body = readyz_until(&serve, admin, "clusters synced", |status, body| {
+        status == 200 && body.lines().any(|l| l == "[+]clusters.postgresql.cnpg.io synced")
+    })
+    .await;
+    assert_eq!(body.lines().last(), Some("ok"), "{body}");
+    let metrics = admin_get(admin, "/metrics").await.1;
+    assert_eq!(
+        view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
+        Some("1")
+    );
+    serve
+        .wait_for(false, "the log line saying it recovered", |line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["resource"] == "clusters.postgresql.cnpg.io"
+                && event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no longer degraded")))
+            .then_some(())
+        })
+        .await;
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u3", shop_rollout("ghcr.io/acme/web:sha-2222222")),
+    )
+    .await;
+    assert!(
+        review["response"]["warnings"].to_string().contains("[cluster-exists]"),
+        "{review}"
+    );
+    assert!(serve.terminate().await.success());
+}
+
+#[test]
+fn serve_refuses_a_zero_negative_or_garbled_sync_timeout_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for value in ["0", "0s", "-5", "-5s", "1.5s", "soon", ""] {
+        let out = dbhook(tmp.path(), &["serve", "--dev", "--sync-timeout", value], &[]);
+        assert_eq!(out.status.code(), Some(2), "{value:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--sync-timeout"),
+            "{value:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = dbhook(tmp.path(), &["serve", "--dev"], &[("DBHOOK_SYNC_TIMEOUT", "0")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--sync-timeout"), "{}", text(&out.stderr));
+}

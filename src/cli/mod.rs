@@ -97,6 +97,48 @@ pub struct ServeArgs {
     /// reloaded with it); probes and scrapers then use https.
     #[arg(long, env = "DBHOOK_ADMIN_TLS")]
     pub admin_tls: bool,
+    /// How long readiness waits for each watched resource to sync (e.g. 60s, 90, 2m). A resource
+    /// not synced by then (API server unreachable, 403, 5xx) is reported degraded on
+    /// /readyz?verbose and served as unknown, which never denies, until it syncs.
+    #[arg(
+        long,
+        env = "DBHOOK_SYNC_TIMEOUT",
+        default_value = "60s",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = parse_sync_timeout
+    )]
+    pub sync_timeout: SyncTimeout,
+}
+
+/// `--sync-timeout`: a positive duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncTimeout(pub std::time::Duration);
+
+/// Whole seconds with an optional `s`, `m` or `h` unit; zero, negative and fractional values
+/// are refused (a zero timeout would make every resource degraded at start).
+fn parse_sync_timeout(s: &str) -> Result<SyncTimeout, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h'))) => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let usage = || format!("{s:?} is not a duration: use whole seconds or minutes, e.g. 60s, 90 or 2m");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(usage());
+    }
+    let n: u64 = digits.parse().map_err(|_| usage())?;
+    let secs = match unit {
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        _ => Some(n),
+    }
+    .filter(|&v| v <= 86_400)
+    .ok_or_else(|| format!("{s:?} is too long: at most 24h"))?;
+    if secs == 0 {
+        return Err("must be more than 0 (a zero timeout would serve every resource as unknown at start)".into());
+    }
+    Ok(SyncTimeout(std::time::Duration::from_secs(secs)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -245,5 +287,55 @@ pub fn print_rules(args: &RulesArgs) -> String {
             }
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod sync_timeout_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sync_timeout_takes_seconds_with_or_without_a_unit() {
+        for (text, secs) in [("60s", 60), ("90", 90), ("2m", 120), ("1h", 3600), (" 5s ", 5)] {
+            assert_eq!(
+                parse_sync_timeout(text),
+                Ok(SyncTimeout(Duration::from_secs(secs))),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn sync_timeout_refuses_zero_negative_and_garbled_values() {
+        for text in [
+            "0",
+            "0s",
+            "0m",
+            "-5",
+            "-5s",
+            "1.5s",
+            "abc",
+            "",
+            "s",
+            "10x",
+            "5 m",
+            "25h",
+            "99999999999999999999",
+        ] {
+            assert!(parse_sync_timeout(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn serve_defaults_to_a_60_second_sync_timeout() {
+        let cli = Cli::try_parse_from(["dbhook", "serve", "--dev"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.sync_timeout, SyncTimeout(Duration::from_secs(60)));
+        let cli = Cli::try_parse_from(["dbhook", "serve", "--dev", "--sync-timeout", "-3"]);
+        let err = cli.unwrap_err().to_string();
+        assert!(err.contains("--sync-timeout"), "{err}");
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -42,15 +42,43 @@ async fn livez() -> Response {
 }
 
 /// The admin server starts only once TLS material is loaded, so what remains to wait for is
-/// the view, and what ends readiness is shutdown.
-async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
-    if state.shutdown.is_triggered() {
-        text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+/// the view, and what ends readiness is shutdown. A resource that did not sync within the sync
+/// timeout does not hold readiness back: it is served as unknown and reported degraded, since a
+/// webhook that never becomes ready blocks every write it covers. `?verbose` lists every
+/// watched resource's state.
+async fn readyz(State(state): State<Arc<AdminState>>, RawQuery(query): RawQuery) -> Response {
+    let verbose = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| p == "verbose" || p.starts_with("verbose="));
+    let (status, summary) = if state.shutdown.is_triggered() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_string())
     } else if !state.view.synced() {
-        text(StatusCode::SERVICE_UNAVAILABLE, "cluster view not synced yet")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster view not synced yet".to_string(),
+        )
     } else {
-        text(StatusCode::OK, "ok")
+        (StatusCode::OK, "ok".to_string())
+    };
+    let states = state.view.resource_states();
+    let degraded: Vec<&str> = states.iter().filter(|s| s.degraded).map(|s| s.resource).collect();
+    let summary = if degraded.is_empty() {
+        summary
+    } else {
+        format!("{summary} (degraded: {})", degraded.join(", "))
+    };
+    if !verbose {
+        return text(status, summary);
     }
+    let mut body = String::new();
+    for s in &states {
+        let mark = if s.ok { '+' } else { '-' };
+        body.push_str(&format!("[{mark}]{} {}\n", s.resource, s.state));
+    }
+    body.push_str(&summary);
+    text(status, body)
 }
 
 /// prometheus-client writes OpenMetrics text (`# EOF`, counter samples named `<family>_total`);

@@ -104,7 +104,10 @@ pub async fn build_view(
     })?;
     let options = crate::cluster::ClusterOptions::from_serve_args(args);
     let view = crate::cluster::start(client, policy.clone(), metrics.clone(), options).await;
-    tracing::info!("cluster view started: ready once every watch has synced");
+    tracing::info!(
+        sync_timeout_s = args.sync_timeout.0.as_secs(),
+        "cluster view started: ready once every watch has synced, or after the sync timeout with the unsynced resources degraded"
+    );
     Ok(view)
 }
 

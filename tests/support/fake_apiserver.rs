@@ -3,7 +3,8 @@
 //! and `continue`, WATCH streams (newline-delimited JSON events from a `resourceVersion`, with
 //! BOOKMARKs and `timeoutSeconds`), metadata-only responses for
 //! `Accept: …;as=PartialObjectMetadata…`, and switches to make resources or the whole server
-//! fail (HTTP 500, open watch streams closed) and recover. Every request is recorded.
+//! fail (HTTP 500, open watch streams closed), forbid a resource (HTTP 403, as with trimmed
+//! RBAC), and recover. Every request is recorded.
 //!
 //! It follows what kube's watcher relies on (kube-runtime 5, `InitialListStrategy::ListWatch`,
 //! the default): LIST (with `resourceVersion=0&resourceVersionMatch=NotOlderThan` under
@@ -151,6 +152,8 @@ struct Inner {
     uid: u64,
     served: BTreeSet<ResourceType>,
     failing: BTreeSet<ResourceType>,
+    /// LIST and WATCH answer 403, as for a service account whose RBAC was trimmed.
+    forbidden: BTreeSet<ResourceType>,
     down: bool,
     objects: HashMap<ResourceType, BTreeMap<(String, String), Value>>,
     history: Vec<Change>,
@@ -279,6 +282,21 @@ impl FakeApiServer {
 
     pub fn recover(&self, res: ResourceType) {
         self.shared.lock().failing.remove(&res);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    /// LIST and WATCH of `res` answer 403 Forbidden (its open watches close) until `allow`,
+    /// as kube-apiserver answers a service account whose ClusterRole lost the resource.
+    pub fn forbid(&self, res: ResourceType) {
+        let mut inner = self.shared.lock();
+        inner.forbidden.insert(res);
+        inner.breaks += 1;
+        drop(inner);
+        self.shared.failures.send_modify(|g| *g += 1);
+    }
+
+    pub fn allow(&self, res: ResourceType) {
+        self.shared.lock().forbidden.remove(&res);
         self.shared.failures.send_modify(|g| *g += 1);
     }
 
@@ -682,6 +700,25 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if inner.failing.contains(&res) {
         return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure");
     }
+    if inner.forbidden.contains(&res) {
+        let group = if res.group.is_empty() {
+            "\"\"".to_string()
+        } else {
+            format!("\"{}\"", res.group)
+        };
+        let message = format!(
+            "{}{} is forbidden: User \"system:serviceaccount:dbhook-system:dbhook\" cannot {} resource \"{}\" in API group {group} at the cluster scope",
+            res.plural,
+            if res.group.is_empty() {
+                String::new()
+            } else {
+                format!(".{}", res.group)
+            },
+            if recorded.is_watch() { "watch" } else { "list" },
+            res.plural,
+        );
+        return status(StatusCode::FORBIDDEN, "Forbidden", &message);
+    }
     if recorded.method != "GET" {
         return status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -820,8 +857,11 @@ async fn stream_changes(shared: Arc<Shared>, watch: Watch, mut cursor: u64, tx: 
     loop {
         let (lines, rv, closed) = {
             let inner = shared.lock();
-            let closed =
-                inner.breaks != breaks || inner.down || inner.failing.contains(&res) || !inner.served.contains(&res);
+            let closed = inner.breaks != breaks
+                || inner.down
+                || inner.failing.contains(&res)
+                || inner.forbidden.contains(&res)
+                || !inner.served.contains(&res);
             let lines: Vec<Bytes> = inner
                 .history
                 .iter()

@@ -169,6 +169,7 @@ clientConfig:
   {{- with .caBundle }}
   caBundle: {{ . }}
   {{- end }}
+{{- include "dbhook.matchConditions" $root }}
 {{- end }}
 {{- define "dbhook.webhookMetadata" -}}
 metadata:
