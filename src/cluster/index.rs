@@ -21,8 +21,8 @@ type Multi = HashMap<String, HashMap<String, BTreeSet<String>>>;
 #[derive(Debug, Default)]
 pub struct ObjectIndex {
     objects: HashMap<String, HashMap<String, Arc<Object>>>,
-    /// Migration Jobs and app workloads by `dbhook.io/cluster`; ScheduledBackups by
-    /// `spec.cluster.name`.
+    /// Labelled Jobs (any of them can be a migration by sync wave) and app workloads by
+    /// `dbhook.io/cluster`; ScheduledBackups by `spec.cluster.name`.
     by_cluster: Multi,
     /// Migration Jobs by each name in `dbhook.io/rollout`.
     by_rollout: Multi,
@@ -36,7 +36,7 @@ fn secondary_keys(obj: &Object) -> (Vec<&str>, Vec<&str>) {
             let cluster = s.cluster.as_ref().map(|c| c.name.as_str()).filter(|n| !n.is_empty());
             (cluster.into_iter().collect(), Vec::new())
         }
-        Spec::Workload(_) if obj.is_migration_job() => {
+        Spec::Workload(_) if obj.is_labelled_job() => {
             let rollouts = obj
                 .annotation(keys::ROLLOUT)
                 .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).collect())
