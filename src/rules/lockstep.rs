@@ -318,8 +318,14 @@ fn check_app(app: &Object, ctx: &Ctx<'_>, found: &mut Found) {
 }
 
 /// Whether `job` (side `job_side`) and `app` (side `app_side`) are compared at all.
+/// A malformed image might be of a shared repository: the pair is reported rather than
+/// silently skipped.
 fn paired(job: &Object, app: &Object, job_side: &Side<'_>, app_side: &Side<'_>) -> bool {
-    names_app(job, app) || job.lockstep_mode() == Ok(LockstepMode::Tag) || job_side.shares_repository(app_side)
+    names_app(job, app)
+        || job.lockstep_mode() == Ok(LockstepMode::Tag)
+        || job_side.shares_repository(app_side)
+        || !job_side.malformed.is_empty()
+        || !app_side.malformed.is_empty()
 }
 
 /// Findings on `mine` (the subject) for the pair (`job`, `app`), `theirs` the other side.
