@@ -315,4 +315,37 @@ mod tests {
         assert!(matches!(o.spec, Spec::Other));
         assert_eq!(o.name(), "shop-pg");
     }
+
+    #[test]
+    fn a_sync_wave_job_keeps_what_lockstep_reads_and_is_filed_by_cluster() {
+        let v = serde_json::json!({
+            "metadata": {"name": "shop-migrate", "namespace": "shop",
+                "labels": {"dbhook.io/cluster": "shop-pg"},
+                "annotations": {"argocd.argoproj.io/sync-wave": "-1",
+                                "argocd.argoproj.io/sync-options": "Replace=true",
+                                "helm.sh/hook-weight": "-2",
+                                "dbhook.io/lockstep": "tag",
+                                "dbhook.io/lockstep-containers": "migrate",
+                                "argocd.argoproj.io/tracking-id": "shop:batch/Job:shop/shop-migrate"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "migrate", "image": "ghcr.io/acme/shop-migrations:sha-1"}]}}},
+            "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+        });
+        let o = to_object(Res::Jobs, serde_json::from_value(v).unwrap());
+        let kept: Vec<&String> = o.meta.annotations.iter().flat_map(|m| m.keys()).collect();
+        assert_eq!(
+            kept,
+            [
+                "argocd.argoproj.io/sync-options",
+                "argocd.argoproj.io/sync-wave",
+                "dbhook.io/lockstep",
+                "dbhook.io/lockstep-containers",
+                "helm.sh/hook-weight"
+            ]
+        );
+        assert_eq!(o.sync_wave(), -1);
+        assert!(o.is_failed_job());
+        assert!(!o.is_migration_job(), "only by wave, against an app");
+        let idx = ObjectIndex::from_objects([o]);
+        assert_eq!(names(idx.by_cluster("shop", "shop-pg")), ["shop-migrate"]);
+    }
 }
