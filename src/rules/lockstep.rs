@@ -308,7 +308,9 @@ fn check_app(app: &Object, ctx: &Ctx<'_>, found: &mut Found) {
             // each with its own Job.
             let newest = candidates
                 .map(|j| (j, Side::new(j, j, ctx)))
-                .filter(|(j, side)| paired(j, app, side, &mine))
+                // A malformed app image might be of any Job's repository: the newest Job is
+                // taken so that the problem is reported rather than silently skipped.
+                .filter(|(j, side)| paired(j, app, side, &mine) || !mine.malformed.is_empty())
                 .max_by_key(|(j, _)| j.created_at());
             if let Some((job, theirs)) = newest {
                 compare(&mine, &theirs, job, app, found);
@@ -318,14 +320,8 @@ fn check_app(app: &Object, ctx: &Ctx<'_>, found: &mut Found) {
 }
 
 /// Whether `job` (side `job_side`) and `app` (side `app_side`) are compared at all.
-/// A malformed image might be of a shared repository: the pair is reported rather than
-/// silently skipped.
 fn paired(job: &Object, app: &Object, job_side: &Side<'_>, app_side: &Side<'_>) -> bool {
-    names_app(job, app)
-        || job.lockstep_mode() == Ok(LockstepMode::Tag)
-        || job_side.shares_repository(app_side)
-        || !job_side.malformed.is_empty()
-        || !app_side.malformed.is_empty()
+    names_app(job, app) || job.lockstep_mode() == Ok(LockstepMode::Tag) || job_side.shares_repository(app_side)
 }
 
 /// Findings on `mine` (the subject) for the pair (`job`, `app`), `theirs` the other side.
@@ -335,7 +331,9 @@ fn compare(mine: &Side<'_>, theirs: &Side<'_>, job: &Object, app: &Object, found
     } else {
         (theirs, mine)
     };
-    if !paired(job, app, job_side, app_side) {
+    let paired = paired(job, app, job_side, app_side);
+    // The subject's malformed images might be of the other side's repository: said, not skipped.
+    if !paired && mine.malformed.is_empty() {
         return;
     }
     for (path, image, problem) in &mine.malformed {
@@ -349,7 +347,7 @@ fn compare(mine: &Side<'_>, theirs: &Side<'_>, job: &Object, app: &Object, found
         );
     }
     // Nothing to compare on one side (e.g. only ignored repositories): nothing to prove.
-    if mine.images.is_empty() || theirs.images.is_empty() {
+    if !paired || mine.images.is_empty() || theirs.images.is_empty() {
         return;
     }
     match job.lockstep_mode().unwrap_or(LockstepMode::Repository) {

@@ -595,6 +595,15 @@ fn at_admission_the_newest_job_of_this_app_wins_over_another_apps_newer_job() {
     assert!(check(check_fn, &world, ROLLOUT, ADMIT_UPDATE).is_empty());
 }
 
+#[test]
+fn at_admission_another_apps_newer_job_with_a_malformed_image_does_not_hide_this_apps_job() {
+    let world = admission_world("sha-0000000", "sha-0000000");
+    let broken = "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: worker-migrate\n  namespace: shop\n  creationTimestamp: '2026-11-23T07:59:30Z'\n  labels: {dbhook.io/cluster: shop-pg}\n  annotations: {argocd.argoproj.io/hook: PreSync}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/Acme/worker:sha-5'}]\n";
+    let got = check(check_fn, &format!("{world}{broken}"), ROLLOUT, ADMIT_UPDATE);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].message.contains("of migration Job shop/web-migrate "), "{}", got[0].message);
+}
+
 /// The shop Rollout using `workloadRef` to Deployment `web`, which holds the template.
 fn workload_ref(deployment_tag: Option<&str>) -> String {
     let rollout = edit(
