@@ -97,9 +97,10 @@ fn benches(c: &mut Criterion) {
             .collect(),
         true,
     );
-    c.bench_function("review/seed-rollout with its migration Job (engine, offline view)", |b| {
-        b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &shop_view, &policy, now))
-    });
+    c.bench_function(
+        "review/seed-rollout with its migration Job (engine, offline view)",
+        |b| b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &shop_view, &policy, now)),
+    );
     for (name, kind, scope) in [
         ("mutate/seed-rollout", "Rollout", Scope::Mutate),
         ("validate/seed-rollout", "Rollout", Scope::Validate),

@@ -76,10 +76,10 @@ fn lockstep(report: &Value) -> Vec<(String, String, String)> {
 
 /// (case, input, exit code, fragment every lockstep finding holds or "" for none).
 fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
-    let sidecar = |tag: &str| {
-        format!("{{name: istio-proxy, image: 'docker.io/istio/proxyv2:{tag}', restartPolicy: Always}}")
-    };
-    let failed = "status:\n  failed: 2\n  conditions:\n    - {type: Failed, status: 'True', reason: BackoffLimitExceeded}\n";
+    let sidecar =
+        |tag: &str| format!("{{name: istio-proxy, image: 'docker.io/istio/proxyv2:{tag}', restartPolicy: Always}}");
+    let failed =
+        "status:\n  failed: 2\n  conditions:\n    - {type: Failed, status: 'True', reason: BackoffLimitExceeded}\n";
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}\nspec:\n  replicas: 0\n  template:\n    spec:\n      containers: [{name: web, image: 'ghcr.io/acme/web:sha-2'}]\n";
     let wave_job = |wave: &str, extra: &str, image: &str| {
         job(
@@ -89,18 +89,39 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
         )
     };
     vec![
-        ("same tag", input(&[hook_job("ghcr.io/acme/web:sha-1"), app("ghcr.io/acme/web:sha-1")]), 0, ""),
-        ("different tags", input(&[hook_job("ghcr.io/acme/web:sha-1"), app("ghcr.io/acme/web:sha-2")]), 1, "differs from"),
-        ("Docker Hub spelling and default tag", input(&[hook_job("index.docker.io/library/web:latest"), app("web")]), 0, ""),
+        (
+            "same tag",
+            input(&[hook_job("ghcr.io/acme/web:sha-1"), app("ghcr.io/acme/web:sha-1")]),
+            0,
+            "",
+        ),
+        (
+            "different tags",
+            input(&[hook_job("ghcr.io/acme/web:sha-1"), app("ghcr.io/acme/web:sha-2")]),
+            1,
+            "differs from",
+        ),
+        (
+            "Docker Hub spelling and default tag",
+            input(&[hook_job("index.docker.io/library/web:latest"), app("web")]),
+            0,
+            "",
+        ),
         (
             "tag and digest vs digest",
-            input(&[hook_job(&format!("ghcr.io/acme/web:v1@{D1}")), app(&format!("ghcr.io/acme/web@{D1}"))]),
+            input(&[
+                hook_job(&format!("ghcr.io/acme/web:v1@{D1}")),
+                app(&format!("ghcr.io/acme/web@{D1}")),
+            ]),
             0,
             "",
         ),
         (
             "one digest, same tag: warning",
-            input(&[hook_job(&format!("ghcr.io/acme/web:v1@{D1}")), app("ghcr.io/acme/web:v1")]),
+            input(&[
+                hook_job(&format!("ghcr.io/acme/web:v1@{D1}")),
+                app("ghcr.io/acme/web:v1"),
+            ]),
             0,
             "cannot prove the same image",
         ),
@@ -112,10 +133,16 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
                     "[{name: migrate, image: 'ghcr.io/acme/web:sha-1'}]",
                     "",
                 )
-                .replace("      containers:", &format!("      initContainers: [{}]\n      containers:", sidecar("1.21.0"))),
+                .replace(
+                    "      containers:",
+                    &format!("      initContainers: [{}]\n      containers:", sidecar("1.21.0")),
+                ),
                 rollout(
                     "",
-                    &format!("initContainers: [{}], containers: [{{name: web, image: 'ghcr.io/acme/web:sha-1'}}]", sidecar("1.22.0")),
+                    &format!(
+                        "initContainers: [{}], containers: [{{name: web, image: 'ghcr.io/acme/web:sha-1'}}]",
+                        sidecar("1.22.0")
+                    ),
                 ),
             ]),
             0,
@@ -124,7 +151,11 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
         (
             "a failed Job is not the release",
             input(&[
-                job("argocd.argoproj.io/hook: PreSync", "[{name: migrate, image: 'ghcr.io/acme/web:sha-9'}]", failed),
+                job(
+                    "argocd.argoproj.io/hook: PreSync",
+                    "[{name: migrate, image: 'ghcr.io/acme/web:sha-9'}]",
+                    failed,
+                ),
                 app("ghcr.io/acme/web:sha-1"),
             ]),
             0,
@@ -134,7 +165,10 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
             "workloadRef through the Deployment",
             input(&[
                 hook_job("ghcr.io/acme/web:sha-1"),
-                rollout("", "").replace("  template:\n    spec: {}\n", "  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n"),
+                rollout("", "").replace(
+                    "  template:\n    spec: {}\n",
+                    "  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n",
+                ),
                 deployment.to_string(),
             ]),
             1,
@@ -142,13 +176,23 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
         ),
         (
             "sync-wave Job on the app repository with another tag",
-            input(&[wave_job("-1", "", "ghcr.io/acme/web:sha-0"), app("ghcr.io/acme/web:sha-1")]),
+            input(&[
+                wave_job("-1", "", "ghcr.io/acme/web:sha-0"),
+                app("ghcr.io/acme/web:sha-1"),
+            ]),
             1,
             "differs from",
         ),
         (
             "a Job at the app's wave is no migration Job",
-            input(&[wave_job("0", ", argocd.argoproj.io/sync-options: Replace=true", "ghcr.io/acme/web:sha-0"), app("ghcr.io/acme/web:sha-1")]),
+            input(&[
+                wave_job(
+                    "0",
+                    ", argocd.argoproj.io/sync-options: Replace=true",
+                    "ghcr.io/acme/web:sha-0",
+                ),
+                app("ghcr.io/acme/web:sha-1"),
+            ]),
             0,
             "",
         ),
@@ -156,21 +200,31 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
             "a Job after the app is no migration Job",
             input(&[
                 wave_job("2", "", "ghcr.io/acme/web:sha-0"),
-                rollout("argocd.argoproj.io/sync-wave: '1'", "containers: [{name: web, image: 'ghcr.io/acme/web:sha-1'}]"),
+                rollout(
+                    "argocd.argoproj.io/sync-wave: '1'",
+                    "containers: [{name: web, image: 'ghcr.io/acme/web:sha-1'}]",
+                ),
             ]),
             0,
             "",
         ),
         (
             "a sync wave Argo CD cannot parse counts as 0",
-            input(&[wave_job(" -1", "", "ghcr.io/acme/web:sha-0"), app("ghcr.io/acme/web:sha-1")]),
+            input(&[
+                wave_job(" -1", "", "ghcr.io/acme/web:sha-0"),
+                app("ghcr.io/acme/web:sha-1"),
+            ]),
             0,
             "",
         ),
         (
             "tag mode, equal tags across repositories",
             input(&[
-                wave_job("-1", ", dbhook.io/lockstep: tag, dbhook.io/rollout: web, argocd.argoproj.io/sync-options: Replace=true", "ghcr.io/acme/web-migrations:sha-1"),
+                wave_job(
+                    "-1",
+                    ", dbhook.io/lockstep: tag, dbhook.io/rollout: web, argocd.argoproj.io/sync-options: Replace=true",
+                    "ghcr.io/acme/web-migrations:sha-1",
+                ),
                 app("ghcr.io/acme/web:sha-1"),
             ]),
             0,
@@ -179,7 +233,11 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
         (
             "tag mode, different tags",
             input(&[
-                wave_job("-1", ", dbhook.io/lockstep: tag, argocd.argoproj.io/sync-options: Replace=true", "ghcr.io/acme/web-migrations:sha-0"),
+                wave_job(
+                    "-1",
+                    ", dbhook.io/lockstep: tag, argocd.argoproj.io/sync-options: Replace=true",
+                    "ghcr.io/acme/web-migrations:sha-0",
+                ),
                 app("ghcr.io/acme/web:sha-1"),
             ]),
             1,
@@ -188,7 +246,11 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
         (
             "tag mode judges a generic tool image by its tag",
             input(&[
-                wave_job("-1", ", dbhook.io/lockstep: tag, argocd.argoproj.io/sync-options: Replace=true", "arigaio/atlas:0.30.0"),
+                wave_job(
+                    "-1",
+                    ", dbhook.io/lockstep: tag, argocd.argoproj.io/sync-options: Replace=true",
+                    "arigaio/atlas:0.30.0",
+                ),
                 app("ghcr.io/acme/web:sha-1"),
             ]),
             1,
@@ -197,7 +259,11 @@ fn cases() -> Vec<(&'static str, String, i32, &'static str)> {
         (
             "an unknown lockstep mode",
             input(&[
-                job("argocd.argoproj.io/hook: PreSync, dbhook.io/lockstep: commit", "[{name: migrate, image: 'ghcr.io/acme/web:sha-1'}]", ""),
+                job(
+                    "argocd.argoproj.io/hook: PreSync, dbhook.io/lockstep: commit",
+                    "[{name: migrate, image: 'ghcr.io/acme/web:sha-1'}]",
+                    "",
+                ),
                 app("ghcr.io/acme/web:sha-1"),
             ]),
             1,
@@ -236,16 +302,23 @@ fn lockstep_release_shapes_are_allowed_or_denied_as_documented() {
 
 #[test]
 fn ignore_repositories_silences_a_shared_utility_image() {
-    let proxy = |tag: &str| format!("{{name: cloud-sql-proxy, image: 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:{tag}'}}");
+    let proxy =
+        |tag: &str| format!("{{name: cloud-sql-proxy, image: 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:{tag}'}}");
     let yaml = input(&[
         job(
             "argocd.argoproj.io/hook: PreSync",
-            &format!("[{{name: migrate, image: 'ghcr.io/acme/web:sha-1'}}, {}]", proxy("2.8.0")),
+            &format!(
+                "[{{name: migrate, image: 'ghcr.io/acme/web:sha-1'}}, {}]",
+                proxy("2.8.0")
+            ),
             "",
         ),
         rollout(
             "",
-            &format!("containers: [{{name: web, image: 'ghcr.io/acme/web:sha-1'}}, {}]", proxy("2.11.0")),
+            &format!(
+                "containers: [{{name: web, image: 'ghcr.io/acme/web:sha-1'}}, {}]",
+                proxy("2.11.0")
+            ),
         ),
     ]);
     let (code, report) = check(&yaml, None);
@@ -261,7 +334,10 @@ fn an_invalid_ignore_repositories_glob_is_a_policy_error_naming_the_key() {
     let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
     file.write_all(b"rules:\n  migration-image-lockstep: {ignoreRepositories: ['gcr.io/[oops']}\n")
         .unwrap();
-    let out = dbhook(&["check", "--policy", file.path().to_str().unwrap(), "-"], Some(&app("web:1")));
+    let out = dbhook(
+        &["check", "--policy", file.path().to_str().unwrap(), "-"],
+        Some(&app("web:1")),
+    );
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
@@ -286,18 +362,46 @@ fn the_default_policy_shows_ignore_repositories() {
 fn migration_job_replaceable_cases() {
     let app = app("ghcr.io/acme/web:sha-1");
     let cases = [
-        ("sync-wave Job with a fixed name", "  name: web-migrate\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\n", true),
-        ("role-labelled Job with a fixed name", "  name: web-migrate\n  labels: {dbhook.io/cluster: shop-pg, dbhook.io/role: migration}\n", true),
-        ("PreSync hook", "  name: web-migrate\n  annotations: {argocd.argoproj.io/hook: PreSync}\n", false),
-        ("Helm hook", "  name: web-migrate\n  annotations: {helm.sh/hook: pre-upgrade}\n", false),
-        ("generateName", "  generateName: web-migrate-\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\n", false),
-        ("tag in the name", "  name: web-migrate-sha-1\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\n", false),
+        (
+            "sync-wave Job with a fixed name",
+            "  name: web-migrate\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\n",
+            true,
+        ),
+        (
+            "role-labelled Job with a fixed name",
+            "  name: web-migrate\n  labels: {dbhook.io/cluster: shop-pg, dbhook.io/role: migration}\n",
+            true,
+        ),
+        (
+            "PreSync hook",
+            "  name: web-migrate\n  annotations: {argocd.argoproj.io/hook: PreSync}\n",
+            false,
+        ),
+        (
+            "Helm hook",
+            "  name: web-migrate\n  annotations: {helm.sh/hook: pre-upgrade}\n",
+            false,
+        ),
+        (
+            "generateName",
+            "  generateName: web-migrate-\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\n",
+            false,
+        ),
+        (
+            "tag in the name",
+            "  name: web-migrate-sha-1\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\n",
+            false,
+        ),
         (
             "Replace=true",
             "  name: web-migrate\n  annotations: {argocd.argoproj.io/sync-wave: '-1', argocd.argoproj.io/sync-options: 'Replace=true'}\n",
             false,
         ),
-        ("no migration Job", "  name: web-report\n  annotations: {argocd.argoproj.io/sync-wave: '3'}\n", false),
+        (
+            "no migration Job",
+            "  name: web-report\n  annotations: {argocd.argoproj.io/sync-wave: '3'}\n",
+            false,
+        ),
     ];
     for (case, meta, warns) in cases {
         let labels = if meta.contains("labels:") {

@@ -233,7 +233,8 @@ async fn a_failed_newest_job_is_not_the_reference() {
     assert!(!d.allowed, "the failed Job's image is not the release: {d:?}");
     let msg = lockstep_denials(&d)[0];
     assert!(
-        msg.contains("ghcr.io/acme/web:sha-3333333") && msg.contains("ghcr.io/acme/web:sha-2222222 of migration Job shop/web-migrate-2"),
+        msg.contains("ghcr.io/acme/web:sha-3333333")
+            && msg.contains("ghcr.io/acme/web:sha-2222222 of migration Job shop/web-migrate-2"),
         "{msg}"
     );
 }
@@ -272,7 +273,9 @@ async fn a_workload_ref_rollout_is_compared_once_its_deployment_appears() {
     assert!(!d.allowed, "{d:?}");
     let msg = lockstep_denials(&d)[0];
     assert!(
-        msg.contains("ghcr.io/acme/web:sha-3333333 differs from ghcr.io/acme/web:sha-2222222 of migration Job shop/web-migrate-2"),
+        msg.contains(
+            "ghcr.io/acme/web:sha-3333333 differs from ghcr.io/acme/web:sha-2222222 of migration Job shop/web-migrate-2"
+        ),
         "{msg}"
     );
     let finding = d.findings.iter().find(|f| f.rule == RULE).unwrap();
@@ -300,7 +303,10 @@ fn sync_wave_job(name: &str, image: &str, wave: &str, extra: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_wave_job_is_a_migration_job_only_before_the_app() {
     let (server, h) = released().await;
-    server.apply(JOBS, sync_wave_job("web-migrate", &image("sha-2222222"), "-1", json!({})));
+    server.apply(
+        JOBS,
+        sync_wave_job("web-migrate", &image("sha-2222222"), "-1", json!({})),
+    );
     paired(&h, &["web-migrate"]).await;
     let d = review(h.view.as_ref(), &rollout("sha-3333333"), Operation::Update, h.now());
     assert!(!d.allowed, "{d:?}");
@@ -310,12 +316,12 @@ async fn a_sync_wave_job_is_a_migration_job_only_before_the_app() {
 
     // At the app's wave (or after it) the Job runs beside the app: no migration Job.
     for wave in ["0", "1", " -1", "abc", "1e9"] {
-        server.apply(JOBS, sync_wave_job("web-migrate", &image("sha-2222222"), wave, json!({})));
+        server.apply(
+            JOBS,
+            sync_wave_job("web-migrate", &image("sha-2222222"), wave, json!({})),
+        );
         until("the new wave is cached", || {
-            h.view
-                .migration_jobs_for(&rollout("any"))
-                .items
-                .is_empty()
+            h.view.migration_jobs_for(&rollout("any")).items.is_empty()
         })
         .await;
         let d = review(h.view.as_ref(), &rollout("sha-3333333"), Operation::Update, h.now());
@@ -347,7 +353,10 @@ async fn tag_mode_compares_a_separate_migrations_image_by_tag() {
 async fn the_report_finds_a_rollout_out_of_step_with_its_sync_wave_job() {
     let (server, h) = released().await;
     // The live Rollout runs sha-1111111; the wave -1 Job migrated to sha-2222222.
-    server.apply(JOBS, sync_wave_job("web-migrate", &image("sha-2222222"), "-1", json!({})));
+    server.apply(
+        JOBS,
+        sync_wave_job("web-migrate", &image("sha-2222222"), "-1", json!({})),
+    );
     let report = eventually("the report has the lockstep finding", || {
         let r = h.view.report();
         r.findings
@@ -365,10 +374,9 @@ async fn the_report_finds_a_rollout_out_of_step_with_its_sync_wave_job() {
     assert!(f.message.contains("of migration Job shop/web-migrate"), "{}", f.message);
     // And the Job itself, a fixed-name non-hook migration: the replaceable warning.
     assert!(
-        report
-            .findings
-            .iter()
-            .any(|f| f.rule == "migration-job-replaceable" && f.object.name == "web-migrate" && f.action == Action::Warn),
+        report.findings.iter().any(|f| f.rule == "migration-job-replaceable"
+            && f.object.name == "web-migrate"
+            && f.action == Action::Warn),
         "{:?}",
         report.findings
     );

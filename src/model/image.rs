@@ -69,7 +69,9 @@ impl<'a> ImageRef<'a> {
             return Some("'@' without a digest");
         }
         if let Some(d) = r.digest
-            && !d.split_once(':').is_some_and(|(alg, hex)| !alg.is_empty() && !hex.is_empty())
+            && !d
+                .split_once(':')
+                .is_some_and(|(alg, hex)| !alg.is_empty() && !hex.is_empty())
         {
             return Some("the digest is not <algorithm>:<hex>");
         }

@@ -84,7 +84,9 @@ pub struct JobCondition {
 impl JobStatus {
     /// Condition `Failed=True`: the Job gave up (backoff limit, deadline, pod failure policy).
     pub fn failed(&self) -> bool {
-        self.conditions.iter().any(|c| c.type_ == "Failed" && c.status == "True")
+        self.conditions
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True")
     }
 }
 

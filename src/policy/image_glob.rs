@@ -132,7 +132,11 @@ mod tests {
     #[test]
     fn globs_match_whole_repositories() {
         let cases = [
-            ("gcr.io/cloud-sql-connectors/*", "gcr.io/cloud-sql-connectors/cloud-sql-proxy", true),
+            (
+                "gcr.io/cloud-sql-connectors/*",
+                "gcr.io/cloud-sql-connectors/cloud-sql-proxy",
+                true,
+            ),
             ("gcr.io/cloud-sql-connectors/*", "gcr.io/other/cloud-sql-proxy", false),
             ("*/istio/proxyv2", "docker.io/istio/proxyv2", true),
             ("*proxy*", "ghcr.io/acme/web", false),

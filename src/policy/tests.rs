@@ -165,7 +165,13 @@ fn ignore_repositories_takes_globs_and_names_a_bad_one() {
     let globs = &p.params.migration_image_lockstep.ignore_repositories;
     assert_eq!(globs.len(), 2);
     assert!(globs[0].matches("gcr.io/cloud-sql-connectors/cloud-sql-proxy"));
-    assert!(Policy::default().params.migration_image_lockstep.ignore_repositories.is_empty());
+    assert!(
+        Policy::default()
+            .params
+            .migration_image_lockstep
+            .ignore_repositories
+            .is_empty()
+    );
     let err = Policy::from_yaml("rules:\n  migration-image-lockstep: {ignoreRepositories: ['ok/*', 'bad/[x']}\n")
         .unwrap_err()
         .to_string();

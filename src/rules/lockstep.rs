@@ -67,7 +67,12 @@ impl Found {
         };
         let warn = self.parts.iter().all(|p| p.warn);
         let path = first.path.clone();
-        let message = self.parts.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
+        let message = self
+            .parts
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         let v = Violation::new(MIGRATION_IMAGE_LOCKSTEP, message).at(path);
         out.push(if warn { v.warn_only() } else { v });
     }
@@ -259,7 +264,9 @@ fn check_job(job: &Object, ctx: &Ctx<'_>, found: &mut Found) {
     // A failed Job is not the release (Argo CD keeps failed hooks around): never compared.
     if !job.is_failed_job() {
         for app in &migrates_for {
-            let Some(template) = template_of(app, ctx) else { continue };
+            let Some(template) = template_of(app, ctx) else {
+                continue;
+            };
             let source: &Object = template.as_deref().unwrap_or(app);
             let mine = Side::new(job, job, ctx);
             let theirs = Side::new(app, source, ctx);

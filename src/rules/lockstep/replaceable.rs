@@ -47,8 +47,11 @@ fn migrates_before_an_app(job: &Object, ctx: &Ctx<'_>) -> bool {
 
 /// `Replace=true` or `Force=true` in Argo CD's comma list of sync options.
 fn replaced_by_sync_options(job: &Object) -> bool {
-    job.annotation(keys::ARGOCD_SYNC_OPTIONS)
-        .is_some_and(|v| v.split(',').map(str::trim).any(|o| o == "Replace=true" || o == "Force=true"))
+    job.annotation(keys::ARGOCD_SYNC_OPTIONS).is_some_and(|v| {
+        v.split(',')
+            .map(str::trim)
+            .any(|o| o == "Replace=true" || o == "Force=true")
+    })
 }
 
 /// The name holds one of the Job's image tags (`shop-migrate-sha-1a2b3c4`), so each release
@@ -124,7 +127,11 @@ mod tests {
                 "{what}"
             );
             assert_eq!(got[0].path.as_deref(), Some("metadata.name"), "{what}");
-            assert_eq!(check(check_fn, &yaml, JOB, ADMIT_CREATE).len(), 1, "{what} at admission");
+            assert_eq!(
+                check(check_fn, &yaml, JOB, ADMIT_CREATE).len(),
+                1,
+                "{what} at admission"
+            );
         }
     }
 
@@ -149,7 +156,11 @@ mod tests {
             ),
             (
                 "generateName",
-                edit(&role(&plain_job("")), "  name: web-migrate\n", "  generateName: web-migrate-\n"),
+                edit(
+                    &role(&plain_job("")),
+                    "  name: web-migrate\n",
+                    "  generateName: web-migrate-\n",
+                ),
             ),
             (
                 "tag in the name",
@@ -162,7 +173,11 @@ mod tests {
             (
                 "dotted tag in the name as dashes",
                 tagged_image(
-                    &edit(&role(&plain_job("")), "  name: web-migrate\n", "  name: web-migrate-v1-2-3\n"),
+                    &edit(
+                        &role(&plain_job("")),
+                        "  name: web-migrate\n",
+                        "  name: web-migrate-v1-2-3\n",
+                    ),
                     "ghcr.io/acme/shop-web:v1.2.3",
                 ),
             ),
@@ -174,7 +189,9 @@ mod tests {
             ),
             (
                 "Force=true",
-                role(&plain_job("    argocd.argoproj.io/sync-options: Force=true,Replace=true\n")),
+                role(&plain_job(
+                    "    argocd.argoproj.io/sync-options: Force=true,Replace=true\n",
+                )),
             ),
             ("no migration: wave 0 like the app", plain_job("")),
             (
@@ -183,12 +200,21 @@ mod tests {
             ),
         ];
         for (what, yaml) in cases {
-            let got = check(check_fn, &yaml, JOB.replace("web-migrate", name_of(&yaml)).as_str(), COMPLETE);
+            let got = check(
+                check_fn,
+                &yaml,
+                JOB.replace("web-migrate", name_of(&yaml)).as_str(),
+                COMPLETE,
+            );
             assert!(got.is_empty(), "{what}: {got:?}");
         }
         // `latest` is no release tag: a name holding "latest" is still fixed.
         let latest = tagged_image(
-            &edit(&role(&plain_job("")), "  name: web-migrate\n", "  name: web-migrate-latest\n"),
+            &edit(
+                &role(&plain_job("")),
+                "  name: web-migrate\n",
+                "  name: web-migrate-latest\n",
+            ),
             "ghcr.io/acme/shop-web:latest",
         );
         assert_eq!(check(check_fn, &latest, "Job/web-migrate-latest", OFFLINE).len(), 1);

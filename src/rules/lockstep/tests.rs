@@ -10,8 +10,7 @@ const ROLLOUT: &str = "Rollout/web";
 const JOB: &str = "Job/web-migrate";
 const APP_IMAGE: &str = "          image: ghcr.io/acme/shop-web:sha-1a2b3c4\n          ports:";
 const JOB_IMAGE: &str = "          image: ghcr.io/acme/shop-web:sha-1a2b3c4\n          command:";
-const HOOKS: &str =
-    "    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: BeforeHookCreation,HookSucceeded\n";
+const HOOKS: &str = "    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/hook-delete-policy: BeforeHookCreation,HookSucceeded\n";
 const JOB_END: &str = "          command: [\"/app/migrate\", \"up\"]\n";
 const ROLLOUT_CONTAINERS: &str = "    spec:\n      containers:\n        - name: web\n";
 const JOB_CONTAINERS: &str = "      containers:\n        - name: migrate\n";
@@ -19,11 +18,19 @@ const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111
 const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
 fn app_image(yaml: &str, image: &str) -> String {
-    edit(yaml, APP_IMAGE, &format!("          image: '{image}'\n          ports:"))
+    edit(
+        yaml,
+        APP_IMAGE,
+        &format!("          image: '{image}'\n          ports:"),
+    )
 }
 
 fn job_image(yaml: &str, image: &str) -> String {
-    edit(yaml, JOB_IMAGE, &format!("          image: '{image}'\n          command:"))
+    edit(
+        yaml,
+        JOB_IMAGE,
+        &format!("          image: '{image}'\n          command:"),
+    )
 }
 
 fn annotate_job(yaml: &str, annotation: &str) -> String {
@@ -43,7 +50,9 @@ fn rollout_wave(yaml: &str, wave: &str) -> String {
     edit(
         yaml,
         "    dbhook.io/cluster: shop-pg\nspec:\n  replicas: 3",
-        &format!("    dbhook.io/cluster: shop-pg\n  annotations:\n    argocd.argoproj.io/sync-wave: '{wave}'\nspec:\n  replicas: 3"),
+        &format!(
+            "    dbhook.io/cluster: shop-pg\n  annotations:\n    argocd.argoproj.io/sync-wave: '{wave}'\nspec:\n  replicas: 3"
+        ),
     )
 }
 
@@ -53,12 +62,12 @@ fn failed(yaml: &str) -> String {
     let (head, tail) = yaml.split_at(at);
     head.to_string()
         + &edit(
-        tail,
-        JOB_END,
-        &format!(
-            "{JOB_END}status:\n  failed: 4\n  conditions:\n    - {{type: FailureTarget, status: 'True', reason: BackoffLimitExceeded}}\n    - {{type: Failed, status: 'True', reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}}\n"
-        ),
-    )
+            tail,
+            JOB_END,
+            &format!(
+                "{JOB_END}status:\n  failed: 4\n  conditions:\n    - {{type: FailureTarget, status: 'True', reason: BackoffLimitExceeded}}\n    - {{type: Failed, status: 'True', reason: BackoffLimitExceeded, message: Job has reached the specified backoff limit}}\n"
+            ),
+        )
 }
 
 fn policy(yaml: &str) -> Policy {
@@ -134,9 +143,21 @@ fn images_compare_as_registries_resolve_them() {
         (&only_d1, "ghcr.io/acme/web", "warn: cannot prove the same image"),
         (&tagged_d1, "ghcr.io/acme/web:v2", "deny: update both to the same tag"),
         // Tags.
-        ("app:2", "docker.io/library/app:1", "deny: image app:2 differs from docker.io/library/app:1"),
-        ("ghcr.io/acme/web:v1", "ghcr.io/acme/web", "deny: differs from ghcr.io/acme/web of"),
-        ("localhost:5000/web:v2", "localhost:5000/web:v1", "deny: image localhost:5000/web:v2 differs"),
+        (
+            "app:2",
+            "docker.io/library/app:1",
+            "deny: image app:2 differs from docker.io/library/app:1",
+        ),
+        (
+            "ghcr.io/acme/web:v1",
+            "ghcr.io/acme/web",
+            "deny: differs from ghcr.io/acme/web of",
+        ),
+        (
+            "localhost:5000/web:v2",
+            "localhost:5000/web:v1",
+            "deny: image localhost:5000/web:v2 differs",
+        ),
         // Different repositories are different programs (e.g. a flyway image): not compared.
         ("ghcr.io/acme/web:v1", "flyway/flyway:10", ""),
         ("ghcr.io/acme/web:1", "ghcr.io/other/web:2", ""),
@@ -154,7 +175,11 @@ fn images_compare_as_registries_resolve_them() {
                     if target == ROLLOUT {
                         assert!(got[0].message.contains(fragment), "{app} vs {job}: {}", got[0].message);
                     }
-                    assert!(got[0].message.contains(job) && got[0].message.contains(app), "{}", got[0].message);
+                    assert!(
+                        got[0].message.contains(job) && got[0].message.contains(app),
+                        "{}",
+                        got[0].message
+                    );
                 }
             }
         }
@@ -167,12 +192,19 @@ fn native_sidecars_are_not_compared_but_init_containers_are() {
         edit(
             yaml,
             list_after,
-            &format!("      initContainers:\n        - name: istio-proxy\n          image: docker.io/istio/proxyv2:{tag}\n{restart}{list_after}"),
+            &format!(
+                "      initContainers:\n        - name: istio-proxy\n          image: docker.io/istio/proxyv2:{tag}\n{restart}{list_after}"
+            ),
         )
     };
     let always = "          restartPolicy: Always\n";
     let app_list = "      containers:\n        - name: web\n";
-    let yaml = sidecar(&sidecar(SHOP, app_list, "1.22.0", always), JOB_CONTAINERS, "1.21.0", always);
+    let yaml = sidecar(
+        &sidecar(SHOP, app_list, "1.22.0", always),
+        JOB_CONTAINERS,
+        "1.21.0",
+        always,
+    );
     for (target, run) in [(ROLLOUT, OFFLINE), (JOB, OFFLINE), (ROLLOUT, ADMIT_UPDATE)] {
         assert!(check(check_fn, &yaml, target, run).is_empty(), "{target}");
     }
@@ -200,8 +232,16 @@ fn ignored_repositories_are_not_compared() {
         JOB_CONTAINERS,
         "2.8.0",
     );
-    assert_eq!(denies(&check(check_fn, &yaml, ROLLOUT, OFFLINE)), 1, "compared by default");
-    for glob in ["gcr.io/cloud-sql-connectors/*", "*/cloud-sql-proxy", "gcr.io/cloud-sql-connectors/cloud-sql-proxy"] {
+    assert_eq!(
+        denies(&check(check_fn, &yaml, ROLLOUT, OFFLINE)),
+        1,
+        "compared by default"
+    );
+    for glob in [
+        "gcr.io/cloud-sql-connectors/*",
+        "*/cloud-sql-proxy",
+        "gcr.io/cloud-sql-connectors/cloud-sql-proxy",
+    ] {
         let p = policy(&format!(
             "rules:\n  migration-image-lockstep: {{ignoreRepositories: ['{glob}']}}\n"
         ));
@@ -234,9 +274,7 @@ fn lockstep_containers_narrows_the_jobs_side() {
     let got = check(check_fn, &typo, JOB, ADMIT_CREATE);
     assert_eq!(
         messages(&got),
-        vec![
-            "annotation dbhook.io/lockstep-containers: no container named migrat (the pod has migrate, wait-for-db)"
-        ]
+        vec!["annotation dbhook.io/lockstep-containers: no container named migrat (the pod has migrate, wait-for-db)"]
     );
     let empty = annotate_job(SHOP, "dbhook.io/lockstep-containers: ' , '");
     assert_eq!(
@@ -251,7 +289,9 @@ fn every_app_image_of_a_shared_repository_must_match_and_one_finding_per_object(
         edit(
             SHOP,
             "          readinessProbe:",
-            &format!("          readinessProbe:\n            httpGet: {{path: /healthz, port: http}}\n        - name: worker\n          image: ghcr.io/acme/shop-web:{tag}\n          args: [worker]\n          livenessProbe:"),
+            &format!(
+                "          readinessProbe:\n            httpGet: {{path: /healthz, port: http}}\n        - name: worker\n          image: ghcr.io/acme/shop-web:{tag}\n          args: [worker]\n          livenessProbe:"
+            ),
         )
     };
     let got = check(check_fn, &second("sha-9999999"), ROLLOUT, OFFLINE);
@@ -273,7 +313,12 @@ fn every_app_image_of_a_shared_repository_must_match_and_one_finding_per_object(
     let two = app_image(&second("sha-3333333"), "ghcr.io/acme/shop-web:sha-2222222");
     let got = check(check_fn, &two, ROLLOUT, OFFLINE);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].message.contains("sha-2222222 differs") && got[0].message.contains("; image ghcr.io/acme/shop-web:sha-3333333 differs"));
+    assert!(
+        got[0].message.contains("sha-2222222 differs")
+            && got[0]
+                .message
+                .contains("; image ghcr.io/acme/shop-web:sha-3333333 differs")
+    );
 }
 
 #[test]
@@ -287,7 +332,11 @@ fn explicit_pairing_without_a_common_repository_is_a_violation() {
         ]
     );
     assert_eq!(check(check_fn, &yaml, ROLLOUT, OFFLINE).len(), 1, "and on the Rollout");
-    assert_eq!(check(check_fn, &yaml, ROLLOUT, ADMIT_UPDATE).len(), 1, "and at admission");
+    assert_eq!(
+        check(check_fn, &yaml, ROLLOUT, ADMIT_UPDATE).len(),
+        1,
+        "and at admission"
+    );
     // The same Job paired only by cluster label: nothing to compare, nothing to say.
     assert!(check(check_fn, &job_image(SHOP, "flyway/flyway:10"), JOB, OFFLINE).is_empty());
 }
@@ -375,7 +424,11 @@ fn a_job_in_an_earlier_sync_wave_is_a_migration_job() {
         let want = usize::from(migrates);
         for (target, run) in [(ROLLOUT, OFFLINE), (JOB, OFFLINE), (ROLLOUT, ADMIT_UPDATE)] {
             let got = check(check_fn, &yaml, target, run);
-            assert_eq!(denies(&got), want, "job wave {job_wave:?}, app wave {app_wave:?} on {target}: {got:?}");
+            assert_eq!(
+                denies(&got),
+                want,
+                "job wave {job_wave:?}, app wave {app_wave:?} on {target}: {got:?}"
+            );
         }
     }
 }
@@ -558,7 +611,11 @@ fn a_failed_newest_job_is_not_the_reference() {
     let world = admission_world("sha-2222222", "sha-1a2b3c4");
     let failed_world = failed(&world);
     assert!(check(check_fn, &failed_world, ROLLOUT, ADMIT_UPDATE).is_empty());
-    assert_eq!(check(check_fn, &world, ROLLOUT, ADMIT_UPDATE).len(), 1, "not failed: it decides");
+    assert_eq!(
+        check(check_fn, &world, ROLLOUT, ADMIT_UPDATE).len(),
+        1,
+        "not failed: it decides"
+    );
     // Offline a failed Job is skipped both ways.
     let yaml = failed(&job_image(SHOP, "ghcr.io/acme/shop-web:sha-2222222"));
     assert!(check(check_fn, &yaml, ROLLOUT, OFFLINE).is_empty());
@@ -601,7 +658,11 @@ fn at_admission_another_apps_newer_job_with_a_malformed_image_does_not_hide_this
     let broken = "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: worker-migrate\n  namespace: shop\n  creationTimestamp: '2026-11-23T07:59:30Z'\n  labels: {dbhook.io/cluster: shop-pg}\n  annotations: {argocd.argoproj.io/hook: PreSync}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/Acme/worker:sha-5'}]\n";
     let got = check(check_fn, &format!("{world}{broken}"), ROLLOUT, ADMIT_UPDATE);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].message.contains("of migration Job shop/web-migrate "), "{}", got[0].message);
+    assert!(
+        got[0].message.contains("of migration Job shop/web-migrate "),
+        "{}",
+        got[0].message
+    );
 }
 
 /// The shop Rollout using `workloadRef` to Deployment `web`, which holds the template.
