@@ -90,6 +90,17 @@ fn benches(c: &mut Criterion) {
     c.bench_function("review/seed-rollout (engine only)", |b| {
         b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &EmptyView, &policy, now))
     });
+    // The lockstep comparison itself: the Rollout against the example's PreSync Job.
+    let shop_view = ManifestView::new(
+        docs.iter()
+            .map(|d| Arc::new(Object::from_value(d).expect("example decodes")))
+            .collect(),
+        true,
+    );
+    c.bench_function(
+        "review/seed-rollout with its migration Job (engine, offline view)",
+        |b| b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &shop_view, &policy, now)),
+    );
     for (name, kind, scope) in [
         ("mutate/seed-rollout", "Rollout", Scope::Mutate),
         ("validate/seed-rollout", "Rollout", Scope::Validate),

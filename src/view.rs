@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{KindId, Object, Spec, keys};
+use crate::model::{KindId, Object, Spec, WorkloadKind, keys};
 
 /// The answer to "does this object exist?". `Absent` only when the view is complete; anything
 /// the view cannot see is `Unknown`, and `Unknown` never denies.
@@ -56,11 +56,18 @@ pub trait View: Send + Sync {
     fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>>;
     /// ScheduledBackups in `ns` whose `spec.cluster.name` is `cluster`.
     fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing;
-    /// Migration Jobs paired with app workload `app` ([`Object::job_pairs_with`]); at admission
-    /// this includes recently deleted hook Jobs the view still remembers.
+    /// Migration Jobs paired with app workload `app` ([`Object::job_pairs_with`]) that migrate
+    /// before it ([`Object::is_migration_job_for`]: marked, or in an earlier sync wave); at
+    /// admission this includes recently deleted hook Jobs the view still remembers.
     fn migration_jobs_for(&self, app: &Object) -> Listing;
-    /// App workloads paired with migration Job `job`.
+    /// App workloads a labelled Job pairs with ([`Object::job_pairs_with`]), whatever their sync
+    /// waves: the caller decides with [`Object::is_migration_job_for`].
     fn app_workloads_for(&self, job: &Object) -> Listing;
+    /// The Deployment `ns/name` (the template of a Rollout with `spec.workloadRef`). Views that
+    /// see only labelled Deployments answer unknown, never absent, for one they do not hold.
+    fn deployment(&self, _ns: &str, _name: &str) -> Lookup<Arc<Object>> {
+        Lookup::Unknown
+    }
     /// The value of the `dbhook.io/mode` label of Namespace `ns`, if the view knows it.
     fn namespace_mode_label(&self, ns: &str) -> Option<String>;
 }
@@ -150,10 +157,19 @@ impl View for ManifestView {
         })
     }
     fn migration_jobs_for(&self, app: &Object) -> Listing {
-        self.list(|o| o.is_migration_job() && o.job_pairs_with(app))
+        self.list(|o| o.is_migration_job_for(app) && o.job_pairs_with(app))
     }
     fn app_workloads_for(&self, job: &Object) -> Listing {
+        if !job.is_labelled_job() {
+            return Listing {
+                items: Vec::new(),
+                complete: self.complete,
+            };
+        }
         self.list(|o| job.job_pairs_with(o))
+    }
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.find(KindId::Workload(WorkloadKind::Deployment), ns, name)
     }
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
         self.objects

@@ -60,7 +60,7 @@ fn the_examples_pass_as_a_complete_input() {
     let report = json(&out);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"objects": 5, "deny": 0, "warn": 0, "patched": 2})
+        serde_json::json!({"objects": 10, "deny": 0, "warn": 0, "patched": 4})
     );
     assert_eq!(report["findings"], serde_json::json!([]));
 }

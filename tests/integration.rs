@@ -14,6 +14,7 @@ mod admission;
 mod alert_metrics;
 mod cli_check;
 mod cli_formats;
+mod cli_lockstep;
 mod cli_mutate;
 mod cluster_lockstep;
 mod cluster_rbac;

@@ -292,7 +292,7 @@ mod tests {
         }
     }
 
-    const JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-migrate\n  labels: {dbhook.io/cluster: pg, dbhook.io/role: migration}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/acme/web:v1'}]\n";
+    const JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-migrate\n  labels: {dbhook.io/cluster: pg, dbhook.io/role: migration}\n  annotations: {argocd.argoproj.io/sync-options: Replace=true}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/acme/web:v1'}]\n";
     const APP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: NS\n  labels: {dbhook.io/cluster: pg}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'ghcr.io/acme/web:v2'}]\n";
 
     fn rules(c: &Checked) -> Vec<(&str, &str)> {

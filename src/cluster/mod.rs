@@ -378,7 +378,7 @@ impl View for Shared {
                 items.extend(jobs.by_cluster(app.namespace(), cluster));
             }
         }
-        items.retain(|j| j.is_migration_job() && j.job_pairs_with(app));
+        items.retain(|j| j.is_migration_job_for(app) && j.job_pairs_with(app));
         dedup_by_name(&mut items);
         // Remembered Jobs are deleted: a live Job of the same name is another one.
         let mut remembered = self.memory.jobs_for(app, self.now(), self.memory_window());
@@ -407,6 +407,14 @@ impl View for Shared {
         }
         items.retain(|o| job.job_pairs_with(o));
         self.listing(&APPS, items)
+    }
+
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        // Only labelled Deployments are watched: one not in the cache may exist unlabelled.
+        match self.find(Res::Deployments, ns, name) {
+            Lookup::Absent => Lookup::Unknown,
+            other => other,
+        }
     }
 
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
@@ -524,6 +532,9 @@ impl View for ClusterView {
     }
     fn app_workloads_for(&self, job: &Object) -> Listing {
         self.shared.app_workloads_for(job)
+    }
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.shared.deployment(ns, name)
     }
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
         self.shared.namespace_mode_label(ns)

@@ -1,5 +1,6 @@
 //! The policy file (SPEC §4): schema, embedded default, validation and mode resolution.
 
+pub mod image_glob;
 mod params;
 
 use std::collections::BTreeMap;

@@ -20,6 +20,7 @@ impl Default for Params {
         Params {
             migration_image_lockstep: LockstepParams {
                 lockstep_memory_minutes: 60,
+                ignore_repositories: Vec::new(),
             },
             image_tag_pinned: ImageTagParams {
                 forbidden_tags: vec!["latest".to_string()],
@@ -39,6 +40,8 @@ impl Default for Params {
 pub struct LockstepParams {
     /// How long a migration Job deleted by its hook policy is still paired with.
     pub lockstep_memory_minutes: u64,
+    /// Repositories never compared (shared utility images such as a database proxy).
+    pub ignore_repositories: Vec<super::image_glob::Glob>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +70,7 @@ pub struct ScheduleParams {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawLockstep {
     lockstep_memory_minutes: Option<u64>,
+    ignore_repositories: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +124,16 @@ impl Params {
                 let raw: RawLockstep = decode(Value::Object(map))?;
                 if let Some(m) = raw.lockstep_memory_minutes {
                     self.migration_image_lockstep.lockstep_memory_minutes = m;
+                }
+                if let Some(globs) = raw.ignore_repositories {
+                    self.migration_image_lockstep.ignore_repositories = globs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| {
+                            super::image_glob::Glob::new(g)
+                                .map_err(|e| format!("ignoreRepositories[{i}]: invalid glob {g:?}: {e}"))
+                        })
+                        .collect::<Result<_, _>>()?;
                 }
             }
             ids::IMAGE_TAG_PINNED => {

@@ -178,3 +178,30 @@ fn yaml_1_1_true_is_not_an_action() {
     let e = err("rules:\n  cluster-exists: true\n");
     assert!(e.contains("rules.cluster-exists"), "{e}");
 }
+
+#[test]
+fn ignore_repositories_takes_globs_and_names_a_bad_one() {
+    let p = Policy::from_yaml(
+        "rules:\n  migration-image-lockstep: {ignoreRepositories: ['gcr.io/cloud-sql-connectors/*', '*/istio/proxyv2']}\n",
+    )
+    .unwrap();
+    let globs = &p.params.migration_image_lockstep.ignore_repositories;
+    assert_eq!(globs.len(), 2);
+    assert!(globs[0].matches("gcr.io/cloud-sql-connectors/cloud-sql-proxy"));
+    assert!(
+        Policy::default()
+            .params
+            .migration_image_lockstep
+            .ignore_repositories
+            .is_empty()
+    );
+    let err = Policy::from_yaml("rules:\n  migration-image-lockstep: {ignoreRepositories: ['ok/*', 'bad/[x']}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("migration-image-lockstep"), "{err}");
+    assert!(err.contains("ignoreRepositories[1]: invalid glob \"bad/[x\""), "{err}");
+    let err = Policy::from_yaml("rules:\n  migration-image-lockstep: {ignoreRepositories: 'ok/*'}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ignoreRepositories"), "{err}");
+}

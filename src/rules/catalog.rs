@@ -27,6 +27,7 @@ pub const BACKUP_STORE_EXISTS: &str = "backup-store-exists";
 pub const SCHEDULED_BACKUP_PRESENT: &str = "scheduled-backup-present";
 pub const SCHEDULED_BACKUP_SCHEDULE: &str = "scheduled-backup-schedule";
 pub const SCHEDULED_BACKUP_TARGET: &str = "scheduled-backup-target";
+pub const MIGRATION_JOB_REPLACEABLE: &str = "migration-job-replaceable";
 
 const fn rule(id: &'static str, default_action: Action, summary: &'static str, why: &'static str) -> RuleInfo {
     RuleInfo {
@@ -68,6 +69,12 @@ pub const CATALOG: &[RuleInfo] = &[
         Action::Warn,
         "an existing DB_URL comes from a secretKeyRef to the expected Secret",
         "a hand-written DB_URL keeps pointing at the old database after a switchover or rename",
+    ),
+    rule(
+        MIGRATION_JOB_REPLACEABLE,
+        Action::Warn,
+        "a migration Job that is not a hook can be applied again next release (generateName, tag in the name, Replace=true)",
+        "a fixed-name Job gets a new image next release; its pod template is immutable and the sync fails",
     ),
     rule(
         CLUSTER_EXISTS,

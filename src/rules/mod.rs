@@ -92,6 +92,7 @@ fn check_for(id: &str) -> Check {
         c::IMAGE_TAG_PINNED => images::tag_pinned,
         c::DB_URL_PLAINTEXT => credentials::plaintext,
         c::DB_URL_SOURCE => credentials::source,
+        c::MIGRATION_JOB_REPLACEABLE => lockstep::replaceable::check,
         c::CLUSTER_EXISTS => references::cluster_exists,
         c::APP_SECRET_HAS_KEY => references::app_secret_has_key,
         c::BACKUP_CONFIGURED => backup::configured,
