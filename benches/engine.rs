@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dbhook::admission;
-use dbhook::engine::{self, Scope};
+use dbhook::engine::{self, Change, Scope};
 use dbhook::manifest;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
@@ -88,7 +88,7 @@ fn benches(c: &mut Criterion) {
     let rollout_obj = Object::from_value(&rollout).expect("decodes");
 
     c.bench_function("review/seed-rollout (engine only)", |b| {
-        b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &EmptyView, &policy, now))
+        b.iter(|| engine::review(&Change::create(black_box(&rollout_obj)), &EmptyView, &policy, now))
     });
     for (name, kind, scope) in [
         ("mutate/seed-rollout", "Rollout", Scope::Mutate),

@@ -1,7 +1,7 @@
 //! `review()`: mutation plus the enabled rules, with exemptions and mode applied once. No I/O.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use json_patch::PatchOperation;
@@ -49,6 +49,20 @@ pub struct Finding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// An UPDATE's old object already had it, and the rule allows existing violations: reported
+    /// as a warning, never denied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pre_existing: bool,
+}
+
+/// How pre-existing findings are marked in warnings, audit annotations and metrics.
+pub const PRE_EXISTING: &str = "pre-existing";
+
+impl Finding {
+    /// Whether this finding denies the request (in audit mode: would deny it).
+    pub fn denies(&self) -> bool {
+        self.action == Action::Deny && !self.pre_existing
+    }
 }
 
 /// Everything a front door needs to answer.
@@ -98,13 +112,97 @@ impl Decision {
     }
 
     pub fn denies(&self) -> usize {
-        self.findings.iter().filter(|f| f.action == Action::Deny).count()
+        self.findings.iter().filter(|f| f.denies()).count()
     }
 }
 
-/// Reviews `obj` with both mutation and validation, as the CLI does.
-pub fn review(obj: &Object, operation: &Operation, view: &dyn View, policy: &Policy, now: DateTime<Utc>) -> Decision {
-    review_scoped(obj, operation, view, policy, now, Scope::All)
+/// What is being admitted: the object, on UPDATE the object it replaces, and how the request
+/// was made. Ratcheting (judging what an UPDATE introduces) needs all of it.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub object: &'a Object,
+    pub operation: Operation,
+    pub old: Old<'a>,
+    /// `dryRun: true`: Argo CD's server-side diff dry-runs a new Rollout before its PreSync
+    /// migration Job exists, so lockstep findings only warn.
+    pub dry_run: bool,
+    /// The update removes finalizers and changes nothing else (`managedFields`,
+    /// `resourceVersion` and `generation` aside). Only a front door holding the raw objects can
+    /// tell, so it says so here.
+    pub only_removes_finalizers: bool,
+}
+
+/// The object an UPDATE replaces.
+#[derive(Debug, Clone)]
+pub enum Old<'a> {
+    /// Nothing to compare with: a CREATE, or a state judged as it is (`dbhook check`,
+    /// `/report`).
+    None,
+    Object(&'a Object),
+    /// The request's old object could not be used (missing, undecodable, of another kind): the
+    /// object is judged without it, every finding counting as introduced, and this reason
+    /// becomes a warning.
+    Unusable(String),
+}
+
+impl<'a> Change<'a> {
+    /// A new object, as the CLI judges every manifest.
+    pub fn create(object: &'a Object) -> Change<'a> {
+        Change::state(object, Operation::Create)
+    }
+
+    /// `object` judged as it is under `operation`, with no old object to ratchet against.
+    pub fn state(object: &'a Object, operation: Operation) -> Change<'a> {
+        Change {
+            object,
+            operation,
+            old: Old::None,
+            dry_run: false,
+            only_removes_finalizers: false,
+        }
+    }
+
+    /// An UPDATE of `old` into `object`.
+    pub fn update(object: &'a Object, old: &'a Object) -> Change<'a> {
+        Change {
+            old: Old::Object(old),
+            ..Change::state(object, Operation::Update)
+        }
+    }
+
+    pub fn with_old(mut self, old: Old<'a>) -> Change<'a> {
+        self.old = old;
+        self
+    }
+
+    pub fn dry_run(mut self, dry_run: bool) -> Change<'a> {
+        self.dry_run = dry_run;
+        self
+    }
+
+    pub fn only_removes_finalizers(mut self, only: bool) -> Change<'a> {
+        self.only_removes_finalizers = only;
+        self
+    }
+
+    /// The object is being deleted: it then only receives updates that remove finalizers, and
+    /// judging or patching it could only block the deletion.
+    fn terminating(&self) -> bool {
+        let old = match self.old {
+            Old::Object(o) => o.meta.deletion_timestamp.is_some(),
+            _ => false,
+        };
+        old || self.object.meta.deletion_timestamp.is_some()
+    }
+
+    fn is_update(&self) -> bool {
+        matches!(self.operation, Operation::Update)
+    }
+}
+
+/// Reviews a change with both mutation and validation, as the CLI does.
+pub fn review(change: &Change<'_>, view: &dyn View, policy: &Policy, now: DateTime<Utc>) -> Decision {
+    review_scoped(change, view, policy, now, Scope::All)
 }
 
 /// The mode for an object in namespace `ns` (policy, then namespace label where allowed).
@@ -116,40 +214,52 @@ pub fn mode_for(ns: &str, view: &dyn View, policy: &Policy) -> Mode {
 }
 
 pub fn review_scoped(
-    obj: &Object,
-    operation: &Operation,
+    change: &Change<'_>,
     view: &dyn View,
     policy: &Policy,
     now: DateTime<Utc>,
     scope: Scope,
 ) -> Decision {
+    let obj = change.object;
     let mode = mode_for(obj.namespace(), view, policy);
     let mut d = Decision::allow(mode);
-    // An object already being deleted only receives updates that remove finalizers: judging
-    // or patching it then could only block the deletion.
-    let terminating = obj.meta.deletion_timestamp.is_some();
-    if !matches!(operation, Operation::Create | Operation::Update) || policy.is_excluded(obj.namespace()) || terminating
+    if !matches!(change.operation, Operation::Create | Operation::Update)
+        || policy.is_excluded(obj.namespace())
+        || change.terminating()
     {
         return d;
     }
     if scope.mutates() {
-        apply_mutation(&mut d, obj, operation, policy);
+        apply_mutation(&mut d, obj, &change.operation, policy);
     }
     if scope.validates() {
         let ctx = Ctx {
             view,
             policy,
             now,
-            operation,
+            operation: &change.operation,
         };
         let violations = run_rules(obj, &ctx);
         let mut notices = Vec::new();
+        if let Old::Unusable(reason) = &change.old {
+            notices.push(format!(
+                "{reason}: judged without it, so no finding counts as pre-existing"
+            ));
+        }
         let exempt = exemptions(obj, policy, &mut notices);
         d.add_notices(notices);
         let (exempted, kept): (Vec<Violation>, Vec<Violation>) =
             violations.into_iter().partition(|v| exempt.contains(&v.rule));
-        d.findings = kept.into_iter().filter_map(|v| to_finding(v, policy)).collect();
-        d.exempted = exempted.into_iter().filter_map(|v| to_finding(v, policy)).collect();
+        let pre_existing = ratchet(change, &kept, &ctx);
+        d.findings = kept
+            .into_iter()
+            .zip(pre_existing)
+            .filter_map(|(v, pre)| to_finding(v, change, policy, pre))
+            .collect();
+        d.exempted = exempted
+            .into_iter()
+            .filter_map(|v| to_finding(v, change, policy, false))
+            .collect();
         if !d.exempted.is_empty() {
             d.audit_annotations
                 .insert("exempted".into(), findings_json(&d.exempted));
@@ -176,6 +286,55 @@ pub fn review_scoped(
         }
     }
     d
+}
+
+/// Which of `found` (the object's findings) are pre-existing: on UPDATE, a deny finding whose
+/// rule allows existing violations and that the old object yields with the same rule, path and
+/// judged value. Only the rules with such a finding judge the old object, so an UPDATE of a
+/// compliant object costs what a CREATE does.
+fn ratchet(change: &Change<'_>, found: &[Violation], ctx: &Ctx<'_>) -> Vec<bool> {
+    let mut pre = vec![false; found.len()];
+    if !change.is_update() {
+        return pre;
+    }
+    let denies = |v: &Violation| effective_action(v, change, ctx.policy) == Action::Deny;
+    if change.only_removes_finalizers {
+        // Nothing the rules judge changed; denying would leave the object stuck (an Argo CD hook
+        // Job keeps its hook finalizer until this update goes through).
+        for (p, v) in pre.iter_mut().zip(found) {
+            *p = denies(v);
+        }
+        return pre;
+    }
+    let Old::Object(old) = change.old else {
+        return pre;
+    };
+    let candidate = |v: &Violation| denies(v) && ctx.policy.setting(v.rule).allow_existing_violations;
+    let rules: BTreeSet<&str> = found.iter().filter(|v| candidate(v)).map(|v| v.rule).collect();
+    if rules.is_empty() {
+        return pre;
+    }
+    let mut before = Vec::new();
+    for rule in rules::registry().iter().filter(|r| rules.contains(r.info.id)) {
+        (rule.check)(old, ctx, &mut before);
+    }
+    let keys: HashSet<Key<'_>> = before.iter().map(key).collect();
+    for (p, v) in pre.iter_mut().zip(found) {
+        *p = candidate(v) && keys.contains(&key(v));
+    }
+    pre
+}
+
+/// What makes two findings the same: rule, path and judged value (the message when the rule
+/// does not name one; findings about the whole object have no path).
+type Key<'a> = (&'static str, Option<&'a str>, &'a str);
+
+fn key(v: &Violation) -> Key<'_> {
+    (
+        v.rule,
+        v.path.as_deref(),
+        v.judged.as_deref().unwrap_or(&v.message),
+    )
 }
 
 fn apply_mutation(d: &mut Decision, obj: &Object, operation: &Operation, policy: &Policy) {
@@ -246,16 +405,25 @@ fn exemptions(obj: &Object, policy: &Policy, warnings: &mut Vec<String>) -> Vec<
     honoured
 }
 
-fn to_finding(v: Violation, policy: &Policy) -> Option<Finding> {
-    let mut action = policy.action(v.rule);
-    if v.warn_only && action == Action::Deny {
-        action = Action::Warn;
+/// The policy's action for `v`, lowered to a warning where the rule or the request asks.
+fn effective_action(v: &Violation, change: &Change<'_>, policy: &Policy) -> Action {
+    let action = policy.action(v.rule);
+    let lowered = v.warn_only || (change.dry_run && v.rule == catalog::MIGRATION_IMAGE_LOCKSTEP);
+    if lowered && action == Action::Deny {
+        Action::Warn
+    } else {
+        action
     }
+}
+
+fn to_finding(v: Violation, change: &Change<'_>, policy: &Policy, pre_existing: bool) -> Option<Finding> {
+    let action = effective_action(&v, change, policy);
     (action != Action::Off).then(|| Finding {
         rule: v.rule,
         action,
         message: redact::credentials(&v.message).into_owned(),
         path: v.path,
+        pre_existing,
     })
 }
 
@@ -269,7 +437,11 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
     for f in findings {
         if list.len() < MAX_ANNOTATED_FINDINGS {
             let message = rules::truncate(&f.message, MAX_ANNOTATED_MESSAGE_CHARS);
-            list.push(serde_json::json!({"rule": f.rule, "action": f.action, "message": message}));
+            let mut entry = serde_json::json!({"rule": f.rule, "action": f.action, "message": message});
+            if f.pre_existing {
+                entry["state"] = PRE_EXISTING.into();
+            }
+            list.push(entry);
         } else {
             omitted += 1;
         }
@@ -281,7 +453,7 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
 }
 
 fn apply_mode(d: &mut Decision, obj: &Object) {
-    let denials: Vec<&Finding> = d.findings.iter().filter(|f| f.action == Action::Deny).collect();
+    let denials: Vec<&Finding> = d.findings.iter().filter(|f| f.denies()).collect();
     match d.mode {
         Mode::Enforce => {
             if !denials.is_empty() {
@@ -300,13 +472,20 @@ fn apply_mode(d: &mut Decision, obj: &Object) {
                 d.warnings
                     .push(format!("dbhook: audit: would deny: [{}] {}", f.rule, f.message));
             }
-            if !denials.is_empty() {
-                d.audit_annotations.insert("violations".into(), findings_json(denials));
-            }
         }
+    }
+    for f in d.findings.iter().filter(|f| f.pre_existing) {
+        d.warnings
+            .push(format!("dbhook: [{}] {PRE_EXISTING}: {}", f.rule, f.message));
     }
     for f in d.findings.iter().filter(|f| f.action == Action::Warn) {
         d.warnings.push(format!("dbhook: [{}] {}", f.rule, f.message));
+    }
+    if !d.findings.is_empty() {
+        // Denials first: the annotation is bounded, and they matter most.
+        let mut listed: Vec<&Finding> = d.findings.iter().collect();
+        listed.sort_by_key(|f| (f.action, f.pre_existing));
+        d.audit_annotations.insert("violations".into(), findings_json(listed));
     }
 }
 

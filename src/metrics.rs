@@ -16,7 +16,8 @@ pub struct Metrics {
     pub admission_requests: Family<Labels, Counter>,
     /// `webhook`.
     pub admission_duration: Family<Labels, Histogram>,
-    /// `rule`, `action`, `mode`.
+    /// `rule`, `action`, `mode`; findings an UPDATE's old object already had (warned, not
+    /// denied) also carry `state="pre-existing"`.
     pub findings: Family<Labels, Counter>,
     /// `kind`.
     pub patches: Family<Labels, Counter>,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use dbhook::cli::check::check_documents;
-use dbhook::engine::{self, Scope};
+use dbhook::engine::{self, Change, Scope};
 use dbhook::model::Object;
 use dbhook::mutate;
 use dbhook::policy::{Mode, Policy};
@@ -157,8 +157,8 @@ proptest! {
             let view = ManifestView::new(vec![obj.clone()], true);
             for policy in policies() {
                 for op in [Operation::Create, Operation::Update, Operation::Delete] {
-                    let d = engine::review(&obj, &op, &view, &policy, Utc::now());
-                    let _ = engine::review_scoped(&obj, &op, &EmptyView, &policy, Utc::now(), Scope::Validate);
+                    let d = engine::review(&Change::state(&obj, op.clone()), &view, &policy, Utc::now());
+                    let _ = engine::review_scoped(&Change::state(&obj, op.clone()), &EmptyView, &policy, Utc::now(), Scope::Validate);
                     if policy.mode == Mode::Audit {
                         prop_assert!(d.allowed, "audit never denies");
                         prop_assert!(d.patch.is_empty(), "audit never patches");

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kube::core::admission::Operation;
 
 use super::{CheckArgs, OutputFormat, exit, load_manifests, load_policy, output};
 use crate::engine;
@@ -83,7 +82,7 @@ pub fn check_documents(
     // Rules see each object in the namespace it is placed in; the report names the object as
     // the file has it.
     for ((doc, obj), placed) in docs.iter().zip(&objects).zip(&placed) {
-        let decision = engine::review(placed, &Operation::Create, &view, policy, now);
+        let decision = engine::review(&engine::Change::create(placed), &view, policy, now);
         checked.report.add(obj, &decision, Some((&doc.file, doc.line)));
         if decision.mode == Mode::Enforce {
             checked.blocking += decision.denies();

@@ -32,7 +32,7 @@ pub fn compute(shared: &Shared, policy: &Policy) -> Report {
     let now = shared.now();
     let mut report = Report::default();
     for obj in &objects {
-        let decision = engine::review(obj, &Operation::Update, shared, policy, now);
+        let decision = engine::review(&engine::Change::state(obj, Operation::Update), shared, policy, now);
         report.add(obj, &decision, None);
     }
     report

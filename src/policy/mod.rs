@@ -86,6 +86,9 @@ impl Default for Injection {
 pub struct RuleSetting {
     pub action: Action,
     pub allow_exemption: bool,
+    /// On UPDATE, a deny finding the old object already had is only a warning; only what the
+    /// update introduces denies.
+    pub allow_existing_violations: bool,
 }
 
 /// A validated policy. Build it with [`Policy::from_yaml`] or [`Policy::default`].
@@ -137,6 +140,7 @@ impl Default for Policy {
                         RuleSetting {
                             action: r.default_action,
                             allow_exemption: false,
+                            allow_existing_violations: true,
                         },
                     )
                 })
@@ -225,10 +229,16 @@ impl Policy {
             Some(Value::Bool(b)) => b,
             Some(v) => return Err(format!("allowExemption: {v} is not a boolean")),
         };
+        let allow_existing_violations = match map.remove("allowExistingViolations") {
+            None => default.allow_existing_violations,
+            Some(Value::Bool(b)) => b,
+            Some(v) => return Err(format!("allowExistingViolations: {v} is not a boolean")),
+        };
         self.params.set(id, map)?;
         Ok(RuleSetting {
             action,
             allow_exemption,
+            allow_existing_violations,
         })
     }
 
@@ -236,6 +246,7 @@ impl Policy {
         self.settings.get(id).copied().unwrap_or(RuleSetting {
             action: Action::Off,
             allow_exemption: false,
+            allow_existing_violations: true,
         })
     }
 

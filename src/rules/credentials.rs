@@ -29,7 +29,9 @@ pub fn plaintext(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                                 .unwrap_or_default()
                         ),
                     )
-                    .at(env_path(w.kind.pod_spec_pointer(), &c, i)),
+                    .at(env_path(w.kind.pod_spec_pointer(), &c, i))
+                    // The message leaves the value out; a different credential is a new finding.
+                    .judged(super::fingerprint(value)),
                 );
             }
         }

@@ -54,6 +54,10 @@ pub struct Violation {
     /// Report at most as a warning whatever the policy says (e.g. a Cluster whose
     /// ScheduledBackup has not been applied yet at CREATE).
     pub warn_only: bool,
+    /// The value the rule judged, where the message does not carry it. On UPDATE a finding is
+    /// pre-existing when the old object yields the same rule, path and judged value (the
+    /// message when this is unset). Never a secret: see [`fingerprint`].
+    pub judged: Option<String>,
 }
 
 impl Violation {
@@ -63,6 +67,7 @@ impl Violation {
             message: message.into(),
             path: None,
             warn_only: false,
+            judged: None,
         }
     }
     pub fn at(mut self, path: impl Into<String>) -> Violation {
@@ -73,6 +78,19 @@ impl Violation {
         self.warn_only = true;
         self
     }
+    /// Keys the finding on `value` instead of the message (see [`Violation::judged`]).
+    pub fn judged(mut self, value: impl Into<String>) -> Violation {
+        self.judged = Some(value.into());
+        self
+    }
+}
+
+/// A stand-in for a value that must not be kept (a credential): equal values give equal
+/// fingerprints within this process, and the process-random key makes them useless elsewhere.
+pub fn fingerprint(value: &str) -> String {
+    use std::hash::BuildHasher as _;
+    static KEY: std::sync::LazyLock<std::hash::RandomState> = std::sync::LazyLock::new(std::hash::RandomState::new);
+    format!("{:016x}", KEY.hash_one(value))
 }
 
 pub type Check = fn(&Object, &Ctx<'_>, &mut Vec<Violation>);
