@@ -27,3 +27,4 @@ mod server_faults;
 mod server_lifecycle;
 mod server_load;
 mod server_tls;
+mod server_updates;
