@@ -59,6 +59,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
                     source,
                 })?;
             loaded.docs.extend(parse("<stdin>", &text)?);
+            loaded.skipped.extend(reviews_note("<stdin>", &text));
             continue;
         }
         let walked = fs::metadata(path).is_ok_and(|m| m.is_dir());
@@ -73,7 +74,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
                 source,
             })?;
             match parse(&name, &text) {
-                Ok(docs) => loaded.docs.extend(docs),
+                Ok(docs) => {
+                    loaded.docs.extend(docs);
+                    if !walked {
+                        loaded.skipped.extend(reviews_note(&name, &text));
+                    }
+                }
                 Err(InputError::NotObject { message, .. }) if walked && holds_no_object(&text) => {
                     loaded.skipped.push(format!("{name}: {message}"));
                 }
@@ -82,6 +88,39 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
         }
     }
     Ok(loaded)
+}
+
+/// A file the user named (or stdin) that holds AdmissionReviews gets a note: they are API
+/// messages and are not checked, which would otherwise look like a clean result. In a walked
+/// directory they sit beside the manifests (examples/) and pass quietly.
+fn reviews_note(name: &str, text: &str) -> Option<String> {
+    let is_review = |v: &Value| {
+        v.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
+            && v.get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.starts_with("admission.k8s.io/"))
+    };
+    let trimmed = text.trim_start_matches('\u{feff}');
+    let count = match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Array(items)) => items.iter().filter(|v| is_review(v)).count(),
+        Ok(v) => usize::from(is_review(&v)),
+        Err(_) => split_documents(trimmed)
+            .iter()
+            .filter_map(|(_, chunk)| parse_yaml(chunk).ok())
+            .filter(is_review)
+            .count(),
+    };
+    (count > 0).then(|| {
+        let what = if count == 1 {
+            "an AdmissionReview".to_string()
+        } else {
+            format!("{count} AdmissionReviews")
+        };
+        format!(
+            "{name}: {what} (a request to the webhook, not a manifest), not checked: POST it to \
+             `dbhook serve`, or check the object it carries: `jq .request.object {name} | dbhook check -`"
+        )
+    })
 }
 
 /// True when no document of `text` is a mapping with a `kind`: the file is not a manifest.
@@ -274,6 +313,50 @@ fn expand(file: &str, line: usize, value: Value, out: &mut Vec<Document>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_admission_review_file_gets_a_note_and_a_walked_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let review = dir.path().join("review.json");
+        fs::write(
+            &review,
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x"}}"#,
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .unwrap();
+        let named = load(std::slice::from_ref(&review)).unwrap();
+        assert!(named.docs.is_empty());
+        assert_eq!(named.skipped.len(), 1, "{:?}", named.skipped);
+        assert!(
+            named.skipped[0].starts_with(&format!(
+                "{}: an AdmissionReview (a request to the webhook, not a manifest), not checked",
+                review.display()
+            )),
+            "{}",
+            named.skipped[0]
+        );
+        let walked = load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(walked.docs.len(), 1);
+        assert!(walked.skipped.is_empty(), "{:?}", walked.skipped);
+        // YAML, several documents, next to a manifest in the same file.
+        let mixed = dir.path().join("mixed.yaml");
+        fs::write(
+            &mixed,
+            "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n---\napiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+        )
+        .unwrap();
+        let named = load(&[mixed]).unwrap();
+        assert_eq!(named.docs.len(), 1);
+        assert!(
+            named.skipped[0].contains(": 2 AdmissionReviews (a request"),
+            "{:?}",
+            named.skipped
+        );
+    }
 
     #[test]
     fn documents_carry_the_line_their_object_starts_on() {

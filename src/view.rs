@@ -170,6 +170,11 @@ pub trait LiveView: View {
     fn synced(&self) -> bool;
     /// Findings over every watched object (`GET /report`).
     fn report(&self) -> crate::report::Report;
+    /// Whether objects come from a cluster at all; false when standalone, where the report
+    /// is empty by construction and says so.
+    fn watches_a_cluster(&self) -> bool {
+        true
+    }
 }
 
 impl LiveView for EmptyView {
@@ -178,5 +183,8 @@ impl LiveView for EmptyView {
     }
     fn report(&self) -> crate::report::Report {
         crate::report::Report::default()
+    }
+    fn watches_a_cluster(&self) -> bool {
+        false
     }
 }

@@ -951,3 +951,94 @@ async fn serve_rss_with_10k_jobs_and_1k_clusters() {
         assert!(serve.terminate().await.success());
     }
 }
+
+/// `dbhook serve --dev` with `home` as HOME, `kubeconfig_env` as KUBECONFIG (unset if None),
+/// and no in-cluster environment, on loopback ephemeral ports.
+fn serve_dev_with(root: &Path, home: &Path, kubeconfig_env: Option<&Path>) -> Serve {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--log-format", "json"])
+        .env("HOME", home)
+        .env("RUST_LOG", "info")
+        .env_remove("KUBECONFIG")
+        .env_remove("DBHOOK_KUBECONFIG")
+        .env_remove("DBHOOK_STANDALONE")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(path) = kubeconfig_env {
+        command.env("KUBECONFIG", path);
+    }
+    let mut child = command.spawn().expect("dbhook serve starts");
+    let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+    let (stderr, err_reader) = collect(child.stderr.take().unwrap());
+    Serve {
+        child,
+        stdout,
+        stderr,
+        readers: vec![out_reader, err_reader],
+    }
+}
+
+/// A laptop's `~/.kube/config` may point at production: `--dev` must not pick it up by itself.
+/// Here it points at a live (fake) API server, which must see no request at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_with_a_kubeconfig_in_home_stays_standalone_and_says_so() {
+    let api = crate::support::FakeApiServer::start(&crate::support::ALL_CRDS).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("home");
+    std::fs::create_dir_all(home.join(".kube")).unwrap();
+    std::fs::rename(kubeconfig_for(root, &api), home.join(".kube/config")).unwrap();
+
+    let mut serve = serve_dev_with(root, &home, None);
+    let (_, admin) = serve.addrs().await;
+    let (_, port) = curl_line(&mut serve).await;
+    let banner = serve.stdout();
+    assert!(
+        banner.contains("cluster view: none, standalone") && banner.contains("~/.kube/config"),
+        "the banner says the view is standalone and why:\n{banner}"
+    );
+    assert_eq!(admin_get(admin, "/readyz").await.0, 200, "standalone: ready at once");
+    assert_dev_server_patches(root, port).await;
+    assert!(
+        api.requests().is_empty(),
+        "--dev contacted the cluster of ~/.kube/config: {:?}",
+        api.requests()
+    );
+    assert!(serve.terminate().await.success());
+}
+
+/// `KUBECONFIG` is an explicit choice: `--dev` then watches that cluster and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
+    let api = crate::support::FakeApiServer::start(&crate::support::ALL_CRDS).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let kubeconfig = kubeconfig_for(root, &api);
+
+    let mut serve = serve_dev_with(root, &home, Some(&kubeconfig));
+    let (_, admin) = serve.addrs().await;
+    curl_line(&mut serve).await;
+    let banner = serve.stdout();
+    assert!(
+        banner.contains(&format!(
+            "cluster view: the cluster of KUBECONFIG={}",
+            kubeconfig.display()
+        )),
+        "{banner}"
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while admin_get(admin, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!api.requests().is_empty(), "the view was fed from the API server");
+    assert!(serve.terminate().await.success());
+}

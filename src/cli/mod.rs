@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DBHOOK_STANDALONE")]
     pub standalone: bool,
     /// Development mode: self-signed CA and cert for localhost in certs/dev/, reused while valid;
-    /// implies --standalone unless a kubeconfig is found.
+    /// implies --standalone unless --kubeconfig or KUBECONFIG names a kubeconfig (never ~/.kube/config).
     #[arg(long, env = "DBHOOK_DEV")]
     pub dev: bool,
     /// Log format: json (default in a cluster) or text (default on a terminal).
@@ -76,7 +76,8 @@ pub struct ServeArgs {
     /// Seconds to finish in-flight requests after SIGTERM.
     #[arg(long, env = "DBHOOK_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
-    /// Kubeconfig file for the cluster view (default: in-cluster config, then ~/.kube/config).
+    /// Kubeconfig file for the cluster view (default: in-cluster config, then KUBECONFIG or
+    /// ~/.kube/config; with --dev, only this flag or KUBECONFIG).
     #[arg(long, env = "DBHOOK_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Seconds without contact with the API server after which "absent" answers become "unknown".

@@ -209,10 +209,10 @@ impl Policy {
         let mut map = match entry {
             Value::Object(m) => m,
             Value::Null => serde_json::Map::new(),
-            // `rule-id: deny` is a natural shorthand.
-            Value::String(s) => {
+            // `rule-id: deny` is a natural shorthand; `false` is a bare `off` as Helm reads it.
+            Value::String(_) | Value::Bool(false) => {
                 let mut m = serde_json::Map::new();
-                m.insert("action".into(), Value::String(s));
+                m.insert("action".into(), entry);
                 m
             }
             other => return Err(format!("action: expected a mapping, got {other}")),
@@ -220,9 +220,14 @@ impl Policy {
         let default = self.setting(id);
         let action = match map.remove("action") {
             None => default.action,
-            Some(v) => {
-                serde_json::from_value(v.clone()).map_err(|_| format!("action: {v} is not one of deny, warn, off"))?
-            }
+            // YAML 1.1 readers (Helm values, kubectl) turn a bare `off` into `false` before
+            // dbhook sees the document; `true` (a bare `on` or `yes`) has no such meaning.
+            Some(Value::Bool(false)) => Action::Off,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+                format!(
+                    "action: {v} is not one of deny, warn, off (quote \"off\": a bare on/off is a YAML 1.1 boolean)"
+                )
+            })?,
         };
         let allow_exemption = match map.remove("allowExemption") {
             None => default.allow_exemption,

@@ -174,3 +174,26 @@ fn existing_violations_are_allowed_by_default_and_each_rule_can_be_made_strict()
         assert!(Policy::default().setting(rule.id).allow_existing_violations, "{}", rule.id);
     }
 }
+
+/// Helm and kubectl read values as YAML 1.1, where a bare `off` is the boolean `false`: the
+/// policy the chart renders then says `action: false` (or `rule-id: false`), and means off.
+#[test]
+fn yaml_1_1_false_is_off_as_action_and_as_shorthand() {
+    let p = Policy::from_yaml(
+        "rules:\n  cluster-exists: {action: false}\n  backup-compression: false\n  image-tag-pinned: \"off\"\n",
+    )
+    .unwrap();
+    assert_eq!(p.action(catalog::CLUSTER_EXISTS), Action::Off);
+    assert_eq!(p.action(catalog::BACKUP_COMPRESSION), Action::Off);
+    assert_eq!(p.action(catalog::IMAGE_TAG_PINNED), Action::Off);
+    // Other rules keep their defaults.
+    assert_eq!(p.action(catalog::BACKUP_CONFIGURED), Action::Deny);
+}
+
+#[test]
+fn yaml_1_1_true_is_not_an_action() {
+    let e = err("rules:\n  cluster-exists: {action: true}\n");
+    assert!(e.contains("rules.cluster-exists.action") && e.contains("quote"), "{e}");
+    let e = err("rules:\n  cluster-exists: true\n");
+    assert!(e.contains("rules.cluster-exists"), "{e}");
+}

@@ -49,19 +49,30 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     }
 }
 
+/// prometheus-client writes OpenMetrics text (`# EOF`, counter samples named `<family>_total`);
+/// announced as the 0.0.4 text format, Prometheus parses it as that and loses the metric types.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE))],
         state.metrics.render(),
     )
         .into_response()
 }
 
+/// Said in `/report` when there is no cluster view, so an empty report is not read as "clean".
+pub const NO_CLUSTER_VIEW: &str = "no cluster view: this server runs standalone (--standalone, or --dev \
+    without --kubeconfig or KUBECONFIG), so the report holds no objects";
+
 async fn report(State(state): State<Arc<AdminState>>) -> Response {
-    match serde_json::to_vec(&state.view.report()) {
+    let mut report = serde_json::to_value(state.view.report());
+    if let Ok(serde_json::Value::Object(fields)) = &mut report
+        && !state.view.watches_a_cluster()
+    {
+        fields.insert("note".into(), NO_CLUSTER_VIEW.into());
+    }
+    match report.and_then(|r| serde_json::to_vec(&r)) {
         Ok(body) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             body,

@@ -1,8 +1,9 @@
 //! `dbhook serve` itself: flags to [`Config`], the view, logging, the runtime, and signals.
 
+use std::ffi::OsStr;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,19 +16,86 @@ use crate::view::{EmptyView, LiveView};
 
 use super::{Config, Server, StartError, TlsPaths, dev, reload, shutdown};
 
-/// The view the server judges against. `--standalone`, and `--dev` without a kubeconfig:
-/// [`EmptyView`], where every lookup of another object is unknown and never denies. Otherwise
-/// the cluster view's watch caches, fed from the API server with read-only access.
+/// Where the cluster view comes from, decided from the flags and `KUBECONFIG` alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewSource {
+    /// No Kubernetes API: every lookup of another object is unknown.
+    Standalone { dev: bool },
+    /// The kubeconfig `--kubeconfig` names, or the one `KUBECONFIG` names (as kubectl reads it).
+    Kubeconfig { path: Option<PathBuf>, shown: String },
+    /// In a cluster: the service account; elsewhere `KUBECONFIG` or `~/.kube/config`.
+    Discovered,
+}
+
+impl ViewSource {
+    /// `--standalone`, or `--dev` without a kubeconfig named by `--kubeconfig` or `KUBECONFIG`:
+    /// `--dev` runs on laptops whose `~/.kube/config` may point at production, so it never
+    /// picks that up by itself.
+    pub fn of(args: &ServeArgs, kubeconfig_env: Option<&OsStr>) -> ViewSource {
+        if args.standalone {
+            return ViewSource::Standalone { dev: false };
+        }
+        if let Some(path) = &args.kubeconfig {
+            return ViewSource::Kubeconfig {
+                path: Some(path.clone()),
+                shown: path.display().to_string(),
+            };
+        }
+        if !args.dev {
+            return ViewSource::Discovered;
+        }
+        match kubeconfig_env.filter(|v| !v.is_empty()) {
+            None => ViewSource::Standalone { dev: true },
+            Some(list) => {
+                let paths: Vec<PathBuf> = std::env::split_paths(list).collect();
+                // A single file is read as given, even in a pod; a list is merged as kubectl does.
+                let path = match paths.as_slice() {
+                    [one] => Some(one.clone()),
+                    _ => None,
+                };
+                ViewSource::Kubeconfig {
+                    path,
+                    shown: format!("KUBECONFIG={}", list.to_string_lossy()),
+                }
+            }
+        }
+    }
+
+    /// One line for the `--dev` banner and the log.
+    pub fn describe(&self) -> String {
+        match self {
+            ViewSource::Standalone { dev: true } => "cluster view: none, standalone (--dev reads no ~/.kube/config; \
+                pass --kubeconfig or set KUBECONFIG to watch a cluster): lookups of other objects are unknown"
+                .into(),
+            ViewSource::Standalone { dev: false } => {
+                "cluster view: none, standalone: lookups of other objects are unknown".into()
+            }
+            ViewSource::Kubeconfig { shown, .. } => {
+                format!("cluster view: the cluster of {shown}, ready once every watch has synced")
+            }
+            ViewSource::Discovered => {
+                "cluster view: in-cluster configuration or KUBECONFIG / ~/.kube/config, ready once every watch has synced"
+                    .into()
+            }
+        }
+    }
+}
+
+/// The view the server judges against: [`EmptyView`] when standalone, where every lookup of
+/// another object is unknown and never denies; otherwise the cluster view's watch caches, fed
+/// from the API server with read-only access.
 pub async fn build_view(
     args: &ServeArgs,
     policy: &Arc<ArcSwap<Policy>>,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<dyn LiveView>, StartError> {
-    let kubeconfig = args.kubeconfig.as_deref();
-    if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
-        tracing::info!("standalone: no cluster view, lookups of other objects are unknown");
-        return Ok(Arc::new(EmptyView));
-    }
+    let source = ViewSource::of(args, std::env::var_os("KUBECONFIG").as_deref());
+    tracing::info!("{}", source.describe());
+    let kubeconfig = match &source {
+        ViewSource::Standalone { .. } => return Ok(Arc::new(EmptyView)),
+        ViewSource::Kubeconfig { path, .. } => path.as_deref(),
+        ViewSource::Discovered => None,
+    };
     let client = crate::cluster::client(kubeconfig).await.map_err(|e| {
         StartError::Kube(format!(
             "{e:#}; pass --kubeconfig, run in a cluster, or use --standalone to serve without the cluster view"
@@ -111,7 +179,8 @@ async fn run(args: ServeArgs) -> u8 {
         }
     };
     if let Some(dev) = dev {
-        print!("{}", dev::banner(&dev, server.addr.port()));
+        let source = ViewSource::of(&args, std::env::var_os("KUBECONFIG").as_deref());
+        print!("{}", dev::banner(&dev, server.addr.port(), &source.describe()));
     }
     let signal = shutdown::os_signal().await;
     tracing::info!(
