@@ -8,7 +8,8 @@ use json_patch::PatchOperation;
 use kube::core::admission::Operation;
 use serde::Serialize;
 
-use crate::model::{Object, keys};
+use crate::exemption::{self, Exemption, State};
+use crate::model::Object;
 use crate::mutate;
 use crate::policy::{Action, Mode, Policy};
 use crate::redact;
@@ -53,6 +54,10 @@ pub struct Finding {
     /// as a warning, never denied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pre_existing: bool,
+    /// The object's exemption from this rule: one that applies (the finding is in
+    /// [`Decision::exempted`]) or one that expired (the finding stands and says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
 }
 
 /// How pre-existing findings are marked in warnings, audit annotations and metrics.
@@ -246,19 +251,26 @@ pub fn review_scoped(
                 "{reason}: judged without it, so no finding counts as pre-existing"
             ));
         }
-        let exempt = exemptions(obj, policy, &mut notices);
+        let exempt = exemption::judge(obj, policy, now);
+        notices.extend(exempt.notices.iter().cloned());
         d.add_notices(notices);
         let (exempted, kept): (Vec<Violation>, Vec<Violation>) =
-            violations.into_iter().partition(|v| exempt.contains(&v.rule));
+            violations.into_iter().partition(|v| exempt.applies(v.rule));
         let pre_existing = ratchet(change, &kept, &ctx);
         d.findings = kept
             .into_iter()
             .zip(pre_existing)
-            .filter_map(|(v, pre)| to_finding(v, change, policy, pre))
+            .filter_map(|(v, pre)| {
+                let e = exempt.get(v.rule);
+                to_finding(v, change, policy, pre, e)
+            })
             .collect();
         d.exempted = exempted
             .into_iter()
-            .filter_map(|v| to_finding(v, change, policy, false))
+            .filter_map(|v| {
+                let e = exempt.get(v.rule);
+                to_finding(v, change, policy, false, e)
+            })
             .collect();
         if !d.exempted.is_empty() {
             d.audit_annotations
@@ -330,11 +342,7 @@ fn ratchet(change: &Change<'_>, found: &[Violation], ctx: &Ctx<'_>) -> Vec<bool>
 type Key<'a> = (&'static str, Option<&'a str>, &'a str);
 
 fn key(v: &Violation) -> Key<'_> {
-    (
-        v.rule,
-        v.path.as_deref(),
-        v.judged.as_deref().unwrap_or(&v.message),
-    )
+    (v.rule, v.path.as_deref(), v.judged.as_deref().unwrap_or(&v.message))
 }
 
 fn apply_mutation(d: &mut Decision, obj: &Object, operation: &Operation, policy: &Policy) {
@@ -378,33 +386,6 @@ impl Decision {
     }
 }
 
-/// Rule ids the object may skip; warns about exemptions the policy does not honour.
-fn exemptions(obj: &Object, policy: &Policy, warnings: &mut Vec<String>) -> Vec<&'static str> {
-    let Some(list) = obj.annotation(keys::EXEMPT) else {
-        return Vec::new();
-    };
-    let mut honoured = Vec::new();
-    // Each name once: a list repeating a name thousands of times gets one warning, not thousands.
-    let mut seen = std::collections::BTreeSet::new();
-    for name in list
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && seen.insert(*s))
-    {
-        match catalog::id(name) {
-            None => warnings.push(format!(
-                "{} names unknown rule {name:?}; it is ignored (see `dbhook rules`)",
-                keys::EXEMPT
-            )),
-            Some(id) if policy.setting(id).allow_exemption => honoured.push(id),
-            Some(id) => warnings.push(format!(
-                "exemption from [{id}] ignored: the policy does not allow exempting this rule (allowExemption)"
-            )),
-        }
-    }
-    honoured
-}
-
 /// The policy's action for `v`, lowered to a warning where the rule or the request asks.
 fn effective_action(v: &Violation, change: &Change<'_>, policy: &Policy) -> Action {
     let action = policy.action(v.rule);
@@ -416,14 +397,33 @@ fn effective_action(v: &Violation, change: &Change<'_>, policy: &Policy) -> Acti
     }
 }
 
-fn to_finding(v: Violation, change: &Change<'_>, policy: &Policy, pre_existing: bool) -> Option<Finding> {
+fn to_finding(
+    v: Violation,
+    change: &Change<'_>,
+    policy: &Policy,
+    pre_existing: bool,
+    exemption: Option<&Exemption>,
+) -> Option<Finding> {
     let action = effective_action(&v, change, policy);
-    (action != Action::Off).then(|| Finding {
+    if action == Action::Off {
+        return None;
+    }
+    let mut message = redact::credentials(&v.message).into_owned();
+    if let Some(Exemption {
+        state: State::Expired,
+        until: Some(until),
+        ..
+    }) = exemption
+    {
+        message.push_str(&format!(" (exemption expired on {until})"));
+    }
+    Some(Finding {
         rule: v.rule,
         action,
-        message: redact::credentials(&v.message).into_owned(),
+        message,
         path: v.path,
         pre_existing,
+        exemption: exemption.cloned(),
     })
 }
 
@@ -440,6 +440,14 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
             let mut entry = serde_json::json!({"rule": f.rule, "action": f.action, "message": message});
             if f.pre_existing {
                 entry["state"] = PRE_EXISTING.into();
+            }
+            if let Some(e) = &f.exemption {
+                if let Some(until) = &e.until {
+                    entry["exemptUntil"] = until.as_str().into();
+                }
+                if let Some(reason) = &e.reason {
+                    entry["exemptReason"] = rules::truncate(reason, 200).into();
+                }
             }
             list.push(entry);
         } else {

@@ -18,6 +18,7 @@ mod cluster_rbac;
 mod cluster_view;
 mod docs;
 mod docs_rules;
+mod exemptions;
 mod fuzz_admission;
 mod hostile;
 mod metrics_openmetrics;

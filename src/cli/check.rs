@@ -106,10 +106,35 @@ pub fn check_documents(
         checked.notes.extend(decision.exempted.iter().map(|f| Note {
             file: doc.file.clone(),
             line: doc.line,
-            message: format!("[{}] exempted by {}: {}", f.rule, crate::model::keys::EXEMPT, f.message),
+            message: format!(
+                "[{}] exempted by {}{}: {}",
+                f.rule,
+                crate::model::keys::EXEMPT,
+                exemption_terms(f.exemption.as_ref()),
+                f.message
+            ),
         }));
     }
     Ok(checked)
+}
+
+/// ` (until <date>, reason: <text>)` where the annotations give them.
+fn exemption_terms(e: Option<&crate::exemption::Exemption>) -> String {
+    let terms: Vec<String> = e
+        .into_iter()
+        .flat_map(|e| {
+            [
+                e.until.as_ref().map(|u| format!("until {u}")),
+                e.reason.as_ref().map(|r| format!("reason: {r}")),
+            ]
+        })
+        .flatten()
+        .collect();
+    if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", terms.join(", "))
+    }
 }
 
 /// The objects in the namespace they will be applied to, as far as the input says: rendered

@@ -418,6 +418,9 @@ impl LiveView for ClusterView {
     fn report(&self) -> Report {
         Report::clone(&self.shared.report.load())
     }
+    fn now(&self) -> DateTime<Utc> {
+        self.shared.now()
+    }
 }
 
 /// A client for the cluster view: the explicit kubeconfig if given, else the in-cluster

@@ -34,6 +34,7 @@ pub fn compute(shared: &Shared, policy: &Policy) -> Report {
     for obj in &objects {
         let decision = engine::review(&engine::Change::state(obj, Operation::Update), shared, policy, now);
         report.add(obj, &decision, None);
+        report.count_exemptions(obj, policy, now);
     }
     report
 }
@@ -49,6 +50,14 @@ pub fn publish(shared: &Shared, report: Report) {
     for ((rule, action), n) in counts {
         gauge
             .get_or_create(&labels([("rule", rule), ("action", action)]))
+            .set(n);
+    }
+    for state in crate::exemption::State::ALL {
+        let n = i64::try_from(report.exemptions[state as usize]).unwrap_or(i64::MAX);
+        shared
+            .metrics
+            .exemptions
+            .get_or_create(&labels([("state", state.as_str())]))
             .set(n);
     }
     shared.report.store(Arc::new(report));

@@ -22,6 +22,8 @@ pub mod keys {
     pub const ROLE: &str = "dbhook.io/role";
     pub const ROLLOUT: &str = "dbhook.io/rollout";
     pub const EXEMPT: &str = "dbhook.io/exempt";
+    pub const EXEMPT_UNTIL: &str = "dbhook.io/exempt-until";
+    pub const EXEMPT_REASON: &str = "dbhook.io/exempt-reason";
     pub const MODE: &str = "dbhook.io/mode";
     pub const ARGOCD_HOOK: &str = "argocd.argoproj.io/hook";
     pub const ARGOCD_HOOK_DELETE: &str = "argocd.argoproj.io/hook-delete-policy";

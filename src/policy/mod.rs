@@ -100,6 +100,36 @@ pub struct Policy {
     pub exclude_namespaces: Vec<String>,
     settings: BTreeMap<&'static str, RuleSetting>,
     pub params: Params,
+    pub exemptions: Exemptions,
+}
+
+/// How `dbhook.io/exempt-until` is honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exemptions {
+    /// Days before the expiry during which an exemption still applies but warns.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+    /// An exemption without `dbhook.io/exempt-until` does not apply.
+    #[serde(default)]
+    pub require_expiry: bool,
+    /// An expiry further ahead than this many days does not apply.
+    #[serde(default)]
+    pub max_days: Option<u32>,
+}
+
+fn default_warn_days() -> u32 {
+    14
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions {
+            warn_days: default_warn_days(),
+            require_expiry: false,
+            max_days: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +151,7 @@ struct RawPolicy {
     exclude_namespaces: Option<Vec<String>>,
     /// Also accepted as a parameter of `migration-image-lockstep`, which wins.
     lockstep_memory_minutes: Option<u64>,
+    exemptions: Option<Value>,
     #[serde(default)]
     rules: BTreeMap<String, Value>,
 }
@@ -146,6 +177,7 @@ impl Default for Policy {
                 })
                 .collect(),
             params: Params::default(),
+            exemptions: Exemptions::default(),
         }
     }
 }
@@ -190,6 +222,9 @@ impl Policy {
         }
         if let Some(m) = raw.lockstep_memory_minutes {
             policy.params.migration_image_lockstep.lockstep_memory_minutes = m;
+        }
+        if let Some(e) = raw.exemptions {
+            policy.exemptions = params::decode(e).map_err(|e| PolicyError::Invalid(format!("exemptions.{e}")))?;
         }
         for (id, entry) in raw.rules {
             let Some(info) = catalog::find(&id) else {
