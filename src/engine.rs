@@ -8,6 +8,7 @@ use json_patch::PatchOperation;
 use kube::core::admission::Operation;
 use serde::Serialize;
 
+use crate::evidence::Evidence;
 use crate::exemption::{self, Exemption, State};
 use crate::model::Object;
 use crate::mutate;
@@ -58,6 +59,11 @@ pub struct Finding {
     /// [`Decision::exempted`]) or one that expired (the finding stands and says so).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<Exemption>,
+    pub evidence: Evidence,
+    /// The rule said what it saw and expected (rather than the generic fallback): the denial
+    /// message then carries the short form.
+    #[serde(skip)]
+    pub specific_evidence: bool,
 }
 
 /// How pre-existing findings are marked in warnings, audit annotations and metrics.
@@ -417,6 +423,7 @@ fn to_finding(
     {
         message.push_str(&format!(" (exemption expired on {until})"));
     }
+    let (evidence, specific_evidence) = evidence(&v);
     Some(Finding {
         rule: v.rule,
         action,
@@ -424,7 +431,32 @@ fn to_finding(
         path: v.path,
         pre_existing,
         exemption: exemption.cloned(),
+        evidence,
+        specific_evidence,
     })
+}
+
+/// The rule's evidence, or one derived from what every finding has: what was seen is the
+/// judged value at the path (the message where the rule judged no separate value), what passes
+/// is the rule's summary. Redacted: rules quote values as written.
+fn evidence(v: &Violation) -> (Evidence, bool) {
+    let specific = v.observed.is_some() && v.expected.is_some();
+    let observed = match (&v.observed, &v.path, &v.judged) {
+        (Some(o), _, _) => o.clone(),
+        // A judged value that is a fingerprint stands for a credential: say where, not what.
+        (None, Some(path), Some(j)) if v.rule != catalog::DB_URL_PLAINTEXT => format!("{path} = {j}"),
+        (None, _, _) => v.message.clone(),
+    };
+    let expected = match &v.expected {
+        Some(e) => e.clone(),
+        None => catalog::find(v.rule).map_or_else(String::new, |r| r.summary.to_string()),
+    };
+    let evidence = Evidence {
+        observed: redact::credentials(&observed).into_owned(),
+        expected: redact::credentials(&expected).into_owned(),
+        objects: v.consulted.clone(),
+    };
+    (evidence, specific)
 }
 
 /// The `violations`/`exempted` audit annotations: `[{rule, action, message}]`. Bounded like the
@@ -460,12 +492,21 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
     serde_json::Value::Array(list).to_string()
 }
 
+/// `[rule] message (expected …, observed …)`: the short evidence where the rule gave one.
+fn denial_reason(f: &Finding) -> String {
+    if f.specific_evidence {
+        format!("[{}] {} ({})", f.rule, f.message, f.evidence.short())
+    } else {
+        format!("[{}] {}", f.rule, f.message)
+    }
+}
+
 fn apply_mode(d: &mut Decision, obj: &Object) {
     let denials: Vec<&Finding> = d.findings.iter().filter(|f| f.denies()).collect();
     match d.mode {
         Mode::Enforce => {
             if !denials.is_empty() {
-                let reasons: Vec<String> = denials.iter().map(|f| format!("[{}] {}", f.rule, f.message)).collect();
+                let reasons: Vec<String> = denials.iter().map(|f| denial_reason(f)).collect();
                 d.allowed = false;
                 d.message = Some(format!(
                     "dbhook denied {} {}: {}",

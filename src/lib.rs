@@ -6,6 +6,7 @@ pub mod admission;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod evidence;
 pub mod exemption;
 pub mod manifest;
 pub mod metrics;

@@ -47,6 +47,7 @@ pub struct ReportFinding {
     /// An expired exemption from this rule: when it ended and why it was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<crate::exemption::Exemption>,
+    pub evidence: crate::evidence::Evidence,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -97,6 +98,7 @@ impl Report {
             line: source.map(|(_, l)| l),
             message: f.message.clone(),
             exemption: f.exemption.clone(),
+            evidence: f.evidence.clone(),
         });
     }
 }

@@ -152,3 +152,48 @@ async fn an_exemption_warns_before_its_expiry_and_denies_after_it_on_the_view_cl
     assert_eq!(validate(&h, &strict, &undated).await["allowed"], false);
     assert_eq!(validate(&h, &policy(), &undated).await["allowed"], true);
 }
+
+/// A lockstep denial over the live view names the migration Job it compared with, with the
+/// resourceVersion the view read, and carries the short evidence in its message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockstep_evidence_names_the_job_with_its_resource_version() {
+    let server = FakeApiServer::start(&ALL_CRDS).await;
+    server.apply(NAMESPACES, namespace(NS, json!({})));
+    server.apply(CLUSTERS, cnpg_cluster("shop-pg"));
+    let job = server.apply(
+        JOBS,
+        migration_job("web-migrate", "ghcr.io/acme/web:sha-1111111", json!({})),
+    );
+    let rv = job["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let h = start(&server).await;
+    h.synced().await;
+    let rollout = admitted(ROLLOUTS, app("web", "ghcr.io/acme/web:sha-2222222"));
+    until("the view pairs the Job", || {
+        !dbhook::view::View::migration_jobs_for(h.view.as_ref(), &rollout)
+            .items
+            .is_empty()
+    })
+    .await;
+    let d = dbhook::engine::review(
+        &dbhook::engine::Change::create(&rollout),
+        h.view.as_ref(),
+        &Policy::default(),
+        h.now(),
+    );
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.rule == "migration-image-lockstep")
+        .expect("a lockstep finding");
+    assert_eq!(f.evidence.observed, "ghcr.io/acme/web:sha-2222222");
+    assert_eq!(f.evidence.expected, "ghcr.io/acme/web:sha-1111111");
+    assert_eq!(
+        serde_json::to_value(&f.evidence.objects).unwrap(),
+        json!([{"apiVersion": "batch/v1", "kind": "Job", "namespace": NS, "name": "web-migrate", "resourceVersion": rv}])
+    );
+    let message = d.message.unwrap();
+    assert!(
+        message.ends_with("(expected ghcr.io/acme/web:sha-1111111, observed ghcr.io/acme/web:sha-2222222)"),
+        "{message}"
+    );
+}

@@ -229,7 +229,7 @@ pub fn run(args: &CheckArgs) -> u8 {
         }
     };
     let rendered = match args.output {
-        OutputFormat::Text => output::text(&checked, policy.mode, output::use_colour()),
+        OutputFormat::Text => output::text_with(&checked, policy.mode, output::use_colour(), args.explain),
         OutputFormat::Json => output::json(&checked.report),
         OutputFormat::Sarif => output::sarif(&checked.report),
     };

@@ -1,6 +1,7 @@
 //! The `dbhook` command line: flags (each with a `DBHOOK_*` env var) parsed into plain configs.
 
 pub mod check;
+mod evidence_text;
 pub mod mutate;
 pub mod output;
 
@@ -112,6 +113,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
     pub output: OutputFormat,
+    /// Text output: show under each finding what dbhook observed, what would pass and which
+    /// other objects it consulted.
+    #[arg(long, env = "DBHOOK_EXPLAIN")]
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -173,7 +173,9 @@ fn compare(subject: &Object, other: &Arc<Object>, out: &mut Vec<Violation>) {
                         m.image.repository
                     ),
                 )
-                .at(m.path.clone()),
+                .at(m.path.clone())
+                .evidence(m.image.to_string(), t.image.to_string())
+                .consulted(other),
             );
         }
     }
@@ -206,7 +208,8 @@ fn compare(subject: &Object, other: &Arc<Object>, out: &mut Vec<Violation>) {
                 format!("metadata.annotations[{}]", keys::ROLLOUT)
             } else {
                 mine[0].path.clone()
-            }),
+            })
+            .consulted(other),
         );
     }
 }
