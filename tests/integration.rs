@@ -12,6 +12,7 @@ mod support;
 
 mod admission;
 mod cli_check;
+mod cli_explain;
 mod cli_mutate;
 mod cluster_lockstep;
 mod cluster_rbac;

@@ -2,6 +2,7 @@
 
 pub mod check;
 mod evidence_text;
+pub mod explain;
 pub mod mutate;
 pub mod output;
 
@@ -36,6 +37,14 @@ pub enum Command {
     Policy,
     /// List rule ids, default actions and summaries.
     Rules(RulesArgs),
+    /// Explain a rule: what it checks and why, its parameters, how to fix, a passing and a failing example.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The rule id (see `dbhook rules`).
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

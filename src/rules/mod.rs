@@ -4,6 +4,7 @@ pub mod backup;
 pub mod catalog;
 pub mod credentials;
 pub mod cron;
+pub mod explain;
 pub mod images;
 pub mod injection;
 pub mod lockstep;
