@@ -14,6 +14,7 @@ mod admission;
 mod cli_check;
 mod cli_explain;
 mod cli_mutate;
+mod cli_openreports;
 mod cluster_lockstep;
 mod cluster_rbac;
 mod cluster_view;

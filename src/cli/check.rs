@@ -232,6 +232,7 @@ pub fn run(args: &CheckArgs) -> u8 {
         OutputFormat::Text => output::text_with(&checked, policy.mode, output::use_colour(), args.explain),
         OutputFormat::Json => output::json(&checked.report),
         OutputFormat::Sarif => output::sarif(&checked.report),
+        OutputFormat::Openreports => super::openreports::render(&checked.report),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout

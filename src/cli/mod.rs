@@ -4,6 +4,7 @@ pub mod check;
 mod evidence_text;
 pub mod explain;
 pub mod mutate;
+pub mod openreports;
 pub mod output;
 
 use std::path::PathBuf;
@@ -104,6 +105,8 @@ pub enum OutputFormat {
     Text,
     Json,
     Sarif,
+    /// OpenReports (openreports.io/v1alpha1) Report documents, one per namespace.
+    Openreports,
 }
 
 #[derive(Debug, Clone, Args)]
