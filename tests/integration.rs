@@ -16,6 +16,7 @@ mod cli_explain;
 mod cli_mutate;
 mod cli_openreports;
 mod cluster_lockstep;
+mod cluster_openreports;
 mod cluster_rbac;
 mod cluster_view;
 mod docs;

@@ -98,6 +98,13 @@ pub struct ServeArgs {
     /// below the webhook configurations' timeoutSeconds (chart default 5).
     #[arg(long, env = "DBHOOK_REQUEST_TIMEOUT", default_value_t = 4)]
     pub request_timeout: u64,
+    /// Write the background report as OpenReports (openreports.io/v1alpha1 Report per namespace)
+    /// by server-side apply; needs the OpenReports CRD (without it: logged once, stays off).
+    #[arg(long, env = "DBHOOK_REPORTS")]
+    pub reports: bool,
+    /// The most results one Report holds; the summary still counts the rest.
+    #[arg(long, env = "DBHOOK_REPORTS_MAX_RESULTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reports_max_results: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

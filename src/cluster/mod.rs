@@ -7,6 +7,7 @@ mod discovery;
 mod health;
 mod index;
 mod memory;
+mod openreports;
 mod report;
 mod resources;
 mod watch;
@@ -33,6 +34,7 @@ use discovery::Watches;
 pub use health::{Answer, Served};
 use index::ObjectIndex;
 use memory::Memory;
+pub use openreports::ReportsOptions;
 pub use resources::Res;
 
 /// "Now", injectable so tests can move time (lockstep memory, report).
@@ -56,6 +58,8 @@ pub struct ClusterOptions {
     /// The report is recomputed at least this often.
     pub report_refresh: Duration,
     pub clock: Clock,
+    /// Write the report as OpenReports (`serve --reports`).
+    pub reports: Option<ReportsOptions>,
 }
 
 impl Default for ClusterOptions {
@@ -66,6 +70,7 @@ impl Default for ClusterOptions {
             report_debounce: Duration::from_secs(2),
             report_refresh: Duration::from_secs(300),
             clock: system_clock(),
+            reports: None,
         }
     }
 }
@@ -86,6 +91,10 @@ impl ClusterOptions {
     pub fn from_serve_args(args: &crate::cli::ServeArgs) -> ClusterOptions {
         ClusterOptions {
             staleness: Duration::from_secs(args.view_staleness),
+            reports: args.reports.then(|| ReportsOptions {
+                max_results: usize::try_from(args.reports_max_results).unwrap_or(usize::MAX),
+                ..ReportsOptions::default()
+            }),
             ..ClusterOptions::default()
         }
     }
@@ -106,6 +115,8 @@ pub(crate) struct Shared {
     ready: AtomicBool,
     changed: Notify,
     report: ArcSwap<Report>,
+    /// A report computed over the synced view has been published.
+    report_complete: AtomicBool,
 }
 
 impl Shared {
@@ -126,7 +137,13 @@ impl Shared {
             ready: AtomicBool::new(false),
             changed: Notify::new(),
             report: ArcSwap::default(),
+            report_complete: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the published report covers the synced view.
+    fn report_published(&self) -> bool {
+        self.report_complete.load(Ordering::Acquire)
     }
 
     fn health(&self, res: Res) -> &health::Health {
@@ -347,6 +364,10 @@ pub async fn start(
     for res in Res::ALL.into_iter().filter(|r| !r.is_crd()) {
         watches.start(&shared, &client, res);
     }
+    let mut tasks = Vec::new();
+    if let Some(reports) = opts.reports.clone() {
+        tasks.push(tokio::spawn(openreports::run(shared.clone(), client.clone(), reports)).abort_handle());
+    }
     let discovery = tokio::spawn(discovery::run(
         shared.clone(),
         client,
@@ -361,7 +382,10 @@ pub async fn start(
     Arc::new(ClusterView {
         shared,
         watches,
-        tasks: vec![discovery.abort_handle(), report.abort_handle()],
+        tasks: [discovery.abort_handle(), report.abort_handle()]
+            .into_iter()
+            .chain(tasks)
+            .collect(),
     })
 }
 

@@ -80,6 +80,7 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
     let mut dirty_since: Option<Instant> = None;
     let mut last_change = Instant::now();
     let mut last_run = Instant::now();
+    let mut was_synced = false;
     loop {
         tokio::select! {
             _ = shared.changed_notified() => {
@@ -96,6 +97,11 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
         if last_run.elapsed() >= timing.refresh {
             dirty_since.get_or_insert_with(Instant::now);
         }
+        // The first report over the complete view is the first the OpenReports writer uses.
+        if !was_synced && shared.synced() {
+            was_synced = true;
+            dirty_since.get_or_insert_with(Instant::now);
+        }
         let Some(since) = dirty_since else { continue };
         if last_change.elapsed() < timing.debounce && since.elapsed() < timing.debounce * 10 {
             continue;
@@ -103,8 +109,14 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
         dirty_since = None;
         last_run = Instant::now();
         let (s, p) = (shared.clone(), policy.clone());
+        let complete = shared.synced();
         match tokio::task::spawn_blocking(move || compute(&s, &p)).await {
-            Ok(report) => publish(&shared, report),
+            Ok(report) => {
+                publish(&shared, report);
+                if complete {
+                    shared.report_complete.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "report computation failed"),
         }
     }
