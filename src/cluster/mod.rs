@@ -1,7 +1,8 @@
 //! The live cluster view (SPEC §6): kube watch caches of labelled workloads, CNPG and Barman
 //! Cloud resources and Namespace labels, answering the [`View`] lookups from memory; CRDs that are
 //! not installed make their kind unknown; lockstep memory of deleted hook Jobs; the background
-//! report. Read-only: nothing here writes to the API (see `docs/rbac.md`).
+//! report. Read-only, except the opt-in OpenReports writer (`serve --reports`, see
+//! `docs/rbac.md`).
 
 mod discovery;
 mod health;
