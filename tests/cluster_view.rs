@@ -205,12 +205,7 @@ async fn relabelling_a_namespace_to_audit_changes_its_mode() {
     let obj = admitted(DEPLOYMENTS, leaky_deployment());
 
     assert_eq!(engine::mode_for(NS, h.view.as_ref(), &policy), Mode::Enforce);
-    let d = engine::review(
-        &Change::state(&obj, Operation::Create),
-        h.view.as_ref(),
-        &policy,
-        h.now(),
-    );
+    let d = engine::review(&Change::state(&obj, Operation::Create), h.view.as_ref(), &policy, h.now());
     assert!(!d.allowed, "{d:?}");
     assert!(
         d.findings
@@ -223,12 +218,7 @@ async fn relabelling_a_namespace_to_audit_changes_its_mode() {
         engine::mode_for(NS, h.view.as_ref(), &policy) == Mode::Audit
     })
     .await;
-    let d = engine::review(
-        &Change::state(&obj, Operation::Create),
-        h.view.as_ref(),
-        &policy,
-        h.now(),
-    );
+    let d = engine::review(&Change::state(&obj, Operation::Create), h.view.as_ref(), &policy, h.now());
     assert!(d.allowed, "{d:?}");
     assert!(
         d.warnings

@@ -118,6 +118,9 @@ pub(crate) struct Shared {
     report: ArcSwap<Report>,
     /// A report computed over the synced view has been published.
     report_complete: AtomicBool,
+    /// Bumped by every published report: the OpenReports writer notices a new one without
+    /// holding on to the old.
+    report_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -139,6 +142,7 @@ impl Shared {
             changed: Notify::new(),
             report: ArcSwap::default(),
             report_complete: AtomicBool::new(false),
+            report_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

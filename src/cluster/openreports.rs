@@ -118,15 +118,17 @@ struct Written {
 /// Brings the API in line with `report`; returns whether every write succeeded. Writes only
 /// what differs from what was last written.
 async fn sync(client: &kube::Client, report: &Report, max_results: usize, written: &mut Written) -> bool {
-    let desired: HashMap<Scope, Value> = or::build_all(report, max_results).into_iter().collect();
+    let groups = or::group(report);
     let mut ok = true;
     let params = PatchParams::apply(or::SOURCE).force();
-    for (scope, doc) in &desired {
-        let d = digest(doc);
+    // One Report at a time: a cluster with many findings never holds all of them as JSON.
+    for (scope, findings) in &groups {
+        let doc = or::build(scope, findings, max_results);
+        let d = digest(&doc);
         if written.scopes.get(scope) == Some(&Some(d)) {
             continue;
         }
-        match api(client, scope).patch(or::NAME, &params, &Patch::Apply(doc)).await {
+        match api(client, scope).patch(or::NAME, &params, &Patch::Apply(&doc)).await {
             Ok(_) => {
                 written.scopes.insert(scope.clone(), Some(d));
             }
@@ -139,7 +141,7 @@ async fn sync(client: &kube::Client, report: &Report, max_results: usize, writte
     let stale: Vec<Scope> = written
         .scopes
         .keys()
-        .filter(|s| !desired.contains_key(s))
+        .filter(|s| !groups.contains_key(s))
         .cloned()
         .collect();
     for scope in stale {
@@ -197,16 +199,17 @@ pub(crate) async fn run(shared: Arc<Shared>, client: kube::Client, opts: Reports
             }
         }
     }
-    let mut last: Option<Arc<Report>> = None;
+    let mut last: Option<u64> = None;
     let mut retry_at: Option<Instant> = None;
     backoff = opts.backoff_initial;
     loop {
-        let current = shared.report.load_full();
-        let fresh = last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &current));
+        let generation = shared.report_generation.load(std::sync::atomic::Ordering::Acquire);
+        let fresh = last != Some(generation);
         let due = retry_at.is_some_and(|t| Instant::now() >= t);
         // The first report is published once the view has synced; an empty default before
         // that must not clear every Report.
         if (fresh || due) && shared.report_published() {
+            let current: Arc<Report> = shared.report.load_full();
             if sync(&client, &current, opts.max_results, &mut written).await {
                 retry_at = None;
                 backoff = opts.backoff_initial;
@@ -214,7 +217,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: kube::Client, opts: Reports
                 retry_at = Some(Instant::now() + backoff);
                 backoff = (backoff * 2).min(opts.backoff_max);
             }
-            last = Some(current);
+            last = Some(generation);
         }
         tokio::time::sleep(opts.poll).await;
     }

@@ -61,6 +61,9 @@ pub fn publish(shared: &Shared, report: Report) {
             .set(n);
     }
     shared.report.store(Arc::new(report));
+    shared
+        .report_generation
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
 }
 
 /// When to recompute.

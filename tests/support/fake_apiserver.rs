@@ -431,6 +431,11 @@ impl FakeApiServer {
             .collect()
     }
 
+    /// Forgets the requests received so far (measurements keep the log out of the figures).
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests = Vec::new();
+    }
+
     /// The requests received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().requests.clone()
