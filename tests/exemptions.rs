@@ -196,4 +196,17 @@ async fn lockstep_evidence_names_the_job_with_its_resource_version() {
         message.ends_with("(expected ghcr.io/acme/web:sha-1111111, observed ghcr.io/acme/web:sha-2222222)"),
         "{message}"
     );
+    // /report carries the same evidence once the Rollout is in the view.
+    server.apply(ROLLOUTS, app("web", "ghcr.io/acme/web:sha-2222222"));
+    let evidence = eventually("the report has the lockstep finding", || {
+        let report = serde_json::to_value(dbhook::view::LiveView::report(h.view.as_ref())).unwrap();
+        report["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["rule"] == "migration-image-lockstep" && f["object"]["kind"] == "Rollout")
+            .map(|f| f["evidence"].clone())
+    })
+    .await;
+    assert_eq!(evidence["objects"][0]["resourceVersion"], json!(rv));
+    assert_eq!(evidence["observed"], "ghcr.io/acme/web:sha-2222222");
 }

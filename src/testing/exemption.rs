@@ -156,3 +156,35 @@ fn the_policy_block_rejects_unknown_keys_and_bad_values() {
     assert_eq!(p.exemptions, crate::policy::Exemptions::default());
     assert_eq!(p.exemptions.warn_days, 14);
 }
+
+#[test]
+fn check_reports_the_exemption_with_its_date_and_reason_on_its_clock() {
+    let yaml = rollout(
+        "{dbhook.io/cluster: shop-pg}",
+        "{dbhook.io/exempt: db-url-plaintext, dbhook.io/exempt-until: '2027-01-31', dbhook.io/exempt-reason: OPS-7}",
+        PLAINTEXT,
+    );
+    let docs = crate::manifest::parse("app.yaml", &yaml).unwrap();
+    let at = |now| crate::cli::check::check_documents(&docs, &allowing(""), false, now).unwrap();
+    let before = at(now());
+    assert_eq!(before.exit_code(), 0);
+    let notes: Vec<&str> = before.notes.iter().map(|n| n.message.as_str()).collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "[db-url-plaintext] exempted by dbhook.io/exempt (until 2027-01-31, reason: OPS-7): container web env OLD_URL"
+        )),
+        "{notes:?}"
+    );
+    let after = at(Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0).unwrap());
+    assert_eq!(after.exit_code(), 1);
+    let f = &after.report.findings[0];
+    assert!(
+        f.message.ends_with("(exemption expired on 2027-01-31)"),
+        "{}",
+        f.message
+    );
+    assert_eq!(
+        serde_json::to_value(&f.exemption).unwrap(),
+        serde_json::json!({"state": "expired", "until": "2027-01-31", "reason": "OPS-7"})
+    );
+}
