@@ -7,12 +7,11 @@ use std::sync::Arc;
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dbhook::admission;
-use dbhook::engine::{self, Scope};
+use dbhook::engine::{self, Change, Scope};
 use dbhook::manifest;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
 use dbhook::view::{EmptyView, ManifestView};
-use kube::core::admission::Operation;
 use serde_json::{Value, json};
 
 fn shop() -> Vec<Value> {
@@ -52,6 +51,29 @@ pub fn review_body(object: &Value, operation: &str) -> Vec<u8> {
     .expect("serializes")
 }
 
+/// The same for an UPDATE of `old` into `object`, oldObject and UpdateOptions included.
+pub fn update_body(object: &Value, old: &Value) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&review_body(object, "UPDATE")).expect("parses");
+    review["request"]["oldObject"] = old.clone();
+    review["request"]["options"] = json!({"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"});
+    serde_json::to_vec(&review).expect("serializes")
+}
+
+/// `rollout` as a controller writes it back: an annotation changed, nothing judged touched.
+fn touched(rollout: &Value) -> Value {
+    let mut new = rollout.clone();
+    new["metadata"]["annotations"]["rollout.argoproj.io/revision"] = json!("5");
+    new
+}
+
+/// `rollout` with a plaintext DB_URL: a deny finding that an UPDATE keeps (pre-existing).
+fn with_plaintext(rollout: &Value) -> Value {
+    let mut bad = rollout.clone();
+    bad["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!([{"name": "DB_URL", "value": "postgres://shop:s3cret@shop-pg-rw:5432/shop"}]);
+    bad
+}
+
 fn wide_pod(n: usize) -> Value {
     let containers: Vec<Value> = (0..n)
         .map(|i| json!({"name": format!("c{i}"), "image": format!("ghcr.io/acme/c{i}:sha-1a2b3c4"), "env": [{"name": "A", "value": "b"}]}))
@@ -88,7 +110,7 @@ fn benches(c: &mut Criterion) {
     let rollout_obj = Object::from_value(&rollout).expect("decodes");
 
     c.bench_function("review/seed-rollout (engine only)", |b| {
-        b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &EmptyView, &policy, now))
+        b.iter(|| engine::review(&Change::create(black_box(&rollout_obj)), &EmptyView, &policy, now))
     });
     // The lockstep comparison itself: the Rollout against the example's PreSync Job.
     let shop_view = ManifestView::new(
@@ -99,11 +121,39 @@ fn benches(c: &mut Criterion) {
     );
     c.bench_function(
         "review/seed-rollout with its migration Job (engine, offline view)",
-        |b| b.iter(|| engine::review(black_box(&rollout_obj), &Operation::Create, &shop_view, &policy, now)),
+        |b| b.iter(|| engine::review(&Change::create(black_box(&rollout_obj)), &shop_view, &policy, now)),
     );
+    // UPDATE: the old object is judged only by the rules that deny the new one, so an UPDATE of
+    // a compliant object costs a CREATE, and one with a pre-existing violation one rule more.
+    let rollout_v5 = Object::from_value(&touched(&rollout)).expect("decodes");
+    c.bench_function("review/seed-rollout UPDATE (engine only)", |b| {
+        b.iter(|| engine::review(&Change::update(black_box(&rollout_v5), &rollout_obj), &EmptyView, &policy, now))
+    });
+    let violating = with_plaintext(&rollout);
+    let violating_obj = Object::from_value(&violating).expect("decodes");
+    let violating_v5 = Object::from_value(&touched(&violating)).expect("decodes");
+    c.bench_function("review/violating-rollout CREATE (engine only)", |b| {
+        b.iter(|| engine::review(&Change::create(black_box(&violating_v5)), &EmptyView, &policy, now))
+    });
+    c.bench_function("review/violating-rollout UPDATE (engine only)", |b| {
+        b.iter(|| engine::review(&Change::update(black_box(&violating_v5), &violating_obj), &EmptyView, &policy, now))
+    });
+    for (name, object, old) in [
+        ("validate/seed-rollout", &rollout, None),
+        ("validate/seed-rollout UPDATE", &touched(&rollout), Some(&rollout)),
+        ("validate/violating-rollout", &violating, None),
+        ("validate/violating-rollout UPDATE", &touched(&violating), Some(&violating)),
+    ] {
+        let body = match old {
+            None => review_body(object, "CREATE"),
+            Some(old) => update_body(object, old),
+        };
+        c.bench_function(&format!("{name} (decode+review+encode)"), |b| {
+            b.iter(|| admission::handle(black_box(&body), Scope::Validate, &EmptyView, &policy, now).expect("answers"))
+        });
+    }
     for (name, kind, scope) in [
         ("mutate/seed-rollout", "Rollout", Scope::Mutate),
-        ("validate/seed-rollout", "Rollout", Scope::Validate),
         ("mutate/migration-job", "Job", Scope::Mutate),
         ("validate/cnpg-cluster", "Cluster", Scope::Validate),
         ("validate/scheduled-backup", "ScheduledBackup", Scope::Validate),

@@ -8,7 +8,7 @@ use kube::core::{DynamicObject, Status};
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::engine::{self, Decision, Scope};
+use crate::engine::{self, Change, Decision, Old, Scope};
 use crate::model::{KindId, Object};
 use crate::policy::{Mode, Policy};
 use crate::redact;
@@ -32,10 +32,19 @@ pub struct Summary {
     pub dry_run: bool,
     pub allowed: bool,
     pub mode: Option<Mode>,
-    pub findings: Vec<(&'static str, crate::policy::Action)>,
+    pub findings: Vec<Counted>,
     pub patch_ops: usize,
     pub patch_bytes: usize,
     pub decode_error: bool,
+}
+
+/// A finding as the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub rule: &'static str,
+    pub action: crate::policy::Action,
+    /// Already there before the UPDATE: warned, not denied.
+    pub pre_existing: bool,
 }
 
 /// The answer to one AdmissionReview: the JSON body to send and a summary.
@@ -56,31 +65,42 @@ fn operation_name(op: &Operation) -> &'static str {
 /// Parses the envelope. If the embedded objects do not even have Kubernetes metadata shape, the
 /// envelope is parsed again without them so the request can still be answered (and denied with
 /// the decode error) instead of rejected as malformed.
-fn parse_review(body: &[u8]) -> Result<(AdmissionRequest<DynamicObject>, Option<Value>), BadRequest> {
+fn parse_review(body: &[u8]) -> Result<(AdmissionRequest<DynamicObject>, Raw), BadRequest> {
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(first) => {
             let mut value: Value = serde_json::from_slice(body)
                 .map_err(|e| BadRequest(redact::input_error(&format!("request body is not JSON: {e}"))))?;
             check_envelope(&value)?;
-            let original = value.pointer_mut("/request/object").map(Value::take);
-            for key in ["object", "oldObject"] {
-                if let Some(obj) = value.pointer_mut(&format!("/request/{key}")) {
-                    *obj = Value::Null;
-                }
-            }
+            let mut take = |key: &str| {
+                value
+                    .pointer_mut(&format!("/request/{key}"))
+                    .map(Value::take)
+                    .filter(|o| !o.is_null())
+            };
+            let raw = Raw {
+                object: take("object"),
+                old_object: take("oldObject"),
+            };
             let review: AdmissionReview<DynamicObject> = serde_json::from_value(value).map_err(|_| {
                 BadRequest(redact::input_error(&format!(
                     "not a valid AdmissionReview {API_VERSION}: {first}"
                 )))
             })?;
-            return into_request(review).map(|r| (r, original.filter(|o| !o.is_null())));
+            return into_request(review).map(|r| (r, raw));
         }
     };
     if review.types.api_version != API_VERSION || review.types.kind != "AdmissionReview" {
         check_envelope(&serde_json::json!({"apiVersion": review.types.api_version, "kind": review.types.kind}))?;
     }
-    into_request(review).map(|r| (r, None))
+    into_request(review).map(|r| (r, Raw::default()))
+}
+
+/// The request's objects as JSON, when the envelope parsed only without them.
+#[derive(Default)]
+struct Raw {
+    object: Option<Value>,
+    old_object: Option<Value>,
 }
 
 fn check_envelope(v: &Value) -> Result<(), BadRequest> {
@@ -111,29 +131,39 @@ fn into_request(review: AdmissionReview<DynamicObject>) -> Result<AdmissionReque
         .map_err(|_| BadRequest("AdmissionReview has no request".into()))
 }
 
-/// Decodes the request's object into the model; the error names what is wrong with it.
-fn decode(req: &mut AdmissionRequest<DynamicObject>, raw_object: Option<&Value>) -> Option<Result<Object, String>> {
+/// The `group/version` and kind the request is for.
+fn request_kind(req: &AdmissionRequest<DynamicObject>) -> (String, String) {
     let group_version = match req.kind.group.as_str() {
         "" => req.kind.version.clone(),
         g => format!("{g}/{}", req.kind.version),
     };
-    let kind = req.kind.kind.as_str();
-    KindId::of(&group_version, kind)?;
+    (group_version, req.kind.kind.clone())
+}
+
+/// Decodes one of the request's objects, `dynamic` as kube parsed it or else `raw`, into the
+/// model as the request's kind; the error names what is wrong with it.
+fn decode(
+    req: &AdmissionRequest<DynamicObject>,
+    dynamic: Option<DynamicObject>,
+    raw: Option<&Value>,
+) -> Option<Result<Object, String>> {
+    let (group_version, kind) = request_kind(req);
+    KindId::of(&group_version, &kind)?;
     let owned_data;
-    let (mut meta, root) = match raw_object {
-        // The envelope parsed only without its objects: this one is decoded from the JSON.
-        Some(raw) => match raw_metadata(raw) {
-            Ok(meta) => (meta, raw),
-            Err(reason) => return Some(Err(reason)),
-        },
-        None => {
-            // Taken, not cloned: metadata carries managedFields and annotations of every size.
-            let dynamic = req.object.take()?;
+    let (mut meta, root) = match (dynamic, raw) {
+        // Taken, not cloned: metadata carries managedFields and annotations of every size.
+        (Some(dynamic), _) => {
             owned_data = dynamic.data;
             let mut meta = dynamic.metadata;
             meta.managed_fields = None;
             (meta, &owned_data)
         }
+        // The envelope parsed only without its objects: this one is decoded from the JSON.
+        (None, Some(raw)) => match raw_metadata(raw) {
+            Ok(meta) => (meta, raw),
+            Err(reason) => return Some(Err(reason)),
+        },
+        (None, None) => return None,
     };
     // CREATE with generateName and namespaced requests may leave these out of the object.
     if meta.namespace.is_none() {
@@ -142,7 +172,71 @@ fn decode(req: &mut AdmissionRequest<DynamicObject>, raw_object: Option<&Value>)
     if meta.name.as_deref().unwrap_or("").is_empty() && !req.name.is_empty() {
         meta.name = Some(req.name.clone());
     }
-    Some(Object::from_parts(&group_version, kind, meta, root).map_err(|e| e.reason))
+    Some(Object::from_parts(&group_version, &kind, meta, root).map_err(|e| e.reason))
+}
+
+/// The `apiVersion` and `kind` an object says it has, if it says.
+fn stated_kind(dynamic: Option<&DynamicObject>, raw: Option<&Value>) -> Option<(String, String)> {
+    if let Some(types) = dynamic.and_then(|d| d.types.as_ref()) {
+        return Some((types.api_version.clone(), types.kind.clone()));
+    }
+    let raw = raw?;
+    let field = |k: &str| raw.get(k).and_then(Value::as_str).map(str::to_string);
+    Some((field("apiVersion")?, field("kind")?))
+}
+
+/// The UPDATE's old object, or why it cannot be compared with the new one.
+fn decode_old(req: &mut AdmissionRequest<DynamicObject>, raw: Option<&Value>) -> Result<Object, String> {
+    let dynamic = req.old_object.take();
+    let (group_version, kind) = request_kind(req);
+    if let Some((api_version, old_kind)) = stated_kind(dynamic.as_ref(), raw) {
+        let group = |gv: &str| gv.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+        if old_kind != kind || group(&api_version) != group(&group_version) {
+            return Err(redact::input_error(&format!(
+                "oldObject is a {api_version} {old_kind}, not a {group_version} {kind}"
+            )));
+        }
+    }
+    match decode(req, dynamic, raw) {
+        None => Err("the UPDATE carries no oldObject".into()),
+        Some(Err(reason)) => Err(format!("oldObject cannot be decoded: {reason}")),
+        Some(Ok(old)) => Ok(old),
+    }
+}
+
+/// Whether the object or the old object has a `deletionTimestamp`.
+fn terminating(req: &AdmissionRequest<DynamicObject>, raw: &Raw) -> bool {
+    let typed = [req.object.as_ref(), req.old_object.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|o| o.metadata.deletion_timestamp.is_some());
+    let untyped = [raw.object.as_ref(), raw.old_object.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|o| o.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()));
+    typed || untyped
+}
+
+/// Whether an UPDATE only removes finalizers: the new finalizers are a strict subset of the
+/// old, and the objects are otherwise equal but for the fields the API server maintains.
+fn only_removes_finalizers(new: &DynamicObject, old: &DynamicObject) -> bool {
+    let finalizers = |o: &DynamicObject| o.metadata.finalizers.clone().unwrap_or_default();
+    let (now, before) = (finalizers(new), finalizers(old));
+    if now.len() >= before.len() || !now.iter().all(|f| before.contains(f)) {
+        return false;
+    }
+    if new.types != old.types || new.data != old.data {
+        return false;
+    }
+    let bookkeeping_aside = |o: &DynamicObject| {
+        let mut m = o.metadata.clone();
+        m.finalizers = None;
+        m.managed_fields = None;
+        m.resource_version = None;
+        m.generation = None;
+        m
+    };
+    bookkeeping_aside(new) == bookkeeping_aside(old)
 }
 
 /// The metadata of an object that kube's `DynamicObject` could not take, or why it is unusable.
@@ -164,7 +258,7 @@ pub fn handle(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Answer, BadRequest> {
-    let (mut req, raw_object) = parse_review(body)?;
+    let (mut req, raw) = parse_review(body)?;
     let namespace = req.namespace.clone().unwrap_or_default();
     let namespace = namespace.as_str();
     // For logs and messages; the request's own strings may be anything.
@@ -185,8 +279,15 @@ pub fn handle(
     let acting = matches!(req.operation, Operation::Create | Operation::Update)
         && req.sub_resource.is_none()
         && !policy.is_excluded(namespace);
-    match decode(&mut req, raw_object.as_ref()) {
-        Some(Err(reason)) if acting => {
+    let finalizers_only = match (&req.operation, &req.object, &req.old_object) {
+        (Operation::Update, Some(new), Some(old)) => only_removes_finalizers(new, old),
+        _ => false,
+    };
+    // Even an object dbhook cannot read must be let go while it is being deleted.
+    let unblockable = finalizers_only || terminating(&req, &raw);
+    let object = req.object.take();
+    match decode(&req, object, raw.object.as_ref()) {
+        Some(Err(reason)) if acting && !unblockable => {
             summary.decode_error = true;
             let mode = engine::mode_for(namespace, view, policy);
             summary.mode = Some(mode);
@@ -207,7 +308,20 @@ pub fn handle(
             };
         }
         Some(Ok(obj)) if acting => {
-            let decision = engine::review_scoped(&obj, &req.operation, view, policy, now, scope);
+            let decoded_old = match req.operation {
+                Operation::Update => Some(decode_old(&mut req, raw.old_object.as_ref())),
+                _ => None,
+            };
+            let old = match &decoded_old {
+                None => Old::None,
+                Some(Ok(old)) => Old::Object(old),
+                Some(Err(reason)) => Old::Unusable(reason.clone()),
+            };
+            let change = Change::state(&obj, req.operation.clone())
+                .with_old(old)
+                .dry_run(req.dry_run)
+                .only_removes_finalizers(finalizers_only);
+            let decision = engine::review_scoped(&change, view, policy, now, scope);
             summary.mode = Some(decision.mode);
             response = respond(response, &decision, &mut summary)?;
         }
@@ -258,7 +372,15 @@ fn respond(
     d: &Decision,
     summary: &mut Summary,
 ) -> Result<AdmissionResponse, BadRequest> {
-    summary.findings = d.findings.iter().map(|f| (f.rule, f.action)).collect();
+    summary.findings = d
+        .findings
+        .iter()
+        .map(|f| Counted {
+            rule: f.rule,
+            action: f.action,
+            pre_existing: f.pre_existing,
+        })
+        .collect();
     if !d.warnings.is_empty() {
         response.warnings = Some(bounded_warnings(&d.warnings));
     }

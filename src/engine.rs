@@ -1,14 +1,16 @@
 //! `review()`: mutation plus the enabled rules, with exemptions and mode applied once. No I/O.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use json_patch::PatchOperation;
 use kube::core::admission::Operation;
 use serde::Serialize;
 
-use crate::model::{Object, keys};
+use crate::evidence::Evidence;
+use crate::exemption::{self, Exemption, State};
+use crate::model::Object;
 use crate::mutate;
 use crate::policy::{Action, Mode, Policy};
 use crate::redact;
@@ -49,6 +51,29 @@ pub struct Finding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// An UPDATE's old object already had it, and the rule allows existing violations: reported
+    /// as a warning, never denied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pre_existing: bool,
+    /// The object's exemption from this rule: one that applies (the finding is in
+    /// [`Decision::exempted`]) or one that expired (the finding stands and says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
+    pub evidence: Evidence,
+    /// The rule said what it saw and expected (rather than the generic fallback): the denial
+    /// message then carries the short form.
+    #[serde(skip)]
+    pub specific_evidence: bool,
+}
+
+/// How pre-existing findings are marked in warnings, audit annotations and metrics.
+pub const PRE_EXISTING: &str = "pre-existing";
+
+impl Finding {
+    /// Whether this finding denies the request (in audit mode: would deny it).
+    pub fn denies(&self) -> bool {
+        self.action == Action::Deny && !self.pre_existing
+    }
 }
 
 /// Everything a front door needs to answer.
@@ -98,13 +123,97 @@ impl Decision {
     }
 
     pub fn denies(&self) -> usize {
-        self.findings.iter().filter(|f| f.action == Action::Deny).count()
+        self.findings.iter().filter(|f| f.denies()).count()
     }
 }
 
-/// Reviews `obj` with both mutation and validation, as the CLI does.
-pub fn review(obj: &Object, operation: &Operation, view: &dyn View, policy: &Policy, now: DateTime<Utc>) -> Decision {
-    review_scoped(obj, operation, view, policy, now, Scope::All)
+/// What is being admitted: the object, on UPDATE the object it replaces, and how the request
+/// was made. Ratcheting (judging what an UPDATE introduces) needs all of it.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub object: &'a Object,
+    pub operation: Operation,
+    pub old: Old<'a>,
+    /// `dryRun: true`: Argo CD's server-side diff dry-runs a new Rollout before its PreSync
+    /// migration Job exists, so lockstep findings only warn.
+    pub dry_run: bool,
+    /// The update removes finalizers and changes nothing else (`managedFields`,
+    /// `resourceVersion` and `generation` aside). Only a front door holding the raw objects can
+    /// tell, so it says so here.
+    pub only_removes_finalizers: bool,
+}
+
+/// The object an UPDATE replaces.
+#[derive(Debug, Clone)]
+pub enum Old<'a> {
+    /// Nothing to compare with: a CREATE, or a state judged as it is (`dbhook check`,
+    /// `/report`).
+    None,
+    Object(&'a Object),
+    /// The request's old object could not be used (missing, undecodable, of another kind): the
+    /// object is judged without it, every finding counting as introduced, and this reason
+    /// becomes a warning.
+    Unusable(String),
+}
+
+impl<'a> Change<'a> {
+    /// A new object, as the CLI judges every manifest.
+    pub fn create(object: &'a Object) -> Change<'a> {
+        Change::state(object, Operation::Create)
+    }
+
+    /// `object` judged as it is under `operation`, with no old object to ratchet against.
+    pub fn state(object: &'a Object, operation: Operation) -> Change<'a> {
+        Change {
+            object,
+            operation,
+            old: Old::None,
+            dry_run: false,
+            only_removes_finalizers: false,
+        }
+    }
+
+    /// An UPDATE of `old` into `object`.
+    pub fn update(object: &'a Object, old: &'a Object) -> Change<'a> {
+        Change {
+            old: Old::Object(old),
+            ..Change::state(object, Operation::Update)
+        }
+    }
+
+    pub fn with_old(mut self, old: Old<'a>) -> Change<'a> {
+        self.old = old;
+        self
+    }
+
+    pub fn dry_run(mut self, dry_run: bool) -> Change<'a> {
+        self.dry_run = dry_run;
+        self
+    }
+
+    pub fn only_removes_finalizers(mut self, only: bool) -> Change<'a> {
+        self.only_removes_finalizers = only;
+        self
+    }
+
+    /// The object is being deleted: it then only receives updates that remove finalizers, and
+    /// judging or patching it could only block the deletion.
+    fn terminating(&self) -> bool {
+        let old = match self.old {
+            Old::Object(o) => o.meta.deletion_timestamp.is_some(),
+            _ => false,
+        };
+        old || self.object.meta.deletion_timestamp.is_some()
+    }
+
+    fn is_update(&self) -> bool {
+        matches!(self.operation, Operation::Update)
+    }
+}
+
+/// Reviews a change with both mutation and validation, as the CLI does.
+pub fn review(change: &Change<'_>, view: &dyn View, policy: &Policy, now: DateTime<Utc>) -> Decision {
+    review_scoped(change, view, policy, now, Scope::All)
 }
 
 /// The mode for an object in namespace `ns` (policy, then namespace label where allowed).
@@ -116,40 +225,59 @@ pub fn mode_for(ns: &str, view: &dyn View, policy: &Policy) -> Mode {
 }
 
 pub fn review_scoped(
-    obj: &Object,
-    operation: &Operation,
+    change: &Change<'_>,
     view: &dyn View,
     policy: &Policy,
     now: DateTime<Utc>,
     scope: Scope,
 ) -> Decision {
+    let obj = change.object;
     let mode = mode_for(obj.namespace(), view, policy);
     let mut d = Decision::allow(mode);
-    // An object already being deleted only receives updates that remove finalizers: judging
-    // or patching it then could only block the deletion.
-    let terminating = obj.meta.deletion_timestamp.is_some();
-    if !matches!(operation, Operation::Create | Operation::Update) || policy.is_excluded(obj.namespace()) || terminating
+    if !matches!(change.operation, Operation::Create | Operation::Update)
+        || policy.is_excluded(obj.namespace())
+        || change.terminating()
     {
         return d;
     }
     if scope.mutates() {
-        apply_mutation(&mut d, obj, operation, policy);
+        apply_mutation(&mut d, obj, &change.operation, policy);
     }
     if scope.validates() {
         let ctx = Ctx {
             view,
             policy,
             now,
-            operation,
+            operation: &change.operation,
         };
         let violations = run_rules(obj, &ctx);
         let mut notices = Vec::new();
-        let exempt = exemptions(obj, policy, &mut notices);
+        if let Old::Unusable(reason) = &change.old {
+            notices.push(format!(
+                "{reason}: judged without it, so no finding counts as pre-existing"
+            ));
+        }
+        let exempt = exemption::judge(obj, policy, now);
+        notices.extend(exempt.notices.iter().cloned());
         d.add_notices(notices);
         let (exempted, kept): (Vec<Violation>, Vec<Violation>) =
-            violations.into_iter().partition(|v| exempt.contains(&v.rule));
-        d.findings = kept.into_iter().filter_map(|v| to_finding(v, policy)).collect();
-        d.exempted = exempted.into_iter().filter_map(|v| to_finding(v, policy)).collect();
+            violations.into_iter().partition(|v| exempt.applies(v.rule));
+        let pre_existing = ratchet(change, &kept, &ctx);
+        d.findings = kept
+            .into_iter()
+            .zip(pre_existing)
+            .filter_map(|(v, pre)| {
+                let e = exempt.get(v.rule);
+                to_finding(v, change, policy, pre, e)
+            })
+            .collect();
+        d.exempted = exempted
+            .into_iter()
+            .filter_map(|v| {
+                let e = exempt.get(v.rule);
+                to_finding(v, change, policy, false, e)
+            })
+            .collect();
         if !d.exempted.is_empty() {
             d.audit_annotations
                 .insert("exempted".into(), findings_json(&d.exempted));
@@ -176,6 +304,55 @@ pub fn review_scoped(
         }
     }
     d
+}
+
+/// Which of `found` (the object's findings) are pre-existing: on UPDATE, a deny finding whose
+/// rule allows existing violations and that the old object yields with the same rule, path and
+/// judged value. Only the rules with such a finding judge the old object, so an UPDATE of a
+/// compliant object costs what a CREATE does.
+fn ratchet(change: &Change<'_>, found: &[Violation], ctx: &Ctx<'_>) -> Vec<bool> {
+    let mut pre = vec![false; found.len()];
+    if !change.is_update() {
+        return pre;
+    }
+    let denies = |v: &Violation| effective_action(v, change, ctx.policy) == Action::Deny;
+    if change.only_removes_finalizers {
+        // Nothing the rules judge changed; denying would leave the object stuck (an Argo CD hook
+        // Job keeps its hook finalizer until this update goes through).
+        for (p, v) in pre.iter_mut().zip(found) {
+            *p = denies(v);
+        }
+        return pre;
+    }
+    let Old::Object(old) = change.old else {
+        return pre;
+    };
+    let candidate = |v: &Violation| denies(v) && ctx.policy.setting(v.rule).allow_existing_violations;
+    let rules: BTreeSet<&str> = found.iter().filter(|v| candidate(v)).map(|v| v.rule).collect();
+    if rules.is_empty() {
+        return pre;
+    }
+    let mut before = Vec::new();
+    for rule in rules::registry().iter().filter(|r| rules.contains(r.info.id)) {
+        (rule.check)(old, ctx, &mut before);
+    }
+    let keys: HashSet<Key<'_>> = before.iter().map(key).collect();
+    for (p, v) in pre.iter_mut().zip(found) {
+        *p = candidate(v) && keys.contains(&key(v));
+    }
+    pre
+}
+
+/// What makes two findings the same: rule, path and judged value (the message when the rule
+/// does not name one; findings about the whole object have no path).
+type Key<'a> = (&'static str, Option<&'a str>, &'a str);
+
+fn key(v: &Violation) -> Key<'_> {
+    (
+        v.rule,
+        v.path.as_deref(),
+        v.judged.as_deref().unwrap_or(&v.message),
+    )
 }
 
 fn apply_mutation(d: &mut Decision, obj: &Object, operation: &Operation, policy: &Policy) {
@@ -219,44 +396,71 @@ impl Decision {
     }
 }
 
-/// Rule ids the object may skip; warns about exemptions the policy does not honour.
-fn exemptions(obj: &Object, policy: &Policy, warnings: &mut Vec<String>) -> Vec<&'static str> {
-    let Some(list) = obj.annotation(keys::EXEMPT) else {
-        return Vec::new();
-    };
-    let mut honoured = Vec::new();
-    // Each name once: a list repeating a name thousands of times gets one warning, not thousands.
-    let mut seen = std::collections::BTreeSet::new();
-    for name in list
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && seen.insert(*s))
-    {
-        match catalog::id(name) {
-            None => warnings.push(format!(
-                "{} names unknown rule {name:?}; it is ignored (see `dbhook rules`)",
-                keys::EXEMPT
-            )),
-            Some(id) if policy.setting(id).allow_exemption => honoured.push(id),
-            Some(id) => warnings.push(format!(
-                "exemption from [{id}] ignored: the policy does not allow exempting this rule (allowExemption)"
-            )),
-        }
+/// The policy's action for `v`, lowered to a warning where the rule or the request asks.
+fn effective_action(v: &Violation, change: &Change<'_>, policy: &Policy) -> Action {
+    let action = policy.action(v.rule);
+    let lowered = v.warn_only || (change.dry_run && v.rule == catalog::MIGRATION_IMAGE_LOCKSTEP);
+    if lowered && action == Action::Deny {
+        Action::Warn
+    } else {
+        action
     }
-    honoured
 }
 
-fn to_finding(v: Violation, policy: &Policy) -> Option<Finding> {
-    let mut action = policy.action(v.rule);
-    if v.warn_only && action == Action::Deny {
-        action = Action::Warn;
+fn to_finding(
+    v: Violation,
+    change: &Change<'_>,
+    policy: &Policy,
+    pre_existing: bool,
+    exemption: Option<&Exemption>,
+) -> Option<Finding> {
+    let action = effective_action(&v, change, policy);
+    if action == Action::Off {
+        return None;
     }
-    (action != Action::Off).then(|| Finding {
+    let mut message = redact::credentials(&v.message).into_owned();
+    if let Some(Exemption {
+        state: State::Expired,
+        until: Some(until),
+        ..
+    }) = exemption
+    {
+        message.push_str(&format!(" (exemption expired on {until})"));
+    }
+    let (evidence, specific_evidence) = evidence(&v);
+    Some(Finding {
         rule: v.rule,
         action,
-        message: redact::credentials(&v.message).into_owned(),
+        message,
         path: v.path,
+        pre_existing,
+        exemption: exemption.cloned(),
+        evidence,
+        specific_evidence,
     })
+}
+
+/// The rule's evidence, or one derived from what every finding has: what was seen is the
+/// judged value at the path (the message where the rule judged no separate value), what passes
+/// is the rule's summary. Redacted: rules quote values as written.
+fn evidence(v: &Violation) -> (Evidence, bool) {
+    let specific = v.observed.is_some() && v.expected.is_some();
+    let observed = match (&v.observed, &v.path, &v.judged) {
+        (Some(o), _, _) => o.clone(),
+        // A judged value that is a fingerprint stands for a credential: say where, not what.
+        (None, Some(path), Some(j)) if v.rule != catalog::DB_URL_PLAINTEXT => format!("{path} = {j}"),
+        (None, _, _) => v.message.clone(),
+    };
+    let expected = match &v.expected {
+        Some(e) => e.clone(),
+        None => catalog::find(v.rule).map_or_else(String::new, |r| r.summary.to_string()),
+    };
+    let evidence = Evidence {
+        observed: redact::credentials(&observed).into_owned(),
+        expected: redact::credentials(&expected).into_owned(),
+        objects: v.consulted.clone(),
+    };
+    (evidence, specific)
 }
 
 /// The `violations`/`exempted` audit annotations: `[{rule, action, message}]`. Bounded like the
@@ -269,7 +473,19 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
     for f in findings {
         if list.len() < MAX_ANNOTATED_FINDINGS {
             let message = rules::truncate(&f.message, MAX_ANNOTATED_MESSAGE_CHARS);
-            list.push(serde_json::json!({"rule": f.rule, "action": f.action, "message": message}));
+            let mut entry = serde_json::json!({"rule": f.rule, "action": f.action, "message": message});
+            if f.pre_existing {
+                entry["state"] = PRE_EXISTING.into();
+            }
+            if let Some(e) = &f.exemption {
+                if let Some(until) = &e.until {
+                    entry["exemptUntil"] = until.as_str().into();
+                }
+                if let Some(reason) = &e.reason {
+                    entry["exemptReason"] = rules::truncate(reason, 200).into();
+                }
+            }
+            list.push(entry);
         } else {
             omitted += 1;
         }
@@ -280,12 +496,21 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
     serde_json::Value::Array(list).to_string()
 }
 
+/// `[rule] message (expected …, observed …)`: the short evidence where the rule gave one.
+fn denial_reason(f: &Finding) -> String {
+    if f.specific_evidence {
+        format!("[{}] {} ({})", f.rule, f.message, f.evidence.short())
+    } else {
+        format!("[{}] {}", f.rule, f.message)
+    }
+}
+
 fn apply_mode(d: &mut Decision, obj: &Object) {
-    let denials: Vec<&Finding> = d.findings.iter().filter(|f| f.action == Action::Deny).collect();
+    let denials: Vec<&Finding> = d.findings.iter().filter(|f| f.denies()).collect();
     match d.mode {
         Mode::Enforce => {
             if !denials.is_empty() {
-                let reasons: Vec<String> = denials.iter().map(|f| format!("[{}] {}", f.rule, f.message)).collect();
+                let reasons: Vec<String> = denials.iter().map(|f| denial_reason(f)).collect();
                 d.allowed = false;
                 d.message = Some(format!(
                     "dbhook denied {} {}: {}",
@@ -300,13 +525,20 @@ fn apply_mode(d: &mut Decision, obj: &Object) {
                 d.warnings
                     .push(format!("dbhook: audit: would deny: [{}] {}", f.rule, f.message));
             }
-            if !denials.is_empty() {
-                d.audit_annotations.insert("violations".into(), findings_json(denials));
-            }
         }
+    }
+    for f in d.findings.iter().filter(|f| f.pre_existing) {
+        d.warnings
+            .push(format!("dbhook: [{}] {PRE_EXISTING}: {}", f.rule, f.message));
     }
     for f in d.findings.iter().filter(|f| f.action == Action::Warn) {
         d.warnings.push(format!("dbhook: [{}] {}", f.rule, f.message));
+    }
+    if !d.findings.is_empty() {
+        // Denials first: the annotation is bounded, and they matter most.
+        let mut listed: Vec<&Finding> = d.findings.iter().collect();
+        listed.sort_by_key(|f| (f.action, f.pre_existing));
+        d.audit_annotations.insert("violations".into(), findings_json(listed));
     }
 }
 

@@ -209,6 +209,11 @@ pub trait LiveView: View {
     fn watches_a_cluster(&self) -> bool {
         true
     }
+    /// "Now" for admission decisions: the view's clock, so tests can fix it (exemption expiry,
+    /// lockstep memory).
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
 }
 
 impl LiveView for EmptyView {

@@ -36,7 +36,7 @@ fn rollout(tag: &str) -> Object {
 }
 
 fn review(view: &dyn View, obj: &Object, op: Operation, now: DateTime<Utc>) -> Decision {
-    engine::review(obj, &op, view, &Policy::default(), now)
+    engine::review(&engine::Change::state(obj, op), view, &Policy::default(), now)
 }
 
 fn lockstep_denials(d: &Decision) -> Vec<&str> {

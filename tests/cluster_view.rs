@@ -7,7 +7,7 @@ use crate::support;
 use std::time::Duration;
 
 use dbhook::cluster::{Answer, Res, Served};
-use dbhook::engine;
+use dbhook::engine::{self, Change};
 use dbhook::policy::{Action, Mode, Policy};
 use dbhook::view::{LiveView, View};
 use kube::core::admission::Operation;
@@ -205,7 +205,7 @@ async fn relabelling_a_namespace_to_audit_changes_its_mode() {
     let obj = admitted(DEPLOYMENTS, leaky_deployment());
 
     assert_eq!(engine::mode_for(NS, h.view.as_ref(), &policy), Mode::Enforce);
-    let d = engine::review(&obj, &Operation::Create, h.view.as_ref(), &policy, h.now());
+    let d = engine::review(&Change::state(&obj, Operation::Create), h.view.as_ref(), &policy, h.now());
     assert!(!d.allowed, "{d:?}");
     assert!(
         d.findings
@@ -218,7 +218,7 @@ async fn relabelling_a_namespace_to_audit_changes_its_mode() {
         engine::mode_for(NS, h.view.as_ref(), &policy) == Mode::Audit
     })
     .await;
-    let d = engine::review(&obj, &Operation::Create, h.view.as_ref(), &policy, h.now());
+    let d = engine::review(&Change::state(&obj, Operation::Create), h.view.as_ref(), &policy, h.now());
     assert!(d.allowed, "{d:?}");
     assert!(
         d.warnings
@@ -276,8 +276,7 @@ async fn missing_crds_make_their_kinds_unknown_until_installed() {
     );
     // Unknown never denies: a Deployment for a Cluster the view cannot see is allowed.
     let d = engine::review(
-        &admitted(DEPLOYMENTS, app("api", "ghcr.io/acme/api:sha-1")),
-        &Operation::Create,
+        &Change::create(&admitted(DEPLOYMENTS, app("api", "ghcr.io/acme/api:sha-1"))),
         v.as_ref(),
         &Policy::default(),
         h.now(),

@@ -19,16 +19,18 @@ use support::{
     ALL_CRDS, CLUSTERS, FakeApiServer, NAMESPACES, NS, OBJECT_STORES, cnpg_cluster, namespace, object_store,
 };
 
-/// An UPDATE of Cluster `shop-pg`, which archives WAL: with no ScheduledBackup for it in a
-/// complete view, `scheduled-backup-present` denies.
+/// An UPDATE that turns on WAL archiving for Cluster `shop-pg`: with no ScheduledBackup for it
+/// in a complete view, `scheduled-backup-present` denies what the update introduces.
 fn cluster_update() -> Value {
     let mut review = example("review-cluster-no-backup.json");
     let mut cluster = cnpg_cluster("shop-pg");
     cluster["apiVersion"] = json!("postgresql.cnpg.io/v1");
     cluster["kind"] = json!("Cluster");
+    let mut old = cluster.clone();
+    old["spec"].as_object_mut().unwrap().remove("plugins");
     review["request"]["operation"] = json!("UPDATE");
-    review["request"]["object"] = cluster.clone();
-    review["request"]["oldObject"] = cluster;
+    review["request"]["object"] = cluster;
+    review["request"]["oldObject"] = old;
     review
 }
 

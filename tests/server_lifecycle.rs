@@ -144,6 +144,7 @@ async fn report_serves_the_views_report_as_json() {
             patched: 3,
         },
         findings: Vec::new(),
+        ..Report::default()
     };
     let mut config = config(pki.tls_paths());
     config.view = Arc::new(view);

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kube::core::admission::Operation;
 
 use super::{CheckArgs, OutputFormat, exit, formats, load_manifests, load_policy, output};
 use crate::engine;
@@ -95,7 +94,7 @@ pub fn check_documents(
     // Rules see each object in the namespace it is placed in; the report names the object as
     // the file has it.
     for ((doc, obj), placed) in docs.iter().zip(&objects).zip(&placed) {
-        let decision = engine::review(placed, &Operation::Create, &view, policy, now);
+        let decision = engine::review(&engine::Change::create(placed), &view, policy, now);
         checked.report.add(obj, &decision, Some((&doc.file, doc.line)));
         checked.objects.push(CheckedObject {
             file: doc.file.clone(),
@@ -125,10 +124,35 @@ pub fn check_documents(
         checked.notes.extend(decision.exempted.iter().map(|f| Note {
             file: doc.file.clone(),
             line: doc.line,
-            message: format!("[{}] exempted by {}: {}", f.rule, crate::model::keys::EXEMPT, f.message),
+            message: format!(
+                "[{}] exempted by {}{}: {}",
+                f.rule,
+                crate::model::keys::EXEMPT,
+                exemption_terms(f.exemption.as_ref()),
+                f.message
+            ),
         }));
     }
     Ok(checked)
+}
+
+/// ` (until <date>, reason: <text>)` where the annotations give them.
+fn exemption_terms(e: Option<&crate::exemption::Exemption>) -> String {
+    let terms: Vec<String> = e
+        .into_iter()
+        .flat_map(|e| {
+            [
+                e.until.as_ref().map(|u| format!("until {u}")),
+                e.reason.as_ref().map(|r| format!("reason: {r}")),
+            ]
+        })
+        .flatten()
+        .collect();
+    if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", terms.join(", "))
+    }
 }
 
 /// The objects in the namespace they will be applied to, as far as the input says: rendered
@@ -227,11 +251,12 @@ pub fn run(args: &CheckArgs) -> u8 {
         }
     };
     let rendered = match args.output {
-        OutputFormat::Text => output::text(&checked, policy.mode, output::use_colour()),
+        OutputFormat::Text => output::text_with(&checked, policy.mode, output::use_colour(), args.explain),
         OutputFormat::Json => formats::json_with_notes(&checked),
         OutputFormat::Sarif => formats::sarif_with_notes(&checked),
         OutputFormat::Junit => formats::junit(&checked, &policy),
         OutputFormat::Github => formats::github(&checked),
+        OutputFormat::Openreports => super::openreports::render(&checked.report),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout

@@ -2,7 +2,10 @@
 
 pub mod check;
 pub mod formats;
+mod evidence_text;
+pub mod explain;
 pub mod mutate;
+pub mod openreports;
 pub mod output;
 
 use std::path::PathBuf;
@@ -36,6 +39,14 @@ pub enum Command {
     Policy,
     /// List rule ids, default actions and summaries.
     Rules(RulesArgs),
+    /// Explain a rule: what it checks and why, its parameters, how to fix, a passing and a failing example.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The rule id (see `dbhook rules`).
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,6 +120,13 @@ pub struct ServeArgs {
         value_parser = parse_sync_timeout
     )]
     pub sync_timeout: SyncTimeout,
+    /// Write the background report as OpenReports (openreports.io/v1alpha1 Report per namespace)
+    /// by server-side apply; needs the OpenReports CRD (without it: logged once, stays off).
+    #[arg(long, env = "DBHOOK_REPORTS")]
+    pub reports: bool,
+    /// The most results one Report holds; the summary still counts the rest.
+    #[arg(long, env = "DBHOOK_REPORTS_MAX_RESULTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reports_max_results: u64,
 }
 
 /// `--sync-timeout`: a positive duration.
@@ -150,6 +168,8 @@ pub enum OutputFormat {
     Junit,
     /// GitHub Actions workflow commands: annotations on the files' lines.
     Github,
+    /// OpenReports (openreports.io/v1alpha1) Report documents, one per namespace.
+    Openreports,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -173,6 +193,10 @@ pub struct CheckArgs {
     /// `certs`'.
     #[arg(long, short, env = "DBHOOK_CHECK_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Text output: show under each finding what dbhook observed, what would pass and which
+    /// other objects it consulted.
+    #[arg(long, env = "DBHOOK_EXPLAIN")]
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,12 +1,14 @@
 //! The live cluster view (SPEC §6): kube watch caches of labelled workloads, CNPG and Barman
 //! Cloud resources and Namespace labels, answering the [`View`] lookups from memory; CRDs that are
 //! not installed make their kind unknown; lockstep memory of deleted hook Jobs; the background
-//! report. Read-only: nothing here writes to the API (see `docs/rbac.md`).
+//! report. Read-only, except the opt-in OpenReports writer (`serve --reports`, see
+//! `docs/rbac.md`).
 
 mod discovery;
 mod health;
 mod index;
 mod memory;
+mod openreports;
 mod report;
 mod resources;
 mod watch;
@@ -33,6 +35,7 @@ use discovery::Watches;
 pub use health::{Answer, Served};
 use index::ObjectIndex;
 use memory::Memory;
+pub use openreports::ReportsOptions;
 pub use resources::Res;
 
 /// How long readiness waits for the watches by default (`--sync-timeout`).
@@ -62,6 +65,8 @@ pub struct ClusterOptions {
     /// and readiness no longer waits for it (`--sync-timeout`).
     pub sync_timeout: Duration,
     pub clock: Clock,
+    /// Write the report as OpenReports (`serve --reports`).
+    pub reports: Option<ReportsOptions>,
 }
 
 impl Default for ClusterOptions {
@@ -73,6 +78,7 @@ impl Default for ClusterOptions {
             report_refresh: Duration::from_secs(300),
             sync_timeout: DEFAULT_SYNC_TIMEOUT,
             clock: system_clock(),
+            reports: None,
         }
     }
 }
@@ -96,6 +102,10 @@ impl ClusterOptions {
         ClusterOptions {
             staleness: Duration::from_secs(args.view_staleness),
             sync_timeout: args.sync_timeout.0,
+            reports: args.reports.then(|| ReportsOptions {
+                max_results: usize::try_from(args.reports_max_results).unwrap_or(usize::MAX),
+                ..ReportsOptions::default()
+            }),
             ..ClusterOptions::default()
         }
     }
@@ -121,6 +131,11 @@ pub(crate) struct Shared {
     timed_out: AtomicBool,
     changed: Notify,
     report: ArcSwap<Report>,
+    /// A report computed over the synced view has been published.
+    report_complete: AtomicBool,
+    /// Bumped by every published report: the OpenReports writer notices a new one without
+    /// holding on to the old.
+    report_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -144,7 +159,14 @@ impl Shared {
             timed_out: AtomicBool::new(false),
             changed: Notify::new(),
             report: ArcSwap::default(),
+            report_complete: AtomicBool::new(false),
+            report_generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Whether the published report covers the synced view.
+    fn report_published(&self) -> bool {
+        self.report_complete.load(Ordering::Acquire)
     }
 
     fn health(&self, res: Res) -> &health::Health {
@@ -465,6 +487,10 @@ pub async fn start(
     for res in Res::ALL.into_iter().filter(|r| !r.is_crd()) {
         watches.start(&shared, &client, res);
     }
+    let mut tasks = Vec::new();
+    if let Some(reports) = opts.reports.clone() {
+        tasks.push(tokio::spawn(openreports::run(shared.clone(), client.clone(), reports)).abort_handle());
+    }
     let discovery = tokio::spawn(discovery::run(
         shared.clone(),
         client,
@@ -488,7 +514,10 @@ pub async fn start(
     Arc::new(ClusterView {
         shared,
         watches,
-        tasks: vec![discovery.abort_handle(), report.abort_handle(), deadline.abort_handle()],
+        tasks: [discovery.abort_handle(), report.abort_handle(), deadline.abort_handle()]
+            .into_iter()
+            .chain(tasks)
+            .collect(),
     })
 }
 
@@ -550,6 +579,9 @@ impl LiveView for ClusterView {
     }
     fn report(&self) -> Report {
         Report::clone(&self.shared.report.load())
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.shared.now()
     }
 }
 

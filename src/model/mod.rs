@@ -22,6 +22,8 @@ pub mod keys {
     pub const ROLE: &str = "dbhook.io/role";
     pub const ROLLOUT: &str = "dbhook.io/rollout";
     pub const EXEMPT: &str = "dbhook.io/exempt";
+    pub const EXEMPT_UNTIL: &str = "dbhook.io/exempt-until";
+    pub const EXEMPT_REASON: &str = "dbhook.io/exempt-reason";
     pub const MODE: &str = "dbhook.io/mode";
     pub const LOCKSTEP: &str = "dbhook.io/lockstep";
     pub const LOCKSTEP_CONTAINERS: &str = "dbhook.io/lockstep-containers";

@@ -87,6 +87,9 @@ impl Default for Injection {
 pub struct RuleSetting {
     pub action: Action,
     pub allow_exemption: bool,
+    /// On UPDATE, a deny finding the old object already had is only a warning; only what the
+    /// update introduces denies.
+    pub allow_existing_violations: bool,
 }
 
 /// A validated policy. Build it with [`Policy::from_yaml`] or [`Policy::default`].
@@ -98,6 +101,36 @@ pub struct Policy {
     pub exclude_namespaces: Vec<String>,
     settings: BTreeMap<&'static str, RuleSetting>,
     pub params: Params,
+    pub exemptions: Exemptions,
+}
+
+/// How `dbhook.io/exempt-until` is honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exemptions {
+    /// Days before the expiry during which an exemption still applies but warns.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+    /// An exemption without `dbhook.io/exempt-until` does not apply.
+    #[serde(default)]
+    pub require_expiry: bool,
+    /// An expiry further ahead than this many days does not apply.
+    #[serde(default)]
+    pub max_days: Option<u32>,
+}
+
+fn default_warn_days() -> u32 {
+    14
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions {
+            warn_days: default_warn_days(),
+            require_expiry: false,
+            max_days: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +152,7 @@ struct RawPolicy {
     exclude_namespaces: Option<Vec<String>>,
     /// Also accepted as a parameter of `migration-image-lockstep`, which wins.
     lockstep_memory_minutes: Option<u64>,
+    exemptions: Option<Value>,
     #[serde(default)]
     rules: BTreeMap<String, Value>,
 }
@@ -138,11 +172,13 @@ impl Default for Policy {
                         RuleSetting {
                             action: r.default_action,
                             allow_exemption: false,
+                            allow_existing_violations: true,
                         },
                     )
                 })
                 .collect(),
             params: Params::default(),
+            exemptions: Exemptions::default(),
         }
     }
 }
@@ -188,6 +224,9 @@ impl Policy {
         if let Some(m) = raw.lockstep_memory_minutes {
             policy.params.migration_image_lockstep.lockstep_memory_minutes = m;
         }
+        if let Some(e) = raw.exemptions {
+            policy.exemptions = params::decode(e).map_err(|e| PolicyError::Invalid(format!("exemptions.{e}")))?;
+        }
         for (id, entry) in raw.rules {
             let Some(info) = catalog::find(&id) else {
                 return Err(PolicyError::Invalid(format!(
@@ -231,10 +270,16 @@ impl Policy {
             Some(Value::Bool(b)) => b,
             Some(v) => return Err(format!("allowExemption: {v} is not a boolean")),
         };
+        let allow_existing_violations = match map.remove("allowExistingViolations") {
+            None => default.allow_existing_violations,
+            Some(Value::Bool(b)) => b,
+            Some(v) => return Err(format!("allowExistingViolations: {v} is not a boolean")),
+        };
         self.params.set(id, map)?;
         Ok(RuleSetting {
             action,
             allow_exemption,
+            allow_existing_violations,
         })
     }
 
@@ -242,6 +287,7 @@ impl Policy {
         self.settings.get(id).copied().unwrap_or(RuleSetting {
             action: Action::Off,
             allow_exemption: false,
+            allow_existing_violations: true,
         })
     }
 

@@ -117,7 +117,8 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, St
 }
 
 impl Params {
-    /// Applies the parameter keys of rule `id` (everything but `action`/`allowExemption`).
+    /// Applies the parameter keys of rule `id` (everything but `action`, `allowExemption` and
+    /// `allowExistingViolations`).
     pub(super) fn set(&mut self, id: &str, map: Map<String, Value>) -> Result<(), String> {
         match id {
             ids::MIGRATION_IMAGE_LOCKSTEP => {
@@ -184,7 +185,7 @@ impl Params {
             _ => {
                 if let Some(key) = map.keys().next() {
                     return Err(format!(
-                        "{key}: unknown key (this rule takes only action and allowExemption)"
+                        "{key}: unknown key (this rule takes only action, allowExemption and allowExistingViolations)"
                     ));
                 }
             }

@@ -102,6 +102,10 @@ fn errors_name_the_offending_key() {
             "rules:\n  db-url-source: {allowExemption: maybe}\n",
             "rules.db-url-source.allowExemption",
         ),
+        (
+            "rules:\n  backup-configured: {allowExistingViolations: 1}\n",
+            "rules.backup-configured.allowExistingViolations",
+        ),
         ("apiVersion: dbhook.io/v2\n", "apiVersion"),
         ("kind: ConfigMap\n", "kind"),
         ("excludeNamespaces: kube-system\n", "excludeNamespaces"),
@@ -154,6 +158,21 @@ fn excluded_namespaces() {
     let p = Policy::from_yaml("excludeNamespaces: [kube-system, monitoring]\n").unwrap();
     assert!(p.is_excluded("monitoring"));
     assert!(!p.is_excluded("shop"));
+}
+
+#[test]
+fn existing_violations_are_allowed_by_default_and_each_rule_can_be_made_strict() {
+    let p = Policy::from_yaml(
+        "rules:\n  backup-configured: {allowExistingViolations: false}\n  backup-retention: {minDays: 3, allowExistingViolations: true}\n",
+    )
+    .unwrap();
+    assert!(!p.setting(catalog::BACKUP_CONFIGURED).allow_existing_violations);
+    assert_eq!(p.action(catalog::BACKUP_CONFIGURED), Action::Deny, "the action keeps its default");
+    assert!(p.setting(catalog::BACKUP_RETENTION).allow_existing_violations);
+    assert_eq!(p.params.backup_retention.min_days, 3);
+    for rule in CATALOG {
+        assert!(Policy::default().setting(rule.id).allow_existing_violations, "{}", rule.id);
+    }
 }
 
 /// Helm and kubectl read values as YAML 1.1, where a bare `off` is the boolean `false`: the

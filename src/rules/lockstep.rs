@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::catalog::MIGRATION_IMAGE_LOCKSTEP;
 use super::ns_label;
-use super::{Ctx, Violation};
+use super::{Consulted, Ctx, Violation};
 use crate::model::image::Sameness;
 use crate::model::workload::dotted;
 use crate::model::{ImageRef, LockstepMode, Object, WorkloadKind, keys};
@@ -45,6 +45,10 @@ pub fn check(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
 #[derive(Default)]
 struct Found {
     parts: Vec<Part>,
+    /// The images of the first image comparison that failed: (observed, expected).
+    evidence: Option<(String, String)>,
+    /// The other side of every comparison that produced a part.
+    consulted: Vec<Consulted>,
 }
 
 struct Part {
@@ -61,6 +65,17 @@ impl Found {
         }
     }
 
+    /// Evidence for the finding: `observed` on the subject, `expected` from `other`.
+    fn saw(&mut self, observed: String, expected: String, other: &Side<'_>) {
+        self.evidence.get_or_insert((observed, expected));
+        for obj in [other.obj, other.source] {
+            let c = Consulted::of(obj);
+            if !self.consulted.contains(&c) {
+                self.consulted.push(c);
+            }
+        }
+    }
+
     fn fold(self, out: &mut Vec<Violation>) {
         let Some(first) = self.parts.iter().find(|p| !p.warn).or(self.parts.first()) else {
             return;
@@ -73,7 +88,11 @@ impl Found {
             .map(|p| p.message.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        let v = Violation::new(MIGRATION_IMAGE_LOCKSTEP, message).at(path);
+        let mut v = Violation::new(MIGRATION_IMAGE_LOCKSTEP, message).at(path);
+        if let Some((observed, expected)) = self.evidence {
+            v = v.evidence(observed, expected);
+        }
+        v.consulted = self.consulted;
         out.push(if warn { v.warn_only() } else { v });
     }
 }
@@ -148,6 +167,8 @@ fn job_config(job: &Object, found: &mut Found) {
 /// Deployment a `workloadRef` Rollout points at) and its compared images.
 struct Side<'a> {
     obj: &'a Object,
+    /// Where the images come from: `obj`, or the Deployment its workloadRef names.
+    source: &'a Object,
     /// `migration Job shop/web-migrate`, `Rollout shop/web`, `Rollout shop/web (Deployment web)`.
     label: String,
     images: Vec<Image<'a>>,
@@ -224,6 +245,7 @@ impl<'a> Side<'a> {
         }
         Side {
             obj,
+            source,
             label,
             images,
             malformed,
@@ -375,13 +397,16 @@ fn compare_versions(mine: &Side<'_>, theirs: &Side<'_>, found: &mut Found) {
             let (mi, ti, of) = (&m.image, &t.image, &theirs.label);
             match mi.same_version(ti) {
                 Sameness::Same => {}
-                Sameness::Unproven => found.add(
-                    format!(
-                        "image {mi} and {ti} of {of} carry the same tag but only one is pinned by digest, which cannot prove the same image (compared by repository): pin both by digest, or neither"
-                    ),
-                    m.path.clone(),
-                    true,
-                ),
+                Sameness::Unproven => {
+                    found.add(
+                        format!(
+                            "image {mi} and {ti} of {of} carry the same tag but only one is pinned by digest, which cannot prove the same image (compared by repository): pin both by digest, or neither"
+                        ),
+                        m.path.clone(),
+                        true,
+                    );
+                    found.saw(mi.to_string(), ti.to_string(), theirs);
+                }
                 Sameness::Different => {
                     let what = if mi.digest.is_some() && ti.digest.is_some() {
                         "digest"
@@ -395,6 +420,7 @@ fn compare_versions(mine: &Side<'_>, theirs: &Side<'_>, found: &mut Found) {
                         m.path.clone(),
                         false,
                     );
+                    found.saw(mi.to_string(), ti.to_string(), theirs);
                 }
             }
         }
@@ -428,6 +454,7 @@ fn compare_tags(mine: &Side<'_>, theirs: &Side<'_>, found: &mut Found) {
                 continue;
             };
             found.add(message, m.path.clone(), false);
+            found.saw(mi.to_string(), ti.to_string(), theirs);
         }
     }
 }

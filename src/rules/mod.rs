@@ -4,6 +4,7 @@ pub mod backup;
 pub mod catalog;
 pub mod credentials;
 pub mod cron;
+pub mod explain;
 pub mod images;
 pub mod injection;
 pub mod lockstep;
@@ -13,6 +14,7 @@ pub mod schedule;
 use chrono::{DateTime, Utc};
 use kube::core::admission::Operation;
 
+pub use crate::evidence::Consulted;
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::view::{Origin, View};
@@ -54,6 +56,16 @@ pub struct Violation {
     /// Report at most as a warning whatever the policy says (e.g. a Cluster whose
     /// ScheduledBackup has not been applied yet at CREATE).
     pub warn_only: bool,
+    /// The value the rule judged, where the message does not carry it. On UPDATE a finding is
+    /// pre-existing when the old object yields the same rule, path and judged value (the
+    /// message when this is unset). Never a secret: see [`fingerprint`].
+    pub judged: Option<String>,
+    /// What the rule saw and what would pass, when it says so; the engine falls back to the
+    /// path, the judged value and the rule's summary.
+    pub observed: Option<String>,
+    pub expected: Option<String>,
+    /// Other objects the rule read to reach this finding.
+    pub consulted: Vec<Consulted>,
 }
 
 impl Violation {
@@ -63,7 +75,27 @@ impl Violation {
             message: message.into(),
             path: None,
             warn_only: false,
+            judged: None,
+            observed: None,
+            expected: None,
+            consulted: Vec::new(),
         }
+    }
+    /// What the rule saw and what would pass (evidence). Quote values as written; the engine
+    /// redacts credentials.
+    pub fn evidence(mut self, observed: impl Into<String>, expected: impl Into<String>) -> Violation {
+        self.observed = Some(observed.into());
+        self.expected = Some(expected.into());
+        self
+    }
+    /// Records another object read to reach the finding (with its resourceVersion when it came
+    /// from the cluster).
+    pub fn consulted(mut self, obj: &Object) -> Violation {
+        let c = Consulted::of(obj);
+        if !self.consulted.contains(&c) {
+            self.consulted.push(c);
+        }
+        self
     }
     pub fn at(mut self, path: impl Into<String>) -> Violation {
         self.path = Some(path.into());
@@ -73,6 +105,19 @@ impl Violation {
         self.warn_only = true;
         self
     }
+    /// Keys the finding on `value` instead of the message (see [`Violation::judged`]).
+    pub fn judged(mut self, value: impl Into<String>) -> Violation {
+        self.judged = Some(value.into());
+        self
+    }
+}
+
+/// A stand-in for a value that must not be kept (a credential): equal values give equal
+/// fingerprints within this process, and the process-random key makes them useless elsewhere.
+pub fn fingerprint(value: &str) -> String {
+    use std::hash::BuildHasher as _;
+    static KEY: std::sync::LazyLock<std::hash::RandomState> = std::sync::LazyLock::new(std::hash::RandomState::new);
+    format!("{:016x}", KEY.hash_one(value))
 }
 
 pub type Check = fn(&Object, &Ctx<'_>, &mut Vec<Violation>);

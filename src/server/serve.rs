@@ -93,7 +93,12 @@ pub async fn build_view(
     let source = ViewSource::of(args, std::env::var_os("KUBECONFIG").as_deref());
     tracing::info!("{}", source.describe());
     let kubeconfig = match &source {
-        ViewSource::Standalone { .. } => return Ok(Arc::new(EmptyView)),
+        ViewSource::Standalone { .. } => {
+            if args.reports {
+                tracing::warn!("--reports needs the cluster view; standalone, no Reports are written");
+            }
+            return Ok(Arc::new(EmptyView));
+        }
         ViewSource::Kubeconfig { path, .. } => path.as_deref(),
         ViewSource::Discovered => None,
     };

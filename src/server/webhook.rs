@@ -127,7 +127,7 @@ async fn review(state: &WebhookState, scope: Scope, req: Request) -> Response {
     let answer = match read_body(req, state.max_body_bytes, state.request_timeout).await {
         Ok(body) => {
             let policy = state.policy.load();
-            admission::handle(&body, scope, state.view.as_ref(), &policy, chrono::Utc::now()).map_err(Rejected::Bad)
+            admission::handle(&body, scope, state.view.as_ref(), &policy, state.view.now()).map_err(Rejected::Bad)
         }
         Err(rejected) => Err(rejected),
     };
@@ -210,10 +210,21 @@ fn record(state: &WebhookState, webhook: &'static str, s: &Summary, elapsed: Dur
         ]))
         .inc();
     let mode = s.mode.map_or("", |mode| mode.as_str());
-    for (rule, action) in &s.findings {
-        m.findings
-            .get_or_create(&labels([("rule", rule), ("action", action.as_str()), ("mode", mode)]))
-            .inc();
+    for f in &s.findings {
+        let (rule, action) = (f.rule, f.action.as_str());
+        // Pre-existing findings (warned, not denied) are counted apart; the others keep the
+        // label set dashboards already query.
+        let series = if f.pre_existing {
+            labels([
+                ("rule", rule),
+                ("action", action),
+                ("mode", mode),
+                ("state", crate::engine::PRE_EXISTING),
+            ])
+        } else {
+            labels([("rule", rule), ("action", action), ("mode", mode)])
+        };
+        m.findings.get_or_create(&series).inc();
     }
     if s.patch_ops > 0 {
         m.patches.get_or_create(&labels([("kind", kind)])).inc();

@@ -10,7 +10,7 @@ const PLAINTEXT: &str = "        - name: web\n          image: ghcr.io/acme/web:
 const CLEAN: &str = "        - name: web\n          image: ghcr.io/acme/web:sha-1a2b3c4\n";
 
 fn run(yaml: &str, policy: &Policy, scope: Scope) -> Decision {
-    review_scoped(&object(yaml), &Operation::Create, &EmptyView, policy, Utc::now(), scope)
+    review_scoped(&Change::state(&object(yaml), Operation::Create), &EmptyView, policy, Utc::now(), scope)
 }
 
 #[test]
@@ -27,7 +27,23 @@ fn enforce_denies_with_every_deny_finding_in_the_message_and_warns_the_rest() {
     assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
     assert!(d.warnings[0].starts_with("dbhook: [image-tag-pinned] container web image ghcr.io/acme/web:latest"));
     assert!(d.warnings[1].starts_with("dbhook: [db-url-source] container web sets DB_URL from a literal value"));
-    assert!(d.audit_annotations.is_empty());
+    // Every finding with its configured action, denials first, in enforce mode too.
+    let violations: serde_json::Value = serde_json::from_str(&d.audit_annotations["violations"]).unwrap();
+    let listed: Vec<(&str, &str)> = violations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["rule"].as_str().unwrap(), v["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("db-url-plaintext", "deny"),
+            ("image-tag-pinned", "warn"),
+            ("db-url-source", "warn")
+        ]
+    );
+    assert!(!d.audit_annotations["violations"].contains("s3cret"));
 }
 
 #[test]
@@ -75,13 +91,15 @@ fn the_violations_annotation_is_bounded_and_counts_what_it_leaves_out() {
     let d = run(&yaml, &policy, Scope::Validate);
     let denials = d.findings.iter().filter(|f| f.action == Action::Deny).count();
     assert!(denials > MAX_ANNOTATED_FINDINGS, "{denials} would-be denials");
+    let listed = d.findings.len();
     let violations: serde_json::Value = serde_json::from_str(&d.audit_annotations["violations"]).unwrap();
     let list = violations.as_array().unwrap();
     assert_eq!(list.len(), MAX_ANNOTATED_FINDINGS + 1);
     assert_eq!(
         list[MAX_ANNOTATED_FINDINGS],
-        serde_json::json!({"omitted": denials - MAX_ANNOTATED_FINDINGS})
+        serde_json::json!({"omitted": listed - MAX_ANNOTATED_FINDINGS})
     );
+    // Denials come first: the bound leaves out warnings before any of them.
     for v in &list[..MAX_ANNOTATED_FINDINGS] {
         assert_eq!(v["rule"], "db-url-plaintext");
         let message = v["message"].as_str().unwrap();
@@ -127,8 +145,7 @@ fn namespace_label_switches_mode_when_the_policy_allows_it() {
     let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
     let obj = object(&yaml);
     let d = review_scoped(
-        &obj,
-        &Operation::Create,
+        &Change::state(&obj, Operation::Create),
         &view,
         &Policy::default(),
         Utc::now(),
@@ -137,7 +154,7 @@ fn namespace_label_switches_mode_when_the_policy_allows_it() {
     assert_eq!(d.mode, Mode::Audit);
     assert!(d.allowed);
     let locked = Policy::from_yaml("allowNamespaceMode: false").unwrap();
-    let d = review_scoped(&obj, &Operation::Create, &view, &locked, Utc::now(), Scope::Validate);
+    let d = review_scoped(&Change::state(&obj, Operation::Create), &view, &locked, Utc::now(), Scope::Validate);
     assert_eq!(d.mode, Mode::Enforce);
     assert!(!d.allowed);
 }
@@ -211,7 +228,7 @@ fn excluded_namespaces_deletes_and_unlabelled_objects_are_left_alone() {
     let d = run(&yaml, &p, Scope::All);
     assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
     let obj = object(&yaml);
-    let d = review(&obj, &Operation::Delete, &EmptyView, &Policy::default(), Utc::now());
+    let d = review(&Change::state(&obj, Operation::Delete), &EmptyView, &Policy::default(), Utc::now());
     assert!(d.allowed && d.findings.is_empty());
     let unlabelled = rollout("{app: web}", "{}", PLAINTEXT);
     let d = run(&unlabelled, &Policy::default(), Scope::All);
@@ -237,7 +254,7 @@ fn objects_being_deleted_are_neither_judged_nor_patched() {
     );
     let obj = object(&yaml);
     assert!(obj.meta.deletion_timestamp.is_some());
-    let d = review(&obj, &Operation::Update, &EmptyView, &Policy::default(), Utc::now());
+    let d = review(&Change::state(&obj, Operation::Update), &EmptyView, &Policy::default(), Utc::now());
     assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
 }
 
@@ -253,7 +270,7 @@ fn at_admission(yaml: &str) -> (Object, crate::testing::AtAdmission) {
 fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
     let (obj, view) = at_admission(BACKED_UP_CLUSTER);
     let policy = Policy::default();
-    let create = review_scoped(&obj, &Operation::Create, &view, &policy, Utc::now(), Scope::Validate);
+    let create = review_scoped(&Change::state(&obj, Operation::Create), &view, &policy, Utc::now(), Scope::Validate);
     assert!(create.allowed, "{:?}", create.message);
     let finding = create
         .findings
@@ -267,7 +284,7 @@ fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
             .iter()
             .any(|w| w.starts_with("dbhook: [scheduled-backup-present] no ScheduledBackup targets this Cluster"))
     );
-    let update = review_scoped(&obj, &Operation::Update, &view, &policy, Utc::now(), Scope::Validate);
+    let update = review_scoped(&Change::state(&obj, Operation::Update), &view, &policy, Utc::now(), Scope::Validate);
     assert!(!update.allowed);
     assert!(
         update
@@ -285,8 +302,7 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
     );
     let (obj, view) = at_admission(&exempt);
     let strict = review_scoped(
-        &obj,
-        &Operation::Update,
+        &Change::state(&obj, Operation::Update),
         &view,
         &Policy::default(),
         Utc::now(),
@@ -301,7 +317,7 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
     );
     let lenient =
         Policy::from_yaml("rules:\n  scheduled-backup-present: {action: deny, allowExemption: true}\n").unwrap();
-    let d = review_scoped(&obj, &Operation::Update, &view, &lenient, Utc::now(), Scope::Validate);
+    let d = review_scoped(&Change::state(&obj, Operation::Update), &view, &lenient, Utc::now(), Scope::Validate);
     assert!(d.allowed && d.findings.iter().all(|f| f.rule != "scheduled-backup-present"));
     assert!(d.warnings.iter().all(|w| !w.contains("exemption")), "{:?}", d.warnings);
     assert_eq!(d.exempted.len(), 1);
@@ -310,10 +326,208 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
     assert_eq!(trail[0]["action"], "deny");
     // Audit mode: the exempted rule is not even a would-be denial.
     let audit = Policy::from_yaml("mode: audit\nrules:\n  scheduled-backup-present: {allowExemption: true}\n").unwrap();
-    let d = review_scoped(&obj, &Operation::Update, &view, &audit, Utc::now(), Scope::Validate);
+    let d = review_scoped(&Change::state(&obj, Operation::Update), &view, &audit, Utc::now(), Scope::Validate);
     assert!(
-        d.allowed && !d.audit_annotations.contains_key("violations"),
+        d.allowed && !d.audit_annotations["violations"].contains("scheduled-backup-present"),
         "{:?}",
         d.audit_annotations
+    );
+}
+
+/// `yaml` with `extra` inserted under `metadata:` (after the name line).
+fn with_meta(yaml: &str, extra: &str) -> String {
+    yaml.replace("  name: web\n", &format!("  name: web\n{extra}"))
+}
+
+fn validate(change: &Change<'_>, policy: &Policy) -> Decision {
+    review_scoped(change, &EmptyView, policy, Utc::now(), Scope::Validate)
+}
+
+#[test]
+fn an_update_that_keeps_a_violation_warns_that_it_is_pre_existing_in_both_modes() {
+    let old = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let new = object(&rollout(
+        "{dbhook.io/cluster: shop-pg, app.kubernetes.io/version: '2'}",
+        "{}",
+        PLAINTEXT,
+    ));
+    for policy in [Policy::default(), Policy::from_yaml("mode: audit").unwrap()] {
+        let d = validate(&Change::update(&new, &old), &policy);
+        assert!(d.allowed && d.message.is_none(), "{:?}", d.message);
+        let plaintext = d.findings.iter().find(|f| f.rule == "db-url-plaintext").unwrap();
+        assert!(plaintext.pre_existing && plaintext.action == Action::Deny);
+        assert_eq!(d.denies(), 0);
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.starts_with("dbhook: [db-url-plaintext] pre-existing: container web env DB_URL")),
+            "{:?}",
+            d.warnings
+        );
+        assert!(d.warnings.iter().all(|w| !w.contains("would deny")), "{:?}", d.warnings);
+        let violations: serde_json::Value = serde_json::from_str(&d.audit_annotations["violations"]).unwrap();
+        assert_eq!(violations[0]["rule"], "db-url-plaintext");
+        assert_eq!(violations[0]["action"], "deny", "the configured action");
+        assert_eq!(violations[0]["state"], "pre-existing");
+        assert!(violations[1].get("state").is_none(), "{violations}");
+    }
+    // The same object judged as a CREATE, or as a state, is denied.
+    assert!(!validate(&Change::create(&new), &Policy::default()).allowed);
+    assert!(!validate(&Change::state(&new, Operation::Update), &Policy::default()).allowed);
+}
+
+#[test]
+fn a_different_credential_at_the_same_place_is_a_new_violation() {
+    let old = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let new = object(&rollout(
+        "{dbhook.io/cluster: shop-pg}",
+        "{}",
+        &PLAINTEXT.replace("s3cret", "0ther"),
+    ));
+    let d = validate(&Change::update(&new, &old), &Policy::default());
+    assert!(!d.allowed);
+    let message = d.message.unwrap();
+    assert!(message.starts_with("dbhook denied Rollout shop/web: [db-url-plaintext] "), "{message}");
+    assert!(!message.contains("0ther") && !message.contains("s3cret"), "{message}");
+    // The key holds no credential either.
+    let mut found = Vec::new();
+    let ctx = Ctx {
+        view: &EmptyView,
+        policy: &Policy::default(),
+        now: Utc::now(),
+        operation: &Operation::Update,
+    };
+    crate::rules::credentials::plaintext(&new, &ctx, &mut found);
+    let judged = found[0].judged.as_deref().unwrap();
+    assert!(!judged.contains("0ther") && !judged.contains("postgres"), "{judged}");
+}
+
+#[test]
+fn a_violation_added_next_to_an_existing_one_is_denied_alone() {
+    let two = format!(
+        "{PLAINTEXT}        - name: worker\n          image: ghcr.io/acme/web:sha-1a2b3c4\n          env: [{{name: DB_URL, value: 'postgres://app:s3cret@db/app'}}]\n"
+    );
+    let old = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let new = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", &two));
+    let d = validate(&Change::update(&new, &old), &Policy::default());
+    let message = d.message.unwrap();
+    assert!(message.contains("container worker env DB_URL"), "{message}");
+    assert!(!message.contains("container web env"), "the old one is not a reason: {message}");
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: [db-url-plaintext] pre-existing: container web env DB_URL"))
+    );
+}
+
+#[test]
+fn a_rule_without_allow_existing_violations_judges_every_update_strictly() {
+    let old = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let new = object(&rollout("{dbhook.io/cluster: shop-pg, team: a}", "{}", PLAINTEXT));
+    let strict = Policy::from_yaml("rules:\n  db-url-plaintext: {allowExistingViolations: false}\n").unwrap();
+    let d = validate(&Change::update(&new, &old), &strict);
+    assert!(!d.allowed);
+    assert!(d.findings.iter().all(|f| !f.pre_existing));
+    assert!(d.warnings.iter().all(|w| !w.contains("pre-existing")), "{:?}", d.warnings);
+}
+
+#[test]
+fn updates_of_terminating_objects_and_finalizer_removals_are_never_denied() {
+    let strict = Policy::from_yaml("rules:\n  db-url-plaintext: {allowExistingViolations: false}\n").unwrap();
+    let plain = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
+    let finalized = object(&with_meta(&plain, "  finalizers: [argocd.argoproj.io/hook-finalizer]\n"));
+    let released = object(&plain);
+    let d = validate(
+        &Change::update(&released, &finalized).only_removes_finalizers(true),
+        &strict,
+    );
+    assert!(d.allowed, "{:?}", d.message);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: [db-url-plaintext] pre-existing: "))
+    );
+    let deleting = object(&with_meta(&plain, "  deletionTimestamp: '2026-11-23T08:00:00Z'\n"));
+    for change in [Change::update(&released, &deleting), Change::update(&deleting, &released)] {
+        let d = review(&change, &EmptyView, &strict, Utc::now());
+        assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
+    }
+}
+
+#[test]
+fn an_unusable_old_object_is_named_and_the_update_judged_without_it() {
+    let old_reason = "oldObject is a v1 ConfigMap, not a argoproj.io/v1alpha1 Rollout".to_string();
+    let new = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let change = Change::state(&new, Operation::Update).with_old(Old::Unusable(old_reason.clone()));
+    let d = validate(&change, &Policy::default());
+    assert!(!d.allowed);
+    assert!(d.warnings.contains(&format!(
+        "dbhook: {old_reason}: judged without it, so no finding counts as pre-existing"
+    )));
+}
+
+const LOCKSTEP: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-migrate\n  namespace: shop\n  labels: {dbhook.io/cluster: shop-pg}\n  annotations: {argocd.argoproj.io/hook: PreSync}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n        - {name: migrate, image: 'ghcr.io/acme/web:sha-1111111'}\n";
+
+fn lockstep_rollout(tag: &str, labels: &str) -> Object {
+    object(&rollout(
+        labels,
+        "{}",
+        &format!("        - name: web\n          image: ghcr.io/acme/web:{tag}\n"),
+    ))
+}
+
+#[test]
+fn a_dry_run_only_warns_about_lockstep_and_an_unchanged_mismatch_is_pre_existing() {
+    let (_, view) = at_admission(LOCKSTEP);
+    let policy = Policy::default();
+    let run = |change: &Change<'_>| review_scoped(change, &view, &policy, Utc::now(), Scope::Validate);
+    let labels = "{dbhook.io/cluster: shop-pg}";
+    let wrong = lockstep_rollout("sha-2222222", labels);
+    let denied = run(&Change::create(&wrong));
+    assert!(!denied.allowed, "the view pairs the Job: {:?}", denied.findings);
+    let dry = run(&Change::create(&wrong).dry_run(true));
+    assert!(dry.allowed, "{:?}", dry.message);
+    assert!(
+        dry.warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: [migration-image-lockstep] image ghcr.io/acme/web")),
+        "{:?}",
+        dry.warnings
+    );
+    // A controller touching only metadata: the same app image against the same Job image.
+    let touched = lockstep_rollout("sha-2222222", "{dbhook.io/cluster: shop-pg, rollouts-pod-template-hash: x}");
+    assert!(run(&Change::update(&touched, &wrong)).allowed);
+    // Moving from one wrong image to another is a new mismatch.
+    let other = lockstep_rollout("sha-3333333", labels);
+    assert!(!run(&Change::update(&other, &wrong)).allowed);
+    // And fixing it leaves nothing to report.
+    let fixed = lockstep_rollout("sha-1111111", labels);
+    let d = run(&Change::update(&fixed, &wrong));
+    assert!(d.allowed && d.findings.iter().all(|f| f.rule != "migration-image-lockstep"));
+}
+
+#[test]
+fn a_cluster_update_removing_wal_archiving_is_denied_and_a_label_change_is_not() {
+    let sb = "---\napiVersion: postgresql.cnpg.io/v1\nkind: ScheduledBackup\nmetadata: {name: shop-pg-daily, namespace: shop}\nspec: {schedule: '0 0 2 * * *', cluster: {name: shop-pg}, method: plugin, pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}}\n";
+    let (old, view) = at_admission(&format!("{BACKED_UP_CLUSTER}{sb}"));
+    let run = |change: &Change<'_>| review_scoped(change, &view, &Policy::default(), Utc::now(), Scope::Validate);
+    let stripped = object(&BACKED_UP_CLUSTER.replace("isWALArchiver: true", "isWALArchiver: false"));
+    let d = run(&Change::update(&stripped, &old));
+    assert!(!d.allowed);
+    assert!(d.message.unwrap().contains("[backup-configured]"));
+    // A Cluster that never archived: a label change is no reason to block it.
+    let relabelled = object(
+        &BACKED_UP_CLUSTER
+            .replace("isWALArchiver: true", "isWALArchiver: false")
+            .replace("namespace: shop}", "namespace: shop, labels: {team: db}}"),
+    );
+    let d = run(&Change::update(&relabelled, &stripped));
+    assert!(d.allowed, "{:?}", d.message);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("dbhook: [backup-configured] pre-existing: ")),
+        "{:?}",
+        d.warnings
     );
 }
