@@ -285,7 +285,7 @@ pub fn s3_compat_checksums(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>
         let sidecar = o.instance_sidecar_configuration.as_ref().map_or(&EMPTY_ENV, |s| &s.env);
         let envs = [
             ("spec.env", &c.env),
-            ("spec.instanceSidecarConfiguration.env of ObjectStore", sidecar),
+            ("the ObjectStore's sidecar env", sidecar),
         ];
         if let Some(v) = checksum_problem(cfg, &envs, ignore) {
             out.push(v.at("spec.env"));

@@ -337,3 +337,131 @@ fn arbitrary_input_never_panics() {
         }
     }
 }
+
+/// Every firing of `exprs` in [2024-01-01, 2057-01-01), found by stepping `next_after`, merged,
+/// and the longest distance between consecutive ones: the analysis window, by brute force.
+fn brute_force_union_gap(exprs: &[&str]) -> Option<i64> {
+    let end = utc(2057, 1, 1, 0, 0, 0);
+    let mut times = Vec::new();
+    for expr in exprs {
+        let schedule = parse(expr).unwrap();
+        let mut t = utc(2023, 12, 31, 23, 59, 59);
+        while let Some(next) = schedule.next_after(t).filter(|n| *n < end) {
+            times.push(next.timestamp());
+            t = next;
+        }
+    }
+    times.sort_unstable();
+    times.dedup();
+    times.windows(2).map(|w| w[1] - w[0]).max()
+}
+
+fn union_gap(exprs: &[&str]) -> Option<i64> {
+    let schedules: Vec<Schedule> = exprs.iter().map(|e| parse(e).unwrap()).collect();
+    union_max_gap(&schedules).map(|d| d.num_seconds())
+}
+
+/// The union analysis is exact for gaps of an hour or more and says "under an hour" otherwise.
+fn assert_union_matches_brute_force(exprs: &[&str]) {
+    let brute = brute_force_union_gap(exprs);
+    let fast = union_gap(exprs);
+    match brute {
+        Some(b) if b >= HOUR => assert_eq!(fast, Some(b), "{exprs:?}"),
+        Some(_) => assert!(fast.is_some_and(|f| f < HOUR), "{exprs:?}: {fast:?} vs {brute:?}"),
+        None => assert!(fast.is_none() || fast == Some(0), "{exprs:?}: {fast:?}"),
+    }
+}
+
+#[test]
+fn union_gap_matches_brute_force_for_sample_schedules() {
+    let samples: &[&[&str]] = &[
+        &["0 0 2 * * *"],
+        &["0 0 3 * * 0"],
+        &["0 0 2 * * *", "0 0 3 * * 0"],
+        &["0 0 3 * * 1-5", "0 30 10 * * 6"],
+        &["0 0 3 * * 1-5", "0 30 10 * * SAT,SUN"],
+        &["0 0 0 1 * *", "0 0 12 15 * *"],
+        &["0 0 0 29 2 *", "0 0 0 1 3 *"],
+        &["0 0 0 1 * MON", "0 0 6 * * FRI"],
+        &["0 15 4,16 * * *"],
+        &["0 0 22 * * SAT", "0 0 1 * * SUN", "0 0 23 * * 1-5"],
+        &["0 0,30 9-17 * * MON-FRI"],
+        &["0 0 0 31 * *", "0 0 12 30 * *"],
+        &["*/20 59 23 * * *", "0 0 0 * * 3"],
+        &["0 0 2 * * *", "0 0 0 30 2 *"],
+        &["0 0 0 30 2 *"],
+        &["15 10 */8 * * *", "0 0 5 1-7 * SUN"],
+        &["0 0 12 * JAN-JUN *", "0 0 12 * JUL-DEC MON"],
+    ];
+    for exprs in samples {
+        assert_union_matches_brute_force(exprs);
+    }
+    // Spot checks against values worked out by hand.
+    assert_eq!(union_gap(&["0 0 2 * * *", "0 0 3 * * 0"]), Some(DAY));
+    assert_eq!(union_gap(&["0 0 3 * * 0"]), Some(7 * DAY));
+    assert_eq!(union_gap(&["0 0 3 * * 1-5", "0 30 10 * * 6"]), Some(DAY + 16 * HOUR + 30 * MINUTE));
+    assert_eq!(union_gap(&["0 0 0 30 2 *"]), None);
+}
+
+#[test]
+fn union_gap_matches_brute_force_for_generated_schedules() {
+    const SECONDS: &[&str] = &["0", "30"];
+    const MINUTES: &[&str] = &["0", "15", "45", "0,30"];
+    const HOURS: &[&str] = &["0", "2", "6", "12", "23", "*/8", "1,13"];
+    const DOMS: &[&str] = &["*", "1", "15", "31", "1-7", "?"];
+    const MONTHS: &[&str] = &["*", "1-6", "2", "*/3"];
+    const DOWS: &[&str] = &["*", "0", "1-5", "6", "MON,THU", "?"];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut pick = move |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) as usize) % n
+    };
+    for _ in 0..12 {
+        let count = 1 + pick(3);
+        let exprs: Vec<String> = (0..count)
+            .map(|_| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    SECONDS[pick(SECONDS.len())],
+                    MINUTES[pick(MINUTES.len())],
+                    HOURS[pick(HOURS.len())],
+                    DOMS[pick(DOMS.len())],
+                    MONTHS[pick(MONTHS.len())],
+                    DOWS[pick(DOWS.len())]
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = exprs.iter().map(String::as_str).collect();
+        assert_union_matches_brute_force(&refs);
+    }
+}
+
+#[test]
+fn union_gap_ignores_every_and_agrees_with_max_gap_for_one_schedule() {
+    assert_eq!(union_gap(&["@every 1h"]), None);
+    assert_eq!(union_gap(&["@every 1h", "0 0 2 * * *"]), Some(DAY));
+    for expr in ["0 0 2 * * *", "0 0 3 * * MON-FRI", "0 0 0 29 2 *", "0 0 6 31 * *", "0 0 0,12 * * *"] {
+        let single = parse(expr).unwrap().max_gap().map(|d| d.num_seconds());
+        assert_eq!(union_gap(&[expr]), single, "{expr}");
+    }
+}
+
+#[test]
+fn fires_at_all_agrees_with_max_gap() {
+    for expr in [
+        "0 0 0 30 2 *",
+        "0 0 0 31 4 *",
+        "0 0 0 29 2 *",
+        "0 0 0 31 2,4,6,9,11 *",
+        "0 0 0 31 2,4,6,9,12 *",
+        "0 0 0 29 2 MON",
+        "0 0 0 */30 2 *",
+        "@every 1h",
+        "0 0 2 * * *",
+    ] {
+        let schedule = parse(expr).unwrap();
+        assert_eq!(schedule.fires_at_all(), schedule.max_gap().is_some(), "{expr}");
+    }
+}

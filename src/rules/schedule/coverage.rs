@@ -24,8 +24,8 @@ use crate::model::cnpg::{ClusterSpec, ScheduledBackupSpec};
 use crate::model::{Object, Spec};
 use crate::view::{Lookup, Origin};
 
-/// Names listed in a message before "and N more".
-const LISTED: usize = 3;
+/// Characters of names a message lists before "and N more", so that it fits a warning.
+const LIST_BUDGET: usize = 40;
 
 pub fn coverage(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     match &obj.spec {
@@ -92,16 +92,15 @@ fn judge(
     let problem = plan.problem(max)?;
     let message = match problem {
         Problem::Gap(gap) => format!(
-            "the ScheduledBackups of Cluster {cluster} ({}) leave up to {} without a base backup, over \
-             maxIntervalHours {max_hours}{}: add or resume a ScheduledBackup that runs at least daily, e.g. \
-             schedule \"0 0 2 * * *\"",
-            listed(&plan.counted),
+            "ScheduledBackups of Cluster {cluster} ({}) leave up to {} without a base backup, over \
+             maxIntervalHours {max_hours}{}: add or resume a daily one, e.g. \"0 0 2 * * *\"",
+            listed(plan.counted.iter().map(|n| n.to_string())),
             human(gap),
             plan.not_counted_note(),
         ),
         Problem::Never => format!(
-            "no ScheduledBackup of Cluster {cluster} takes base backups ({}): fix or resume one so that it \
-             runs at least every {max_hours} hours, e.g. schedule \"0 0 2 * * *\"",
+            "no ScheduledBackup of Cluster {cluster} takes base backups ({}): fix or resume one to run at least \
+             every {max_hours} hours, e.g. \"0 0 2 * * *\"",
             listed_with_reasons(&plan.excluded),
         ),
     };
@@ -240,25 +239,29 @@ pub(super) fn method_fits(sb: &ScheduledBackupSpec, c: &ClusterSpec) -> bool {
     }
 }
 
-fn listed(names: &[&str]) -> String {
-    let mut out = names.iter().take(LISTED).copied().collect::<Vec<_>>().join(", ");
-    if names.len() > LISTED {
-        out.push_str(&format!(" and {} more", names.len() - LISTED));
+/// Names joined with commas while they fit [`LIST_BUDGET`], then "and N more" (or "N of them"
+/// when not even the first fits).
+fn listed(items: impl ExactSizeIterator<Item = String>) -> String {
+    let total = items.len();
+    let mut shown: Vec<String> = Vec::new();
+    let mut used = 0;
+    for item in items {
+        if used + item.len() > LIST_BUDGET {
+            break;
+        }
+        used += item.len() + 2;
+        shown.push(item);
     }
-    out
+    let rest = total - shown.len();
+    match (shown.is_empty(), rest) {
+        (true, n) => format!("{n} of them"),
+        (false, 0) => shown.join(", "),
+        (false, n) => format!("{} and {n} more", shown.join(", ")),
+    }
 }
 
 fn listed_with_reasons(excluded: &[(&str, Excluded)]) -> String {
-    let mut out = excluded
-        .iter()
-        .take(LISTED)
-        .map(|(name, why)| format!("{name}: {}", why.reason()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if excluded.len() > LISTED {
-        out.push_str(&format!(" and {} more", excluded.len() - LISTED));
-    }
-    out
+    listed(excluded.iter().map(|(name, why)| format!("{name}: {}", why.reason())))
 }
 
 /// A duration in the largest unit that divides it: `7 days`, `36 hours`, `90 minutes`.
