@@ -11,6 +11,7 @@ mod server_support;
 mod support;
 
 mod admission;
+mod backup_coverage;
 mod cli_check;
 mod cli_mutate;
 mod cluster_lockstep;
