@@ -36,7 +36,9 @@ impl Default for Params {
             },
             backup_compression: CompressionParams { allowed: None },
             scheduled_backup_schedule: ScheduleParams { max_interval_hours: 24 },
-            scheduled_backup_coverage: CoverageParams { max_interval_hours: None },
+            scheduled_backup_coverage: CoverageParams {
+                max_interval_hours: None,
+            },
             backup_configured: BackupConfiguredParams {
                 allow_volume_snapshot_only: false,
             },

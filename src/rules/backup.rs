@@ -58,10 +58,8 @@ pub fn configured(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     if c.archives_wal() {
         return;
     }
-    let replica = c.is_replica(obj.name());
-    let snapshots = c.has_volume_snapshot();
-    let (problem, path) = not_archiving(c);
-    let v = if replica {
+    let (problem, path, snapshots_only) = not_archiving(c);
+    let v = if c.is_replica(obj.name()) {
         Violation::new(
             BACKUP_CONFIGURED,
             format!(
@@ -70,61 +68,51 @@ pub fn configured(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             ),
         )
         .warn_only()
-    } else if snapshots && path == "spec.plugins" {
-        let v = Violation::new(
-            BACKUP_CONFIGURED,
-            format!(
-                "volume snapshots only: no point-in-time recovery, only the last snapshot can be restored: also \
-                 archive WAL with the {BARMAN_PLUGIN} plugin (isWALArchiver: true)"
-            ),
-        );
-        if ctx.policy.params.backup_configured.allow_volume_snapshot_only {
-            v.warn_only()
-        } else {
-            v
-        }
+    } else if snapshots_only && ctx.policy.params.backup_configured.allow_volume_snapshot_only {
+        Violation::new(BACKUP_CONFIGURED, problem).warn_only()
     } else {
         Violation::new(BACKUP_CONFIGURED, problem)
     };
-    out.push(v.at(if snapshots && path == "spec.plugins" {
-        "spec.backup.volumeSnapshot".to_string()
-    } else {
-        path
-    }));
+    out.push(v.at(path));
 }
 
-/// Why a Cluster that does not archive WAL does not, and where: a plugin entry that looks like it
-/// was meant to archive, or nothing at all (`spec.plugins`).
-fn not_archiving(c: &ClusterSpec) -> (String, String) {
-    let entry = |p: &PluginConfiguration| c.plugins.iter().position(|q| std::ptr::eq(p, q)).unwrap_or(0);
+/// Why a Cluster that does not archive WAL does not, where to fix it, and whether it is backed up
+/// by volume snapshots only.
+fn not_archiving(c: &ClusterSpec) -> (String, String, bool) {
+    let index = |p: &PluginConfiguration| c.plugins.iter().position(|q| std::ptr::eq(p, q)).unwrap_or(0);
     // Enabled entries without isWALArchiver: CNPG runs them but archives through none of them.
-    if let Some(p) = c.plugins.iter().find(|p| p.is_enabled() && p.is_wal_archiver != Some(true)) {
-        return (
-            format!(
-                "WAL is not archived: plugin {} is enabled but not the designated WAL archiver (CNPG treats \
-                 archiving as inactive): set isWALArchiver: true on the entry that archives",
-                p.name
-            ),
-            format!("spec.plugins[{}].isWALArchiver", entry(p)),
+    if let Some(p) = c
+        .plugins
+        .iter()
+        .find(|p| p.is_enabled() && p.is_wal_archiver != Some(true))
+    {
+        let message = format!(
+            "WAL is not archived: plugin {} is enabled but not the designated WAL archiver (CNPG treats \
+             archiving as inactive): set isWALArchiver: true on the entry that archives",
+            p.name
         );
+        return (message, format!("spec.plugins[{}].isWALArchiver", index(p)), false);
     }
     if let Some(p) = c.plugins.iter().find(|p| p.is_wal_archiver == Some(true)) {
-        return (
-            format!(
-                "WAL is not archived: the {} plugin entry is disabled (enabled: false), so there is no \
-                 point-in-time recovery: enable it",
-                p.name
-            ),
-            format!("spec.plugins[{}].enabled", entry(p)),
+        let message = format!(
+            "WAL is not archived: the {} plugin entry is disabled (enabled: false), so there is no \
+             point-in-time recovery: enable it",
+            p.name
         );
+        return (message, format!("spec.plugins[{}].enabled", index(p)), false);
     }
-    (
-        format!(
-            "WAL is not archived, so there is no point-in-time recovery: add the {BARMAN_PLUGIN} plugin to \
-             spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>"
-        ),
-        "spec.plugins".to_string(),
-    )
+    if c.has_volume_snapshot() {
+        let message = format!(
+            "volume snapshots only: no point-in-time recovery, only the last snapshot can be restored: also \
+             archive WAL with the {BARMAN_PLUGIN} plugin (isWALArchiver: true)"
+        );
+        return (message, "spec.backup.volumeSnapshot".to_string(), true);
+    }
+    let message = format!(
+        "WAL is not archived, so there is no point-in-time recovery: add the {BARMAN_PLUGIN} plugin to \
+         spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>"
+    );
+    (message, "spec.plugins".to_string(), false)
 }
 
 pub fn retention(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
@@ -280,13 +268,12 @@ pub fn s3_compat_checksums(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>
         let Lookup::Present(store_obj) = ctx.view.object_store(obj.namespace(), name) else {
             continue; // backup-store-exists reports a missing store
         };
-        let Spec::ObjectStore(o) = &store_obj.spec else { continue };
+        let Spec::ObjectStore(o) = &store_obj.spec else {
+            continue;
+        };
         let Some(cfg) = o.configuration.as_ref() else { continue };
         let sidecar = o.instance_sidecar_configuration.as_ref().map_or(&EMPTY_ENV, |s| &s.env);
-        let envs = [
-            ("spec.env", &c.env),
-            ("the ObjectStore's sidecar env", sidecar),
-        ];
+        let envs = [("spec.env", &c.env), ("the ObjectStore's sidecar env", sidecar)];
         if let Some(v) = checksum_problem(cfg, &envs, ignore) {
             out.push(v.at("spec.env"));
         }
@@ -311,7 +298,11 @@ fn checksum_problem(cfg: &BarmanObjectStore, envs: &[(&str, &Vec<EnvVar>)], igno
     }
     let mut missing: Vec<String> = Vec::new();
     for name in CHECKSUM_VARS {
-        let found: Vec<&EnvVar> = envs.iter().flat_map(|(_, e)| e.iter()).filter(|e| e.name == name).collect();
+        let found: Vec<&EnvVar> = envs
+            .iter()
+            .flat_map(|(_, e)| e.iter())
+            .filter(|e| e.name == name)
+            .collect();
         let fine = found.iter().any(|e| match &e.value {
             // A value from a ConfigMap or Secret cannot be seen here: trust it.
             None => true,
@@ -466,7 +457,9 @@ pub fn in_tree_deprecated(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
 fn lacks_barman_cloud(image: &str) -> bool {
     let name = image.split('@').next().unwrap_or(image);
     let last = name.rsplit('/').next().unwrap_or(name);
-    let Some((_, tag)) = last.split_once(':') else { return false };
+    let Some((_, tag)) = last.split_once(':') else {
+        return false;
+    };
     ["-minimal", "-standard"].iter().any(|flavour| {
         tag.match_indices(flavour)
             .any(|(i, _)| matches!(tag[i + flavour.len()..].chars().next(), None | Some('-')))
@@ -511,5 +504,7 @@ pub fn store_exists(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     }
 }
 
+#[cfg(test)]
+mod checksum_tests;
 #[cfg(test)]
 mod tests;

@@ -132,11 +132,7 @@ fn converted_coverage(obj: &Object, sb: &ScheduledBackupSpec, suggestion: &str, 
         Spec::ScheduledBackup(other) if o.name() != obj.name() => Some((o.name(), other.as_ref(), None)),
         _ => None,
     });
-    let plan = Plan::of(
-        others.chain([(obj.name(), sb, Some(suggestion))]),
-        spec,
-        max,
-    );
+    let plan = Plan::of(others.chain([(obj.name(), sb, Some(suggestion))]), spec, max);
     let whom = match name {
         Some(n) => format!("Cluster {n}"),
         None => "the Cluster".to_string(),

@@ -49,11 +49,7 @@ const DAY_CLASSES: usize = 12 * 31 * 7;
 /// Every day from 2024-01-01 until 2057, computed once with chrono's calendar.
 static ANALYSIS_DAYS: LazyLock<Vec<Day>> = LazyLock::new(|| {
     let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
-    start
-        .iter_days()
-        .take_while(|d| d.year() < 2057)
-        .map(Day::of)
-        .collect()
+    start.iter_days().take_while(|d| d.year() < 2057).map(Day::of).collect()
 });
 
 impl Schedule {

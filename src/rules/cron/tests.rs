@@ -1,8 +1,8 @@
 //! The cron parser and gap analysis against the schedules CNPG runs and the calendar.
 
 use super::*;
-use chrono::{DateTime, TimeDelta, Utc};
 use chrono::TimeZone;
+use chrono::{DateTime, TimeDelta, Utc};
 
 const MINUTE: i64 = 60;
 const HOUR: i64 = 3600;
@@ -399,7 +399,10 @@ fn union_gap_matches_brute_force_for_sample_schedules() {
     // Spot checks against values worked out by hand.
     assert_eq!(union_gap(&["0 0 2 * * *", "0 0 3 * * 0"]), Some(DAY));
     assert_eq!(union_gap(&["0 0 3 * * 0"]), Some(7 * DAY));
-    assert_eq!(union_gap(&["0 0 3 * * 1-5", "0 30 10 * * 6"]), Some(DAY + 16 * HOUR + 30 * MINUTE));
+    assert_eq!(
+        union_gap(&["0 0 3 * * 1-5", "0 30 10 * * 6"]),
+        Some(DAY + 16 * HOUR + 30 * MINUTE)
+    );
     assert_eq!(union_gap(&["0 0 0 30 2 *"]), None);
 }
 
@@ -442,7 +445,13 @@ fn union_gap_matches_brute_force_for_generated_schedules() {
 fn union_gap_ignores_every_and_agrees_with_max_gap_for_one_schedule() {
     assert_eq!(union_gap(&["@every 1h"]), None);
     assert_eq!(union_gap(&["@every 1h", "0 0 2 * * *"]), Some(DAY));
-    for expr in ["0 0 2 * * *", "0 0 3 * * MON-FRI", "0 0 0 29 2 *", "0 0 6 31 * *", "0 0 0,12 * * *"] {
+    for expr in [
+        "0 0 2 * * *",
+        "0 0 3 * * MON-FRI",
+        "0 0 0 29 2 *",
+        "0 0 6 31 * *",
+        "0 0 0,12 * * *",
+    ] {
         let single = parse(expr).unwrap().max_gap().map(|d| d.num_seconds());
         assert_eq!(union_gap(&[expr]), single, "{expr}");
     }

@@ -116,7 +116,11 @@ fn a_policy_still_setting_max_interval_hours_on_the_schedule_rule_loads_with_a_n
     let old = Policy::from_yaml("rules: {scheduled-backup-schedule: {maxIntervalHours: 168}}").unwrap();
     assert_eq!(old.params.coverage_max_interval_hours(), 168);
     assert_eq!(old.params.deprecations.len(), 1);
-    assert!(old.params.deprecations[0].contains("scheduled-backup-coverage"), "{:?}", old.params.deprecations);
+    assert!(
+        old.params.deprecations[0].contains("scheduled-backup-coverage"),
+        "{:?}",
+        old.params.deprecations
+    );
     // The new key wins over the old one, and alone carries no note.
     let both = Policy::from_yaml(
         "rules: {scheduled-backup-schedule: {maxIntervalHours: 168}, scheduled-backup-coverage: {maxIntervalHours: 48}}",
@@ -129,7 +133,11 @@ fn a_policy_still_setting_max_interval_hours_on_the_schedule_rule_loads_with_a_n
     assert_eq!(Policy::default().params.coverage_max_interval_hours(), 24);
     assert!(Policy::default().params.deprecations.is_empty());
     let zero = Policy::from_yaml("rules: {scheduled-backup-coverage: {maxIntervalHours: 0}}").unwrap_err();
-    assert!(zero.to_string().contains("rules.scheduled-backup-coverage.maxIntervalHours"), "{zero}");
+    assert!(
+        zero.to_string()
+            .contains("rules.scheduled-backup-coverage.maxIntervalHours"),
+        "{zero}"
+    );
 }
 
 #[test]
@@ -152,7 +160,10 @@ fn the_five_field_hint_says_when_the_literal_conversion_leaves_the_cluster_uncov
     let got = schedule_messages(&with_daily, &Policy::default());
     assert!(got[0].ends_with("— did you mean \"0 0 2 * * 0\"?"), "{}", got[0]);
     // The conversion stays literal: a daily five-field schedule converts to a daily one.
-    let got = schedule_messages(&format!("{}{PLUGIN_CLUSTER}", with_schedule("0 2 * * *")), &Policy::default());
+    let got = schedule_messages(
+        &format!("{}{PLUGIN_CLUSTER}", with_schedule("0 2 * * *")),
+        &Policy::default(),
+    );
     assert!(got[0].contains("did you mean \"0 0 2 * * *\"?"), "{}", got[0]);
     // A larger limit makes the weekly conversion enough.
     let weekly_ok = Policy::from_yaml("rules: {scheduled-backup-coverage: {maxIntervalHours: 168}}").unwrap();
