@@ -143,11 +143,7 @@ fn coverage_benches(c: &mut Criterion) {
     let (cluster, objects) = many_backups();
     let changed = objects[1].as_ref().clone();
     let view = ManifestView::new(objects, true);
-    let decision = engine::review(&cluster, &Operation::Update, &view, &policy, now);
-    assert!(
-        decision.findings.iter().any(|f| f.rule == "scheduled-backup-coverage") || decision.findings.is_empty(),
-        "the coverage rule ran: {decision:?}"
-    );
+    assert_eq!(view.scheduled_backups_for("shop", "shop-pg").items.len(), 1_000);
     c.bench_function("validate/cluster with 1,000 ScheduledBackups (coverage)", |b| {
         b.iter(|| engine::review(black_box(&cluster), &Operation::Update, &view, &policy, now))
     });

@@ -241,3 +241,108 @@ async fn the_webhook_judges_scheduled_backup_changes_against_the_clusters_covera
     let answer = validate(review("u4", "UPDATE", &moved, Some(&weekly))).await;
     assert_eq!(answer["response"]["allowed"], true, "{answer}");
 }
+
+/// A Cluster shop-pg with `spec` (YAML under `spec:`) and a daily plugin ScheduledBackup.
+fn cluster_with(spec: &str) -> String {
+    format!(
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {{name: shop-pg, namespace: shop}}\nspec:\n{spec}---\napiVersion: postgresql.cnpg.io/v1\nkind: ScheduledBackup\nmetadata: {{name: shop-pg-daily, namespace: shop}}\nspec:\n  schedule: '0 0 2 * * *'\n  cluster: {{name: shop-pg}}\n  method: plugin\n  pluginConfiguration: {{name: pgbackrest.dalibo.com}}\n"
+    )
+}
+
+/// (case, Cluster spec, with the policy, rule, expected findings as "action object")
+type Case<'a> = (&'a str, &'a str, bool, &'a str, Vec<&'a str>);
+
+#[test]
+fn check_complete_judges_backup_configuration_as_cnpg_runs_it() {
+    let pgbackrest =
+        "  plugins:\n    - name: pgbackrest.dalibo.com\n      isWALArchiver: true\n      parameters: {stanza: shop}\n";
+    let not_archiver = "  plugins:\n    - name: pgbackrest.dalibo.com\n      parameters: {stanza: shop}\n";
+    let replica = "  replica: {primary: shop-pg-east, source: shop-pg-east}\n  externalClusters:\n    - name: shop-pg-east\n      barmanObjectStore: {destinationPath: 's3://east/shop', endpointURL: 'https://Objects.Example.NET'}\n";
+    let snapshots = "  backup:\n    volumeSnapshot: {className: csi-snapclass}\n";
+    let minimal = "  imageName: ghcr.io/cloudnative-pg/postgresql:17.5-minimal-bookworm\n  backup:\n    retentionPolicy: 30d\n    barmanObjectStore:\n      destinationPath: s3://backups/shop\n      endpointURL: http://minio.minio:9000\n      wal: {compression: gzip}\n      data: {compression: gzip}\n";
+    let allow = "apiVersion: dbhook.io/v1alpha1\nkind: Policy\nrules:\n  backup-configured: {allowVolumeSnapshotOnly: true}\n  backup-s3-compat-checksums: {ignoreEndpoints: ['*.example.net']}\n";
+    let mut policy = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    std::io::Write::write_all(&mut policy, allow.as_bytes()).unwrap();
+    let policy = policy.path().to_str().unwrap().to_string();
+    let cases: Vec<Case> = vec![
+        (
+            "pgBackRest archives WAL",
+            pgbackrest,
+            false,
+            "backup-configured",
+            vec![],
+        ),
+        (
+            "a plugin that is not the archiver",
+            not_archiver,
+            false,
+            "backup-configured",
+            vec!["deny shop-pg"],
+        ),
+        (
+            "a replica cluster",
+            replica,
+            false,
+            "backup-configured",
+            vec!["warn shop-pg"],
+        ),
+        (
+            "a replica's external in-tree store",
+            replica,
+            false,
+            "backup-in-tree-deprecated",
+            vec!["warn shop-pg"],
+        ),
+        (
+            "the external store's host, as written",
+            replica,
+            false,
+            "backup-s3-compat-checksums",
+            vec!["warn shop-pg"],
+        ),
+        (
+            "the external store's host, ignored",
+            replica,
+            true,
+            "backup-s3-compat-checksums",
+            vec![],
+        ),
+        (
+            "volume snapshots only",
+            snapshots,
+            false,
+            "backup-configured",
+            vec!["deny shop-pg"],
+        ),
+        (
+            "volume snapshots only, allowed",
+            snapshots,
+            true,
+            "backup-configured",
+            vec!["warn shop-pg"],
+        ),
+        (
+            "in-tree on a minimal image",
+            minimal,
+            false,
+            "backup-in-tree-deprecated",
+            vec!["warn shop-pg", "warn shop-pg"],
+        ),
+    ];
+    for (case, spec, with_policy, rule, want) in cases {
+        let mut args = vec!["check", "--complete", "-o", "json"];
+        if with_policy {
+            args.extend(["--policy", policy.as_str()]);
+        }
+        args.push("-");
+        let out = dbhook(&args, Some(&cluster_with(spec)));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(actions(&report, rule), want, "{case}: {report}");
+        if rule == "backup-s3-compat-checksums" && !want.is_empty() {
+            assert!(
+                report.to_string().contains("fail against Objects.Example.NET"),
+                "{case}: {report}"
+            );
+        }
+    }
+}

@@ -4,7 +4,7 @@
 mod gaps;
 mod parse;
 
-pub use gaps::{UNION_EXACT_FROM, union_max_gap};
+pub use gaps::union_max_gap;
 pub use parse::{CronError, Schedule, parse};
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
 use super::parse::{Fields, Kind, Schedule};
 
 const SECONDS_PER_DAY: i64 = 86_400;
-const SECONDS_PER_HOUR: u32 = 3600;
 
 /// `next_after` gives up after this many days. The rarest day pattern that fires at all is
 /// Feb 29, which skips up to eight years around a non-leap century year.
@@ -319,13 +318,13 @@ pub fn union_max_gap<'a>(schedules: impl IntoIterator<Item = &'a Schedule>) -> O
     TimeDelta::try_seconds(best.unwrap_or(0).max(0))
 }
 
-/// Every (month, day, weekday) a date can have: Feb 29 yes, Feb 30 or Apr 31 no.
+/// Every (month, day, weekday) a date can have: Feb 29 yes, Feb 30 or Apr 31 no. The dates of a
+/// leap year, each on every weekday (over the 28-year cycle each of them falls on all seven).
 fn all_day_classes() -> impl Iterator<Item = Day> {
-    const DAYS_IN_MONTH: [u8; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    (1..=12u8).flat_map(|month| {
-        (1..=DAYS_IN_MONTH[usize::from(month - 1)])
-            .flat_map(move |day| (0..7u8).map(move |weekday| Day { month, day, weekday }))
-    })
+    ANALYSIS_DAYS
+        .iter()
+        .take(366) // 2024 is a leap year
+        .flat_map(|d| (0..7u8).map(move |weekday| Day { weekday, ..*d }))
 }
 
 /// The union's summary for every (month, day, weekday) a date can have.
@@ -342,9 +341,6 @@ fn day_classes(patterns: &[(DayPattern, Hours)]) -> Vec<Option<DaySummary>> {
     }
     classes
 }
-
-/// The hour bound below which [`union_max_gap`] is not exact.
-pub const UNION_EXACT_FROM: TimeDelta = TimeDelta::seconds(SECONDS_PER_HOUR as i64);
 
 fn set_bits(bits: u64, from: u32, to: u32) -> impl Iterator<Item = u32> {
     (from..=to).filter(move |v| bits & (1u64 << v) != 0)

@@ -189,6 +189,31 @@ fn present_at(yaml: &str, at: At) -> Vec<crate::rules::Violation> {
 }
 
 #[test]
+fn a_replica_cluster_without_scheduled_backup_is_only_warned() {
+    let replicas = [
+        PLUGIN_CLUSTER.replace("spec:\n", "spec:\n  replica: {enabled: true, source: origin}\n"),
+        PLUGIN_CLUSTER.replace(
+            "spec:\n",
+            "spec:\n  replica: {primary: shop-pg-east, source: shop-pg-east}\n",
+        ),
+    ];
+    for cluster in &replicas {
+        for at in [At::Complete, At::Update] {
+            let got = present_at(cluster, at);
+            assert_eq!(got.len(), 1, "{at:?}");
+            assert!(got[0].warn_only, "{at:?}: a replica is warned, never denied");
+            assert!(got[0].message.contains("a replica cluster"), "{}", got[0].message);
+        }
+    }
+    // The primary of a distributed topology is no replica.
+    let primary = PLUGIN_CLUSTER.replace(
+        "spec:\n",
+        "spec:\n  replica: {primary: shop-pg, source: shop-pg-east}\n",
+    );
+    assert!(!present_at(&primary, At::Update)[0].warn_only);
+}
+
+#[test]
 fn scheduled_backup_present_follows_the_admission_order() {
     let sb = with_schedule("0 0 2 * * *");
     for cluster in [PLUGIN_CLUSTER, IN_TREE_CLUSTER, SNAPSHOT_CLUSTER] {
