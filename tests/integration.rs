@@ -12,6 +12,7 @@ mod support;
 
 mod admission;
 mod alert_metrics;
+mod backup_coverage;
 mod cli_check;
 mod cli_formats;
 mod cli_lockstep;

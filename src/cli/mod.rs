@@ -257,7 +257,11 @@ pub fn load_policy(path: Option<&std::path::Path>) -> anyhow::Result<Policy> {
         None => Ok(Policy::default()),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+            let policy = Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            for note in &policy.params.deprecations {
+                eprintln!("dbhook: note: {}: {note}", p.display());
+            }
+            Ok(policy)
         }
     }
 }

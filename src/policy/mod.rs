@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::rules::catalog::{self, CATALOG};
-pub use params::{CompressionParams, ImageTagParams, LockstepParams, Params, RetentionParams, ScheduleParams};
+pub use params::{
+    BackupConfiguredParams, ChecksumParams, CompressionParams, CoverageParams, ImageTagParams, LockstepParams, Params,
+    RetentionParams, ScheduleParams,
+};
 
 /// The embedded default policy, printed by `dbhook policy`.
 pub const DEFAULT_POLICY_YAML: &str = include_str!("default.yaml");

@@ -149,6 +149,7 @@ fn check_for(id: &str) -> Check {
         c::SCHEDULED_BACKUP_PRESENT => schedule::present,
         c::SCHEDULED_BACKUP_SCHEDULE => schedule::schedule,
         c::SCHEDULED_BACKUP_TARGET => schedule::target,
+        c::SCHEDULED_BACKUP_COVERAGE => schedule::coverage,
         _ => |_, _, _| {},
     }
 }
