@@ -32,5 +32,6 @@ mod server_faults;
 mod server_h2_limit;
 mod server_lifecycle;
 mod server_load;
+mod server_lockstep;
 mod server_tls;
 mod yaml_roundtrip;
