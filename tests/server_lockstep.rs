@@ -414,14 +414,16 @@ async fn a_digest_on_one_side_only_warns_on_equal_tags_and_denies_other_tags() {
     assert!(a.allowed, "{:#}", a.raw);
     let warnings = a.lockstep_warnings();
     assert_eq!(warnings.len(), 1, "{:#}", a.raw);
+    // What the API client is shown (at most 256 characters) says why, and names both images.
     assert!(
         warnings[0].starts_with(&format!(
-            "image {} and {pinned} of migration Job shop/web-migrate-1 carry the same tag",
+            "cannot prove the same image: {} and {pinned} of migration Job shop/web-migrate-1 carry the same tag",
             web("v1")
         )),
         "{}",
         warnings[0]
     );
+    assert!(a.warnings.iter().all(|w| w.chars().count() <= 256), "{:?}", a.warnings);
 
     // The next release pins the Rollout instead.
     rig.api.apply(JOBS, job("web-migrate-3", &web("v3"), T2));
@@ -433,7 +435,7 @@ async fn a_digest_on_one_side_only_warns_on_equal_tags_and_denies_other_tags() {
     assert_eq!(warnings.len(), 1, "{:#}", a.raw);
     assert!(
         warnings[0].starts_with(&format!(
-            "image {rollout_pinned} and {} of migration Job shop/web-migrate-3 carry the same tag",
+            "cannot prove the same image: {rollout_pinned} and {} of migration Job shop/web-migrate-3 carry the same tag",
             web("v3")
         )),
         "{}",
