@@ -37,6 +37,7 @@ mod server_faults;
 mod server_h2_limit;
 mod server_lifecycle;
 mod server_load;
+mod server_lockstep;
 mod server_tls;
 mod yaml_roundtrip;
 mod server_updates;
