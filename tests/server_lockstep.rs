@@ -73,11 +73,15 @@ impl Answer {
         assert!(!self.allowed, "{:#}", self.raw);
         assert_eq!(self.raw["response"]["status"]["code"], 403, "{:#}", self.raw);
         assert_eq!(self.raw["response"]["status"]["reason"], "Forbidden", "{:#}", self.raw);
-        assert_eq!(
-            self.message,
-            format!("dbhook denied {subject}: [{RULE}] {reason}"),
-            "{:#}",
-            self.raw
+        // The rule's message exactly, then the short evidence every denial carries.
+        let expected = format!("dbhook denied {subject}: [{RULE}] {reason}");
+        let evidence = self
+            .message
+            .strip_prefix(&expected)
+            .unwrap_or_else(|| panic!("message {:?} does not start with {expected:?}", self.message));
+        assert!(
+            evidence.starts_with(" (expected ") && evidence.contains(", observed ") && evidence.ends_with(')'),
+            "no short evidence after the message: {evidence:?}"
         );
     }
 }
@@ -553,9 +557,23 @@ async fn a_failed_newest_migration_job_is_not_the_reference() {
     })
     .await;
     a.assert_allowed_without_lockstep_finding();
-    rig.update(ROLLOUTS, &live, rollout(&web("v1"))).await.assert_denied(
+    // A new v1 Rollout is now out of step. (An UPDATE of the live v1 Rollout that keeps v1 would
+    // be a pre-existing violation, only warned: the ratchet keys on the same app image against
+    // the same reference Job image.)
+    rig.create(ROLLOUTS, rollout(&web("v1"))).await.assert_denied(
         "Rollout shop/web",
         &differs(&web("v1"), &web("v2"), "web-migrate-2", "tag"),
+    );
+    let a = rig.update(ROLLOUTS, &live, rollout(&web("v1"))).await;
+    assert!(a.allowed, "{:#}", a.raw);
+    assert_eq!(
+        a.lockstep_warnings().into_iter().map(str::to_string).collect::<Vec<_>>(),
+        vec![format!(
+            "pre-existing: {}",
+            differs(&web("v1"), &web("v2"), "web-migrate-2", "tag")
+        )],
+        "{:#}",
+        a.raw
     );
 }
 
@@ -606,9 +624,11 @@ async fn a_workload_ref_rollout_is_compared_once_its_deployment_appears() {
         .await
         .assert_allowed_without_lockstep_finding();
 
+    // The Rollout itself does not change: a new one (CREATE) is judged through the Deployment;
+    // an UPDATE of the live one would only carry the Deployment's violation as pre-existing.
     rig.api.apply(DEPLOYMENTS, template_deployment(&web("v3")));
     let a = srv::eventually("the Deployment's template is compared", || async {
-        let a = rig.update(ROLLOUTS, &live, workload_ref_rollout()).await;
+        let a = rig.create(ROLLOUTS, workload_ref_rollout()).await;
         (!a.allowed).then_some(a)
     })
     .await;
@@ -619,7 +639,7 @@ async fn a_workload_ref_rollout_is_compared_once_its_deployment_appears() {
 
     rig.api.apply(DEPLOYMENTS, template_deployment(&web("v2")));
     let a = srv::eventually("the Deployment's new template is compared", || async {
-        let a = rig.update(ROLLOUTS, &live, workload_ref_rollout()).await;
+        let a = rig.create(ROLLOUTS, workload_ref_rollout()).await;
         a.allowed.then_some(a)
     })
     .await;

@@ -332,7 +332,11 @@ spec:
     },
     Explain {
         id: c::BACKUP_CONFIGURED,
-        params: &[],
+        params: &[p(
+            "allowVolumeSnapshotOnly",
+            "false",
+            "a Cluster backed up by volume snapshots alone (no WAL archive) is only a warning",
+        )],
         fix: "Archive WAL: add the Barman Cloud plugin (spec.plugins with isWALArchiver: true and an \
               ObjectStore), or another CNPG-I archiver.",
         passing: "apiVersion: postgresql.cnpg.io/v1
@@ -406,10 +410,25 @@ spec:
     },
     Explain {
         id: c::BACKUP_S3_COMPAT_CHECKSUMS,
-        params: &[],
+        params: &[p(
+            "ignoreEndpoints",
+            "[]",
+            "endpoint host globs known to work without the variables (e.g. *.amazonaws.com mirrors)",
+        )],
         fix: "Set AWS_REQUEST_CHECKSUM_CALCULATION=when_required and AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
               in the ObjectStore's spec.instanceSidecarConfiguration.env (or the Cluster's spec.env).",
-        passing: "apiVersion: barmancloud.cnpg.io/v1
+        passing: "apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: shop-pg, namespace: shop}
+spec:
+  instances: 3
+  storage: {size: 10Gi}
+  plugins:
+    - name: barman-cloud.cloudnative-pg.io
+      isWALArchiver: true
+      parameters: {barmanObjectName: shop-backups}
+---
+apiVersion: barmancloud.cnpg.io/v1
 kind: ObjectStore
 metadata: {name: shop-backups, namespace: shop}
 spec:
@@ -424,7 +443,18 @@ spec:
       - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}
       - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, value: when_required}
 ",
-        failing: "apiVersion: barmancloud.cnpg.io/v1
+        failing: "apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: shop-pg, namespace: shop}
+spec:
+  instances: 3
+  storage: {size: 10Gi}
+  plugins:
+    - name: barman-cloud.cloudnative-pg.io
+      isWALArchiver: true
+      parameters: {barmanObjectName: shop-backups}
+---
+apiVersion: barmancloud.cnpg.io/v1
 kind: ObjectStore
 metadata: {name: shop-backups, namespace: shop}
 spec:
@@ -532,11 +562,7 @@ spec:
     },
     Explain {
         id: c::SCHEDULED_BACKUP_SCHEDULE,
-        params: &[p(
-            "maxIntervalHours",
-            "24",
-            "the longest gap allowed between two runs of one schedule",
-        )],
+        params: &[],
         fix: "Write the schedule with six fields, seconds first, as CNPG reads it: \"0 0 2 * * *\" is daily at 02:00.",
         passing: "apiVersion: postgresql.cnpg.io/v1
 kind: ScheduledBackup
@@ -550,6 +576,65 @@ kind: ScheduledBackup
 metadata: {name: shop-pg-daily, namespace: shop}
 spec:
   schedule: '0 2 * * *'
+  cluster: {name: shop-pg}
+",
+    },
+    Explain {
+        id: c::SCHEDULED_BACKUP_COVERAGE,
+        params: &[p(
+            "maxIntervalHours",
+            "24",
+            "the longest gap allowed between two base backups of one Cluster, over all its ScheduledBackups",
+        )],
+        fix: "Give the Cluster a ScheduledBackup that fires at least every maxIntervalHours (a daily \"0 0 2 * * *\" \
+              beside a weekly full backup is enough), not suspended, with a method the Cluster supports.",
+        passing: "apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: shop-pg, namespace: shop}
+spec:
+  instances: 3
+  storage: {size: 10Gi}
+  plugins:
+    - name: barman-cloud.cloudnative-pg.io
+      isWALArchiver: true
+      parameters: {barmanObjectName: shop-store}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ScheduledBackup
+metadata: {name: shop-pg-daily, namespace: shop}
+spec:
+  schedule: '0 0 2 * * *'
+  method: plugin
+  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
+  cluster: {name: shop-pg}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ScheduledBackup
+metadata: {name: shop-pg-weekly, namespace: shop}
+spec:
+  schedule: '0 0 3 * * 0'
+  method: plugin
+  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
+  cluster: {name: shop-pg}
+",
+        failing: "apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata: {name: shop-pg, namespace: shop}
+spec:
+  instances: 3
+  storage: {size: 10Gi}
+  plugins:
+    - name: barman-cloud.cloudnative-pg.io
+      isWALArchiver: true
+      parameters: {barmanObjectName: shop-store}
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ScheduledBackup
+metadata: {name: shop-pg-weekly, namespace: shop}
+spec:
+  schedule: '0 0 3 * * 0'
+  method: plugin
+  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
   cluster: {name: shop-pg}
 ",
     },
