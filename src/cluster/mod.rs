@@ -3,6 +3,7 @@
 //! not installed make their kind unknown; lockstep memory of deleted hook Jobs; the background
 //! report. Read-only: nothing here writes to the API (see `docs/rbac.md`).
 
+mod decode;
 mod discovery;
 mod health;
 mod index;

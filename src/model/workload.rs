@@ -62,6 +62,8 @@ pub struct Workload {
     pub pod: Option<PodSpec>,
     /// `spec.workloadRef.name` of a Rollout.
     pub workload_ref: Option<String>,
+    /// A Job whose status carries the condition `Failed=True`.
+    pub failed: bool,
 }
 
 /// Which list of the pod spec a container sits in; its JSON pointer segment.
@@ -114,10 +116,20 @@ impl Workload {
                 .map(str::to_string),
             _ => None,
         };
+        let failed = kind == WorkloadKind::Job
+            && root
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|conditions| {
+                    conditions.iter().any(|c| {
+                        c.get("type") == Some(&Value::from("Failed")) && c.get("status") == Some(&Value::from("True"))
+                    })
+                });
         Ok(Workload {
             kind,
             pod,
             workload_ref,
+            failed,
         })
     }
 
