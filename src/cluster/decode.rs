@@ -14,7 +14,6 @@
 //! without its spec, as an object of its kind that exists.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -26,8 +25,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::{Deserialize, Serialize};
 
 use super::resources::Res;
-use crate::model::workload::PodSpec;
-use crate::model::{KindId, Object, Spec, Workload, WorkloadKind, keys};
+use crate::model::workload::{Container, PodSpec};
+use crate::model::{KindId, Marks, Object, Spec, Workload, WorkloadKind, keys};
 
 /// One of the watched resources, at the type level: kube's watcher decodes `Cached<K>` without
 /// any runtime context, so the kind to decode has to be part of the type.
@@ -124,7 +123,7 @@ pub fn from_value(res: Res, v: &serde_json::Value) -> Arc<Object> {
     let text = serde_json::to_vec(v).unwrap_or_default();
     from_slice(res, &text).unwrap_or_else(|e| {
         tracing::warn!(resource = res.name(), error = %e, "not an object");
-        Arc::new(without_spec(res, ObjectMeta::default()))
+        Arc::new(build(res, SlimMeta::default(), None, None))
     })
 }
 
@@ -148,12 +147,12 @@ impl<'de> Visitor<'de> for ObjectSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
         let res = self.0;
-        let mut meta = ObjectMeta::default();
+        let mut meta = SlimMeta::default();
         let mut spec = None;
         let mut status = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Metadata => meta = map.next_value::<SlimMeta>()?.0,
+                Key::Metadata => meta = map.next_value::<SlimMeta>()?,
                 Key::Spec => spec = Some(map.next_value::<JsonText>()?.0),
                 // Only a Job's status is read (its conditions); a Cluster's is large.
                 Key::Status if res == Res::Jobs => status = Some(map.next_value::<JsonText>()?.0),
@@ -214,27 +213,25 @@ impl<'de> Visitor<'de> for KeyName {
 
 /// The object from its parts; a spec or status the model cannot decode leaves it without its
 /// spec, logged.
-fn build(res: Res, meta: ObjectMeta, spec: Option<&[u8]>, status: Option<&[u8]>) -> Object {
-    match decode_spec(res, spec, status) {
-        Ok(spec) => {
-            let (group, version, kind, _) = res.coordinates();
-            Object {
-                api_version: api_version(group, version),
-                kind: kind.to_string(),
-                meta,
-                spec,
-            }
-        }
-        Err(e) => {
-            tracing::warn!(
-                resource = res.name(),
-                namespace = meta.namespace.as_deref().unwrap_or(""),
-                name = meta.name.as_deref().unwrap_or(""),
-                error = %crate::redact::input_error(&e.to_string()),
-                "cached without its spec"
-            );
-            without_spec(res, meta)
-        }
+fn build(res: Res, meta: SlimMeta, spec: Option<&[u8]>, status: Option<&[u8]>) -> Object {
+    let spec = decode_spec(res, spec, status).unwrap_or_else(|e| {
+        tracing::warn!(
+            resource = res.name(),
+            namespace = meta.meta.namespace.as_deref().unwrap_or(""),
+            name = meta.meta.name.as_deref().unwrap_or(""),
+            error = %crate::redact::input_error(&e.to_string()),
+            "cached without its spec"
+        );
+        Spec::Other
+    });
+    let (group, version, kind, _) = res.coordinates();
+    Object {
+        api_version: api_version(group, version),
+        kind: kind.to_string(),
+        meta: meta.meta,
+        labels: meta.labels,
+        annotations: meta.annotations,
+        spec,
     }
 }
 
@@ -243,16 +240,6 @@ fn api_version(group: &str, version: &str) -> String {
         version.to_string()
     } else {
         format!("{group}/{version}")
-    }
-}
-
-fn without_spec(res: Res, meta: ObjectMeta) -> Object {
-    let (group, version, kind, _) = res.coordinates();
-    Object {
-        api_version: api_version(group, version),
-        kind: kind.to_string(),
-        meta,
-        spec: Spec::Other,
     }
 }
 
@@ -270,7 +257,12 @@ fn decode_spec(res: Res, spec: Option<&[u8]>, status: Option<&[u8]>) -> serde_js
             let status: WorkloadStatusWire = parse(status)?;
             Spec::Workload(Box::new(spec.into_workload(kind, &status)))
         }
-        Some(KindId::Cluster) => Spec::Cluster(Box::new(parse(spec)?)),
+        Some(KindId::Cluster) => {
+            let mut c: crate::model::ClusterSpec = parse(spec)?;
+            c.plugins.shrink_to_fit();
+            c.env.shrink_to_fit();
+            Spec::Cluster(Box::new(c))
+        }
         Some(KindId::ScheduledBackup) => Spec::ScheduledBackup(Box::new(parse(spec)?)),
         Some(KindId::ObjectStore) => Spec::ObjectStore(Box::new(parse(spec)?)),
         Some(KindId::Namespace) => Spec::Namespace,
@@ -334,9 +326,14 @@ impl WorkloadSpecWire {
         };
         // A struct literal on purpose: a field added to `Workload` fails to compile here
         // until the watch path decodes it too.
+        let mut pod = template.and_then(|t| t.spec);
+        if let Some(p) = pod.as_mut() {
+            shrink(&mut p.containers);
+            p.init_containers.iter_mut().for_each(shrink);
+        }
         Workload {
             kind,
-            pod: template.and_then(|t| t.spec),
+            pod,
             workload_ref: match kind {
                 WorkloadKind::Rollout => self.workload_ref.and_then(|r| r.name),
                 _ => None,
@@ -350,8 +347,21 @@ impl WorkloadSpecWire {
     }
 }
 
+/// Decoded lists grow by doubling; the cache keeps them for as long as the object lives.
+fn shrink(containers: &mut Vec<Container>) {
+    containers.shrink_to_fit();
+    for c in containers {
+        c.env.iter_mut().for_each(|env| env.shrink_to_fit());
+    }
+}
+
 /// `metadata`, keeping only what [`Object`]'s accessors and the index read.
-struct SlimMeta(ObjectMeta);
+#[derive(Default)]
+struct SlimMeta {
+    meta: ObjectMeta,
+    labels: Marks,
+    annotations: Marks,
+}
 
 impl<'de> Deserialize<'de> for SlimMeta {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SlimMeta, D::Error> {
@@ -369,7 +379,8 @@ impl<'de> Visitor<'de> for SlimMetaVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SlimMeta, A::Error> {
-        let mut m = ObjectMeta::default();
+        let mut slim = SlimMeta::default();
+        let m = &mut slim.meta;
         while let Some(key) = map.next_key_seed(KeyName)? {
             match key.as_ref() {
                 "name" => m.name = map.next_value()?,
@@ -379,14 +390,14 @@ impl<'de> Visitor<'de> for SlimMetaVisitor {
                 "resourceVersion" => m.resource_version = map.next_value()?,
                 "creationTimestamp" => m.creation_timestamp = map.next_value::<Option<Time>>()?,
                 "deletionTimestamp" => m.deletion_timestamp = map.next_value::<Option<Time>>()?,
-                "labels" => m.labels = map.next_value_seed(Kept(is_kept_label))?,
-                "annotations" => m.annotations = map.next_value_seed(Kept(is_kept_annotation))?,
+                "labels" => slim.labels = map.next_value_seed(Kept(is_kept_label))?,
+                "annotations" => slim.annotations = map.next_value_seed(Kept(is_kept_annotation))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(SlimMeta(m))
+        Ok(slim)
     }
 }
 
@@ -398,43 +409,42 @@ fn is_kept_annotation(key: &str) -> bool {
     key.starts_with(keys::PREFIX) || keys::FOREIGN_ANNOTATIONS.contains(&key)
 }
 
-/// A string map of which only the entries whose key passes the filter are kept; `None` when
-/// none is.
+/// A string map of which only the entries whose key passes the filter are kept.
 struct Kept(fn(&str) -> bool);
 
 impl<'de> DeserializeSeed<'de> for Kept {
-    type Value = Option<BTreeMap<String, String>>;
+    type Value = Marks;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_option(self)
     }
 }
 
 impl<'de> Visitor<'de> for Kept {
-    type Value = Option<BTreeMap<String, String>>;
+    type Value = Marks;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a map of strings")
     }
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(Marks::default())
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(Marks::default())
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut kept = BTreeMap::new();
+        let mut kept = Vec::new();
         while let Some(key) = map.next_key_seed(KeyName)? {
             if (self.0)(&key) {
                 let value: Option<String> = map.next_value()?;
-                kept.insert(key.into_owned(), value.unwrap_or_default());
+                kept.push((key.into_owned(), value.unwrap_or_default()));
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok((!kept.is_empty()).then_some(kept))
+        Ok(kept.into_iter().collect())
     }
 }
 

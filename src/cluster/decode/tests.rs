@@ -4,8 +4,8 @@ use super::*;
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-fn keys_of(m: &Option<BTreeMap<String, String>>) -> Vec<&str> {
-    m.iter().flat_map(|m| m.keys().map(String::as_str)).collect()
+fn keys_of(m: &Marks) -> Vec<&str> {
+    m.iter().map(|(k, _)| k).collect()
 }
 
 fn api(res: Res) -> String {
@@ -56,9 +56,9 @@ fn job_as_served() -> Value {
 #[test]
 fn metadata_keeps_what_rules_read_and_drops_the_rest() {
     let o = from_value(Res::Jobs, &job_as_served());
-    assert_eq!(keys_of(&o.meta.labels), ["dbhook.io/cluster"]);
+    assert_eq!(keys_of(&o.labels), ["dbhook.io/cluster"]);
     assert_eq!(
-        keys_of(&o.meta.annotations),
+        keys_of(&o.annotations),
         [
             "argocd.argoproj.io/hook",
             "argocd.argoproj.io/hook-delete-policy",
@@ -69,7 +69,7 @@ fn metadata_keeps_what_rules_read_and_drops_the_rest() {
         ]
     );
     assert!(o.meta.managed_fields.is_none() && o.meta.owner_references.is_none() && o.meta.finalizers.is_none());
-    assert!(o.meta.generation.is_none());
+    assert!(o.meta.generation.is_none() && o.meta.labels.is_none() && o.meta.annotations.is_none());
     assert_eq!(
         o.meta.uid.as_deref(),
         Some("u-1"),
@@ -101,7 +101,7 @@ fn labels_and_annotations_without_kept_keys_are_none() {
     let v = json!({"metadata": {"name": "pg", "namespace": "shop", "labels": {"app": "x"},
                                 "annotations": {LAST_APPLIED: "{}"}}, "spec": {"instances": 3}});
     let o = from_value(Res::Clusters, &v);
-    assert!(o.meta.labels.is_none() && o.meta.annotations.is_none());
+    assert!(o.labels.is_empty() && o.annotations.is_empty());
     assert!(matches!(o.spec, Spec::Cluster(_)));
     assert_eq!(
         (o.api_version.as_str(), o.kind.as_str()),
@@ -130,7 +130,7 @@ fn unknown_fields_of_any_shape_are_skipped() {
         Some("30d")
     );
     assert_eq!(o.label("dbhook.io/x"), Some("kept"));
-    assert!(o.meta.annotations.is_none());
+    assert!(o.annotations.is_empty());
 }
 
 #[test]
