@@ -221,10 +221,10 @@ pub fn names(l: &dbhook::view::Listing) -> Vec<String> {
 //
 // Shaped after what kube-apiserver returns for objects applied by Argo CD with client-side apply
 // and reconciled by their controllers: every defaulted field, the last-applied copy, managed
-// fields of the applier and the controller, status. Spread over `NAMESPACES` namespaces.
+// fields of the applier and the controller, status. Spread over `SPREAD_NAMESPACES` namespaces.
 
 /// Namespaces the realistic cluster spreads its objects over.
-pub const NAMESPACES: usize = 50;
+pub const SPREAD_NAMESPACES: usize = 50;
 
 /// Clusters in the realistic cluster; Job `i` uses Cluster `i % CLUSTERS_IN_CLUSTER`.
 pub const CLUSTERS_IN_CLUSTER: usize = 1_000;
@@ -244,7 +244,7 @@ fn managed(manager: &str, operation: &str, api_version: &str, subresource: Optio
 
 /// Migration Job `i` of a large cluster: an Argo CD PreSync hook on its app's image, completed.
 pub fn real_shaped_job(i: usize) -> Value {
-    let ns = format!("team-{}", i % NAMESPACES);
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
     let app = format!("app-{}", i % CLUSTERS_IN_CLUSTER);
     let name = format!("{app}-migrate-{i:07x}");
     let uid = uid(1, i);
@@ -332,7 +332,7 @@ pub fn real_shaped_job(i: usize) -> Value {
 /// CNPG Cluster `i`: three instances archiving WAL through the Barman Cloud plugin, with the
 /// defaults CNPG's webhook fills in and the status its operator writes.
 pub fn real_shaped_cluster(i: usize) -> Value {
-    let ns = format!("team-{}", i % NAMESPACES);
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
     let name = format!("pg-{i}");
     let applied = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
         "metadata": {"name": name, "namespace": ns},
@@ -429,7 +429,7 @@ pub fn real_shaped_cluster(i: usize) -> Value {
 
 /// The daily ScheduledBackup of Cluster `i`, as the API server returns it with its status.
 pub fn real_shaped_scheduled_backup(i: usize) -> Value {
-    let ns = format!("team-{}", i % NAMESPACES);
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
     let name = format!("pg-{i}-daily");
     let applied = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
         "metadata": {"name": name, "namespace": ns},
@@ -463,7 +463,7 @@ pub fn real_shaped_scheduled_backup(i: usize) -> Value {
 
 /// ObjectStore of Cluster `i` (the Barman Cloud plugin's store).
 pub fn real_shaped_object_store(i: usize) -> Value {
-    let ns = format!("team-{}", i % NAMESPACES);
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
     json!({
         "apiVersion": "barmancloud.cnpg.io/v1", "kind": "ObjectStore",
         "metadata": {"name": format!("pg-{i}-store"), "namespace": ns, "uid": uid(4, i),
