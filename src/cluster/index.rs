@@ -4,15 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::DynamicObject;
-
-use super::resources::Res;
 use crate::model::{Object, Spec, keys};
-
-/// The annotation `kubectl apply` leaves behind: a second copy of the object, never read.
-#[cfg(test)]
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// `namespace → key → names`.
 type Multi = HashMap<String, HashMap<String, BTreeSet<String>>>;
@@ -145,50 +137,6 @@ impl ObjectIndex {
     }
 }
 
-/// Drops what no rule reads, so the cache holds little more than the decoded spec: managed
-/// fields, owner references, finalizers, and every label and annotation but dbhook's own and the
-/// hook annotations (Argo CD tracking ids, Helm metadata and last-applied copies add up over
-/// 10,000 Jobs).
-pub fn strip(meta: &mut ObjectMeta) {
-    meta.managed_fields = None;
-    meta.owner_references = None;
-    meta.finalizers = None;
-    let ours = |k: &String| k.starts_with(keys::PREFIX);
-    if let Some(labels) = meta.labels.as_mut() {
-        labels.retain(|k, _| ours(k));
-    }
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|k, _| ours(k) || keys::FOREIGN_ANNOTATIONS.contains(&k.as_str()));
-    }
-    if meta.labels.as_ref().is_some_and(|l| l.is_empty()) {
-        meta.labels = None;
-    }
-    if meta.annotations.as_ref().is_some_and(|a| a.is_empty()) {
-        meta.annotations = None;
-    }
-}
-
-/// Decodes a watched object. A body that does not have the expected shape is kept as an
-/// object of its kind without a decoded spec (it exists, which is what most lookups ask) and
-/// logged.
-pub fn to_object(res: Res, obj: DynamicObject) -> Arc<Object> {
-    let ar = res.api_resource();
-    let DynamicObject { mut metadata, data, .. } = obj;
-    strip(&mut metadata);
-    match Object::from_parts(&ar.api_version, &ar.kind, metadata.clone(), &data) {
-        Ok(o) => Arc::new(o),
-        Err(e) => {
-            tracing::warn!(resource = res.name(), error = %e, "cached without its spec");
-            Arc::new(Object {
-                api_version: ar.api_version,
-                kind: ar.kind,
-                meta: metadata,
-                spec: Spec::Other,
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,110 +190,5 @@ mod tests {
         );
         let idx = ObjectIndex::from_objects([sb]);
         assert_eq!(names(idx.by_cluster("shop", "shop-pg")), ["daily"]);
-    }
-
-    #[test]
-    fn stripping_drops_managed_fields_and_the_last_applied_copy() {
-        let v = serde_json::json!({
-            "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
-            "metadata": {"name": "shop-pg", "namespace": "shop",
-                "managedFields": [{"manager": "kubectl"}],
-                "annotations": {LAST_APPLIED: "{}"}},
-            "spec": {"instances": 3}, "status": {"phase": "healthy"}
-        });
-        let obj: DynamicObject = serde_json::from_value(v).unwrap();
-        let o = to_object(Res::Clusters, obj);
-        assert!(o.meta.managed_fields.is_none() && o.meta.annotations.is_none());
-        assert!(o.meta.labels.is_none());
-        assert!(matches!(o.spec, Spec::Cluster(_)));
-        assert_eq!(
-            (o.api_version.as_str(), o.kind.as_str()),
-            ("postgresql.cnpg.io/v1", "Cluster")
-        );
-    }
-
-    #[test]
-    fn stripping_keeps_the_labels_and_annotations_rules_read() {
-        let v = serde_json::json!({
-            "metadata": {"name": "web-migrate", "namespace": "shop", "uid": "u-1",
-                "labels": {"dbhook.io/cluster": "shop-pg", "app.kubernetes.io/instance": "web",
-                           "batch.kubernetes.io/controller-uid": "c0ffee"},
-                "annotations": {"argocd.argoproj.io/hook": "PreSync",
-                                "argocd.argoproj.io/hook-delete-policy": "HookSucceeded",
-                                "argocd.argoproj.io/tracking-id": "shop:batch/Job:shop/web-migrate",
-                                "helm.sh/hook": "pre-upgrade", "helm.sh/hook-delete-policy": "hook-succeeded",
-                                "dbhook.io/rollout": "web",
-                                "dbhook.io/exempt": "image-tag-pinned", LAST_APPLIED: "{}"},
-                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "x", "uid": "u-0"}],
-                "finalizers": ["batch.kubernetes.io/job-tracking"]},
-            "spec": {"template": {"spec": {"containers": [{"name": "migrate", "image": "web:1"}]}}}
-        });
-        let o = to_object(Res::Jobs, serde_json::from_value(v).unwrap());
-        let keys = |m: &Option<std::collections::BTreeMap<String, String>>| -> Vec<String> {
-            m.iter().flat_map(|m| m.keys().cloned()).collect()
-        };
-        assert_eq!(keys(&o.meta.labels), ["dbhook.io/cluster"]);
-        assert_eq!(
-            keys(&o.meta.annotations),
-            [
-                "argocd.argoproj.io/hook",
-                "argocd.argoproj.io/hook-delete-policy",
-                "dbhook.io/exempt",
-                "dbhook.io/rollout",
-                "helm.sh/hook",
-                "helm.sh/hook-delete-policy"
-            ]
-        );
-        assert!(o.meta.owner_references.is_none() && o.meta.finalizers.is_none());
-        assert_eq!(
-            o.meta.uid.as_deref(),
-            Some("u-1"),
-            "the uid tells a recreated Job apart"
-        );
-        assert!(o.is_migration_job());
-    }
-
-    #[test]
-    fn an_undecodable_body_is_kept_without_its_spec() {
-        let v = serde_json::json!({
-            "metadata": {"name": "shop-pg", "namespace": "shop"},
-            "spec": {"backup": "not an object"}
-        });
-        let o = to_object(Res::Clusters, serde_json::from_value(v).unwrap());
-        assert!(matches!(o.spec, Spec::Other));
-        assert_eq!(o.name(), "shop-pg");
-    }
-
-    #[test]
-    fn a_sync_wave_job_keeps_what_lockstep_reads_and_is_filed_by_cluster() {
-        let v = serde_json::json!({
-            "metadata": {"name": "shop-migrate", "namespace": "shop",
-                "labels": {"dbhook.io/cluster": "shop-pg"},
-                "annotations": {"argocd.argoproj.io/sync-wave": "-1",
-                                "argocd.argoproj.io/sync-options": "Replace=true",
-                                "helm.sh/hook-weight": "-2",
-                                "dbhook.io/lockstep": "tag",
-                                "dbhook.io/lockstep-containers": "migrate",
-                                "argocd.argoproj.io/tracking-id": "shop:batch/Job:shop/shop-migrate"}},
-            "spec": {"template": {"spec": {"containers": [{"name": "migrate", "image": "ghcr.io/acme/shop-migrations:sha-1"}]}}},
-            "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
-        });
-        let o = to_object(Res::Jobs, serde_json::from_value(v).unwrap());
-        let kept: Vec<&String> = o.meta.annotations.iter().flat_map(|m| m.keys()).collect();
-        assert_eq!(
-            kept,
-            [
-                "argocd.argoproj.io/sync-options",
-                "argocd.argoproj.io/sync-wave",
-                "dbhook.io/lockstep",
-                "dbhook.io/lockstep-containers",
-                "helm.sh/hook-weight"
-            ]
-        );
-        assert_eq!(o.sync_wave(), -1);
-        assert!(o.is_failed_job());
-        assert!(!o.is_migration_job(), "only by wave, against an app");
-        let idx = ObjectIndex::from_objects([o]);
-        assert_eq!(names(idx.by_cluster("shop", "shop-pg")), ["shop-migrate"]);
     }
 }

@@ -4,6 +4,7 @@
 //! report. Read-only, except the opt-in OpenReports writer (`serve --reports`, see
 //! `docs/rbac.md`).
 
+mod decode;
 mod discovery;
 mod health;
 mod index;

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicI64;
 
-use kube::api::{DynamicObject, PartialObjectMeta};
+use kube::api::PartialObjectMeta;
 use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 
@@ -33,24 +33,24 @@ fn fixture(policy: Policy) -> Fixture {
 }
 
 impl Fixture {
-    fn dynamic(v: Value) -> DynamicObject {
-        serde_json::from_value(v).unwrap()
+    fn decoded(res: Res, v: Value) -> Arc<Object> {
+        super::decode::from_value(res, &v)
     }
     /// A complete listing of `res`.
     fn list(&self, res: Res, objects: Vec<Value>) {
         let mut buf = Vec::new();
         apply_object_event(&self.shared, res, Event::Init, &mut buf);
         for o in objects {
-            apply_object_event(&self.shared, res, Event::InitApply(Self::dynamic(o)), &mut buf);
+            apply_object_event(&self.shared, res, Event::InitApply(Self::decoded(res, o)), &mut buf);
         }
         apply_object_event(&self.shared, res, Event::InitDone, &mut buf);
         self.shared.health(res).touch();
     }
     fn apply(&self, res: Res, o: Value) {
-        apply_object_event(&self.shared, res, Event::Apply(Self::dynamic(o)), &mut Vec::new());
+        apply_object_event(&self.shared, res, Event::Apply(Self::decoded(res, o)), &mut Vec::new());
     }
     fn delete(&self, res: Res, o: Value) {
-        apply_object_event(&self.shared, res, Event::Delete(Self::dynamic(o)), &mut Vec::new());
+        apply_object_event(&self.shared, res, Event::Delete(Self::decoded(res, o)), &mut Vec::new());
     }
     fn sync_all_empty(&self) {
         for &r in Res::OBJECTS {

@@ -1,5 +1,5 @@
-//! Watch tasks: one kube-runtime watcher per resource feeding its index, with backoff, and a
-//! client layer that records every successful response, event and bookmark as contact with the
+//! Watch tasks: one kube-runtime watcher per resource feeding its index, with backoff, list pages
+//! of [`PAGE_SIZE`] decoded straight into the model (see `decode`), and a client layer that records every successful response, event and bookmark as contact with the
 //! API server (the watcher itself does not surface bookmarks or re-watches).
 
 use std::collections::HashMap;
@@ -11,14 +11,15 @@ use http_body_util::BodyExt;
 use hyper::Request;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DynamicObject, PartialObjectMeta};
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Client, client::Body};
 use tokio::task::AbortHandle;
 
 use super::Shared;
-use super::index::{ObjectIndex, to_object};
+use super::decode::{self, Cached, Kind};
+use super::index::ObjectIndex;
 use super::resources::Res;
 use crate::model::{Object, keys};
 
@@ -27,12 +28,18 @@ use crate::model::{Object, keys};
 /// time and a quiet resource still has regular contact.
 pub fn config(res: Res, staleness: std::time::Duration) -> watcher::Config {
     let secs = (staleness.as_secs() / 2).clamp(1, 290);
-    let mut cfg = watcher::Config::default().timeout(u32::try_from(secs).unwrap_or(290));
+    let mut cfg = watcher::Config::default()
+        .timeout(u32::try_from(secs).unwrap_or(290))
+        .page_size(PAGE_SIZE);
     if let Some(selector) = res.label_selector() {
         cfg = cfg.labels(selector);
     }
     cfg
 }
+
+/// Objects per list page: what one page costs in memory while it is decoded (its JSON text
+/// and the objects decoded from it) against the number of requests a sync takes.
+pub const PAGE_SIZE: u32 = 500;
 
 /// Starts the watch of `res`; its cache counts as unsynced until the first complete listing.
 pub fn spawn(shared: Arc<Shared>, client: &Client, res: Res) -> AbortHandle {
@@ -41,7 +48,13 @@ pub fn spawn(shared: Arc<Shared>, client: &Client, res: Res) -> AbortHandle {
     let cfg = config(res, shared.staleness);
     let task = match res {
         Res::Namespaces => tokio::spawn(watch_namespaces(shared, client, cfg)),
-        _ => tokio::spawn(watch_objects(shared, client, res, cfg)),
+        Res::Jobs => tokio::spawn(watch_objects::<decode::Jobs>(shared, client, cfg)),
+        Res::Rollouts => tokio::spawn(watch_objects::<decode::Rollouts>(shared, client, cfg)),
+        Res::Deployments => tokio::spawn(watch_objects::<decode::Deployments>(shared, client, cfg)),
+        Res::StatefulSets => tokio::spawn(watch_objects::<decode::StatefulSets>(shared, client, cfg)),
+        Res::Clusters => tokio::spawn(watch_objects::<decode::Clusters>(shared, client, cfg)),
+        Res::ScheduledBackups => tokio::spawn(watch_objects::<decode::ScheduledBackups>(shared, client, cfg)),
+        Res::ObjectStores => tokio::spawn(watch_objects::<decode::ObjectStores>(shared, client, cfg)),
     };
     task.abort_handle()
 }
@@ -73,15 +86,16 @@ fn contact_client(client: Client, shared: Arc<Shared>, res: Res) -> Client {
     Client::new(service, default_ns).with_valid_until(valid_until)
 }
 
-async fn watch_objects(shared: Arc<Shared>, client: Client, res: Res, cfg: watcher::Config) {
-    let api: Api<DynamicObject> = Api::all_with(client, &res.api_resource());
+async fn watch_objects<K: Kind>(shared: Arc<Shared>, client: Client, cfg: watcher::Config) {
+    let res = K::RES;
+    let api: Api<Cached<K>> = Api::all(client);
     let mut events = pin!(watcher(api, cfg).default_backoff());
     let mut relist = Vec::new();
     while let Some(item) = events.next().await {
         match item {
             Ok(event) => {
                 shared.health(res).touch();
-                apply_object_event(&shared, res, event, &mut relist);
+                apply_object_event(&shared, res, unwrap_event(event), &mut relist);
             }
             Err(e) => {
                 shared.health(res).failed(&e);
@@ -91,16 +105,26 @@ async fn watch_objects(shared: Arc<Shared>, client: Client, res: Res, cfg: watch
     }
 }
 
+fn unwrap_event<K>(event: Event<Cached<K>>) -> Event<Arc<Object>> {
+    match event {
+        Event::Init => Event::Init,
+        Event::InitApply(c) => Event::InitApply(c.object),
+        Event::InitDone => Event::InitDone,
+        Event::Apply(c) => Event::Apply(c.object),
+        Event::Delete(c) => Event::Delete(c.object),
+    }
+}
+
 /// Applies one watch event to the index of `res`. A relist is buffered in `relist` and swapped
 /// in whole at `InitDone`, so lookups keep the previous state until the new one is complete.
-pub fn apply_object_event(shared: &Shared, res: Res, event: Event<DynamicObject>, relist: &mut Vec<Arc<Object>>) {
+pub fn apply_object_event(shared: &Shared, res: Res, event: Event<Arc<Object>>, relist: &mut Vec<Arc<Object>>) {
     match event {
         Event::Init => {
             // Lookups keep the old state meanwhile, but it has missed events: not fresh.
             shared.health(res).set_relisting(true);
             relist.clear();
         }
-        Event::InitApply(o) => relist.push(to_object(res, o)),
+        Event::InitApply(obj) => relist.push(obj),
         Event::InitDone => {
             let listed = ObjectIndex::from_objects(std::mem::take(relist));
             tracing::debug!(resource = res.name(), objects = listed.len(), "cache synced");
@@ -112,16 +136,14 @@ pub fn apply_object_event(shared: &Shared, res: Res, event: Event<DynamicObject>
             shared.set_synced(res, true);
             shared.changed();
         }
-        Event::Apply(o) => {
-            let obj = to_object(res, o);
+        Event::Apply(obj) => {
             if res == Res::Jobs {
                 shared.memory.on_alive(&obj);
             }
             shared.write(res).upsert(obj);
             shared.changed();
         }
-        Event::Delete(o) => {
-            let obj = to_object(res, o);
+        Event::Delete(obj) => {
             shared.write(res).remove(obj.namespace(), obj.name());
             if res == Res::Jobs {
                 shared.memory.on_deleted(obj, shared.now(), shared.memory_window());

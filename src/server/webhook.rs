@@ -75,12 +75,18 @@ fn webhook_name(scope: Scope) -> &'static str {
     }
 }
 
+/// Bodies from this size on are decoded and judged on a blocking thread: parsing a few MiB of
+/// JSON takes milliseconds, during which a runtime worker would serve no other request.
+pub const BLOCKING_BODY_BYTES: usize = 1024 * 1024;
+
 /// Why a request was answered before the engine saw it.
 enum Rejected {
     TooLarge(usize),
     Timeout(Duration),
     Unreadable(String),
     Bad(BadRequest),
+    /// The blocking task did not finish (it panicked, or the runtime is shutting down).
+    Failed(String),
 }
 
 impl Rejected {
@@ -96,6 +102,7 @@ impl Rejected {
             ),
             Rejected::Unreadable(e) => text(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}")),
             Rejected::Bad(BadRequest(reason)) => text(StatusCode::BAD_REQUEST, reason.clone()),
+            Rejected::Failed(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         }
     }
 }
@@ -125,6 +132,16 @@ async fn review(state: &WebhookState, scope: Scope, req: Request) -> Response {
     let started = Instant::now();
     let webhook = webhook_name(scope);
     let answer = match read_body(req, state.max_body_bytes, state.request_timeout).await {
+        Ok(body) if body.len() >= BLOCKING_BODY_BYTES => {
+            let (view, policy) = (state.view.clone(), state.policy.load_full());
+            let judged = tokio::task::spawn_blocking(move || {
+                admission::handle(&body, scope, view.as_ref(), &policy, chrono::Utc::now())
+            });
+            match judged.await {
+                Ok(answer) => answer.map_err(Rejected::Bad),
+                Err(e) => Err(Rejected::Failed(e.to_string())),
+            }
+        }
         Ok(body) => {
             let policy = state.policy.load();
             admission::handle(&body, scope, state.view.as_ref(), &policy, state.view.now()).map_err(Rejected::Bad)
@@ -177,6 +194,7 @@ fn reason(rejected: &Rejected) -> String {
         Rejected::Timeout(after) => format!("body not received within {after:?}"),
         Rejected::Unreadable(e) => e.clone(),
         Rejected::Bad(BadRequest(reason)) => reason.clone(),
+        Rejected::Failed(e) => format!("review task failed: {e}"),
     };
     crate::rules::truncate(&full, 160)
 }
@@ -246,4 +264,141 @@ fn record(state: &WebhookState, webhook: &'static str, s: &Summary, elapsed: Dur
         duration_ms = elapsed.as_secs_f64() * 1e3,
         "admission review"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::{Value, json};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::model::Object;
+    use crate::report::Report;
+    use crate::view::{EmptyView, Listing, Lookup, Origin, View};
+
+    /// Bounds every wait of this test, so a regression fails it instead of hanging it.
+    const NEVER: Duration = Duration::from_secs(120);
+
+    /// A view whose lookups in namespace `held` wait until the test lets them go, so a review
+    /// there stays in the engine as long as the test wants.
+    struct Gate {
+        entered: Mutex<Option<mpsc::Sender<()>>>,
+        release: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl Gate {
+        fn hold(&self, ns: &str) {
+            if ns != "held" {
+                return;
+            }
+            if let Some(tx) = self.entered.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            let _ = self.release.lock().unwrap().recv_timeout(NEVER);
+        }
+    }
+
+    impl View for Gate {
+        fn origin(&self) -> Origin {
+            Origin::Admission
+        }
+        fn cluster(&self, ns: &str, _: &str) -> Lookup<Arc<Object>> {
+            self.hold(ns);
+            Lookup::Unknown
+        }
+        fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+            EmptyView.object_store(ns, name)
+        }
+        fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
+            EmptyView.scheduled_backups_for(ns, cluster)
+        }
+        fn migration_jobs_for(&self, app: &Object) -> Listing {
+            EmptyView.migration_jobs_for(app)
+        }
+        fn app_workloads_for(&self, job: &Object) -> Listing {
+            EmptyView.app_workloads_for(job)
+        }
+        fn namespace_mode_label(&self, ns: &str) -> Option<String> {
+            self.hold(ns);
+            None
+        }
+    }
+
+    impl LiveView for Gate {
+        fn synced(&self) -> bool {
+            true
+        }
+        fn report(&self) -> Report {
+            Report::default()
+        }
+    }
+
+    /// A /validate review of a labelled Deployment in `ns`, padded to at least `size` bytes with
+    /// an annotation, as a large object (a big last-applied copy) would be.
+    fn review(uid: &str, ns: &str, size: usize) -> Vec<u8> {
+        let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": ns, "labels": {"dbhook.io/cluster": "shop-pg"},
+                         "annotations": {"example.com/padding": "x".repeat(size)}},
+            "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "ghcr.io/acme/web:sha-1"}]}}}});
+        serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": uid, "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                "namespace": ns, "name": "web", "operation": "CREATE",
+                "userInfo": {"username": "kubernetes-admin"}, "object": object, "dryRun": false}}))
+        .unwrap()
+    }
+
+    fn post(body: Vec<u8>) -> Request<Body> {
+        Request::post("/validate")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    async fn uid_of(response: Response) -> Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["response"]["uid"].clone()
+    }
+
+    /// On a single-threaded runtime, a small review is answered while a large one is still being
+    /// judged: the large one cannot be on the runtime's only thread. Were it there, the small one
+    /// would wait for the gate, which opens only after the small one was answered.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_body_is_judged_off_the_runtime_thread() {
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let state = Arc::new(WebhookState {
+            policy: Arc::new(ArcSwap::from_pointee(Policy::default())),
+            view: Arc::new(Gate {
+                entered: Mutex::new(Some(entered_tx)),
+                release: Mutex::new(release_rx),
+            }),
+            metrics: Arc::new(Metrics::new()),
+            max_body_bytes: 7 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+        });
+        let app = router(state);
+        let large = review("large", "held", BLOCKING_BODY_BYTES);
+        assert!(large.len() >= BLOCKING_BODY_BYTES);
+        let pending = tokio::spawn(app.clone().oneshot(post(large)));
+        // Wait (off the runtime) until the large review is inside the engine.
+        tokio::task::spawn_blocking(move || entered.recv_timeout(NEVER))
+            .await
+            .unwrap()
+            .expect("the large review never reached the view");
+        let small = app.oneshot(post(review("small", "shop", 10))).await.unwrap();
+        assert_eq!(small.status(), StatusCode::OK);
+        assert_eq!(uid_of(small).await, "small");
+        // Open the gate for good: the engine may look up more than once.
+        drop(release);
+        let large = pending.await.unwrap().unwrap();
+        assert_eq!(large.status(), StatusCode::OK);
+        assert_eq!(uid_of(large).await, "large");
+    }
 }

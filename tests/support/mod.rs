@@ -218,49 +218,259 @@ pub fn names(l: &dbhook::view::Listing) -> Vec<String> {
 }
 
 // --- objects as a busy cluster holds them (memory measurements) ---------------------------
+//
+// Shaped after what kube-apiserver returns for objects applied by Argo CD with client-side apply
+// and reconciled by their controllers: every defaulted field, the last-applied copy, managed
+// fields of the applier and the controller, status. Spread over `SPREAD_NAMESPACES` namespaces.
 
-fn managed_fields() -> Value {
-    json!([{"manager": "argocd-controller", "operation": "Apply", "apiVersion": "batch/v1",
-            "time": "2027-01-15T08:00:00Z", "fieldsType": "FieldsV1",
-            "fieldsV1": {"f:metadata": {"f:annotations": {"f:argocd.argoproj.io/hook": {}}, "f:labels": {"f:dbhook.io/cluster": {}}},
-                         "f:spec": {"f:backoffLimit": {}, "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"migrate\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}},
-           {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "batch/v1",
-            "time": "2027-01-15T08:01:00Z", "fieldsType": "FieldsV1", "subresource": "status",
-            "fieldsV1": {"f:status": {"f:conditions": {}, "f:succeeded": {}, "f:completionTime": {}, "f:startTime": {}}}}])
+/// Namespaces the realistic cluster spreads its objects over.
+pub const SPREAD_NAMESPACES: usize = 50;
+
+/// Clusters in the realistic cluster; Job `i` uses Cluster `i % CLUSTERS_IN_CLUSTER`.
+pub const CLUSTERS_IN_CLUSTER: usize = 1_000;
+
+fn uid(kind: u8, i: usize) -> String {
+    format!("{kind:02x}c0ffee-{:04x}-4{:03x}-8000-{i:012x}", i % 65_536, i % 4096)
 }
 
-/// Migration Job `i` of 10,000 as the API server returns it: managed fields, a last-applied
-/// copy, resources and status, spread over 100 namespaces.
+fn managed(manager: &str, operation: &str, api_version: &str, subresource: Option<&str>, fields: Value) -> Value {
+    let mut m = json!({"manager": manager, "operation": operation, "apiVersion": api_version,
+                       "time": "2027-01-15T08:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": fields});
+    if let Some(s) = subresource {
+        m["subresource"] = json!(s);
+    }
+    m
+}
+
+/// Migration Job `i` of a large cluster: an Argo CD PreSync hook on its app's image, completed.
 pub fn real_shaped_job(i: usize) -> Value {
-    let ns = format!("team-{}", i % 100);
-    let mut j = migration_job(
-        &format!("web-migrate-{i}"),
-        &format!("ghcr.io/acme/web-{}:sha-{:07x}", i % 100, i),
-        json!({"argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
-               "argocd.argoproj.io/tracking-id": format!("{ns}:batch/Job:{ns}/web-migrate-{i}")}),
-    );
-    j["metadata"]["namespace"] = json!(ns);
-    j["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(format!("web-{}", i % 100));
-    j["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] = json!(format!("c0ffee00-0000-4000-8000-{i:012}"));
-    j["metadata"]["managedFields"] = managed_fields();
-    j["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
-        json!(serde_json::to_string(&j["spec"]).unwrap());
-    j["spec"]["template"]["spec"]["containers"][0]["resources"] =
-        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}});
-    j["spec"]["template"]["spec"]["securityContext"] =
-        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
-    j["status"] = json!({"succeeded": 1, "startTime": "2027-01-15T08:00:00Z", "completionTime": "2027-01-15T08:01:00Z",
-        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "2027-01-15T08:01:00Z", "lastTransitionTime": "2027-01-15T08:01:00Z"}]});
-    j
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
+    let app = format!("app-{}", i % CLUSTERS_IN_CLUSTER);
+    let name = format!("{app}-migrate-{i:07x}");
+    let uid = uid(1, i);
+    let image = format!("ghcr.io/acme/{app}:sha-{i:07x}");
+    let labels = json!({"app.kubernetes.io/name": app, "app.kubernetes.io/instance": format!("{app}-prod"),
+        "app.kubernetes.io/part-of": "shop", "app.kubernetes.io/component": "migration",
+        "dbhook.io/cluster": format!("pg-{}", i % CLUSTERS_IN_CLUSTER)});
+    let container = json!({"name": "migrate", "image": image, "args": ["migrate", "up", "--dir", "/migrations"],
+        "env": [{"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": format!("pg-{}-app", i % CLUSTERS_IN_CLUSTER), "key": "uri"}}},
+                {"name": "LOG_LEVEL", "value": "info"},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]}}});
+    let applied = json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": ns, "labels": labels,
+                     "annotations": {"argocd.argoproj.io/hook": "PreSync", "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation"}},
+        "spec": {"backoffLimit": 1, "template": {"metadata": {"labels": labels},
+                 "spec": {"restartPolicy": "Never", "serviceAccountName": app, "containers": [container]}}}});
+    let mut pod_labels = labels.clone();
+    pod_labels["batch.kubernetes.io/controller-uid"] = json!(uid);
+    pod_labels["batch.kubernetes.io/job-name"] = json!(name);
+    pod_labels["controller-uid"] = json!(uid);
+    pod_labels["job-name"] = json!(name);
+    let mut container = container;
+    container["imagePullPolicy"] = json!("IfNotPresent");
+    container["terminationMessagePath"] = json!("/dev/termination-log");
+    container["terminationMessagePolicy"] = json!("File");
+    let metadata = json!({
+        "name": name, "namespace": ns, "uid": uid, "resourceVersion": format!("{}", 1_000_000 + i),
+        "generation": 1, "creationTimestamp": "2027-01-15T08:00:00Z", "labels": pod_labels,
+        "annotations": {
+            "argocd.argoproj.io/hook": "PreSync",
+            "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+            "argocd.argoproj.io/tracking-id": format!("{app}-prod:batch/Job:{ns}/{name}"),
+            "batch.kubernetes.io/job-tracking": "",
+            "kubectl.kubernetes.io/last-applied-configuration": serde_json::to_string(&applied).unwrap_or_default()
+        },
+        "managedFields": [
+            managed("argocd-controller", "Update", "batch/v1", None, json!({
+                "f:metadata": {"f:annotations": {".": {}, "f:argocd.argoproj.io/hook": {}, "f:argocd.argoproj.io/hook-delete-policy": {},
+                                                 "f:argocd.argoproj.io/tracking-id": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+                               "f:labels": {".": {}, "f:app.kubernetes.io/component": {}, "f:app.kubernetes.io/instance": {},
+                                            "f:app.kubernetes.io/name": {}, "f:app.kubernetes.io/part-of": {}, "f:dbhook.io/cluster": {}}},
+                "f:spec": {"f:backoffLimit": {}, "f:completionMode": {}, "f:completions": {}, "f:manualSelector": {},
+                           "f:parallelism": {}, "f:podReplacementPolicy": {}, "f:suspend": {},
+                           "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app.kubernetes.io/name": {}}},
+                               "f:spec": {"f:containers": {"k:{\"name\":\"migrate\"}": {".": {}, "f:args": {}, "f:env": {}, "f:image": {},
+                                   "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:securityContext": {},
+                                   "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
+                                   "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {},
+                                   "f:serviceAccount": {}, "f:serviceAccountName": {}, "f:terminationGracePeriodSeconds": {}}}}})),
+            managed("kube-controller-manager", "Update", "batch/v1", Some("status"), json!({
+                "f:status": {"f:completionTime": {}, "f:conditions": {}, "f:ready": {}, "f:startTime": {}, "f:succeeded": {},
+                             "f:terminating": {}, "f:uncountedTerminatedPods": {}}}))
+        ]
+    });
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": metadata,
+        "spec": {
+            "parallelism": 1, "completions": 1, "backoffLimit": 1, "completionMode": "NonIndexed", "suspend": false,
+            "manualSelector": false, "podReplacementPolicy": "TerminatingOrFailed",
+            "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}},
+            "template": {
+                "metadata": {"creationTimestamp": null, "labels": pod_labels},
+                "spec": {"containers": [container], "restartPolicy": "Never", "terminationGracePeriodSeconds": 30,
+                         "dnsPolicy": "ClusterFirst", "serviceAccountName": app, "serviceAccount": app,
+                         "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                         "schedulerName": "default-scheduler"}
+            }
+        },
+        "status": {
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods",
+                 "lastProbeTime": "2027-01-15T08:01:00Z", "lastTransitionTime": "2027-01-15T08:01:00Z"},
+                {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods",
+                 "lastProbeTime": "2027-01-15T08:01:00Z", "lastTransitionTime": "2027-01-15T08:01:00Z"}
+            ],
+            "startTime": "2027-01-15T08:00:00Z", "completionTime": "2027-01-15T08:01:00Z",
+            "succeeded": 1, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}
+        }
+    })
 }
 
-/// CNPG Cluster `i` as the API server returns it, spread over 100 namespaces.
+/// CNPG Cluster `i`: three instances archiving WAL through the Barman Cloud plugin, with the
+/// defaults CNPG's webhook fills in and the status its operator writes.
 pub fn real_shaped_cluster(i: usize) -> Value {
-    let mut c = cnpg_cluster(&format!("pg-{i}"));
-    c["metadata"]["namespace"] = json!(format!("team-{}", i % 100));
-    c["metadata"]["managedFields"] = managed_fields();
-    c["spec"]["postgresql"] = json!({"parameters": {"max_connections": "200", "shared_buffers": "256MB"}});
-    c["spec"]["resources"] = json!({"requests": {"cpu": "500m", "memory": "1Gi"}});
-    c["status"]["conditions"] = json!([{"type": "Ready", "status": "True", "reason": "ClusterIsReady"}]);
-    c
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
+    let name = format!("pg-{i}");
+    let applied = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"instances": 3, "imageName": "ghcr.io/cloudnative-pg/postgresql:16.4-standard-bookworm",
+                 "storage": {"size": "20Gi"},
+                 "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
+                              "parameters": {"barmanObjectName": format!("{name}-store")}}]}});
+    let pods: Vec<String> = (1..=3).map(|n| format!("{name}-{n}")).collect();
+    let metadata = json!({
+        "name": name, "namespace": ns, "uid": uid(2, i), "resourceVersion": format!("{}", 2_000_000 + i),
+        "generation": 3, "creationTimestamp": "2027-01-10T08:00:00Z",
+        "labels": {"app.kubernetes.io/instance": format!("{name}-prod")},
+        "annotations": {"argocd.argoproj.io/tracking-id": format!("{name}-prod:postgresql.cnpg.io/Cluster:{ns}/{name}"),
+                        "kubectl.kubernetes.io/last-applied-configuration": serde_json::to_string(&applied).unwrap_or_default()},
+        "managedFields": [
+            managed("argocd-controller", "Update", "postgresql.cnpg.io/v1", None, json!({
+                "f:metadata": {"f:annotations": {".": {}, "f:argocd.argoproj.io/tracking-id": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+                               "f:labels": {".": {}, "f:app.kubernetes.io/instance": {}}},
+                "f:spec": {".": {}, "f:imageName": {}, "f:instances": {}, "f:plugins": {}, "f:storage": {".": {}, "f:size": {}}}})),
+            managed("manager", "Update", "postgresql.cnpg.io/v1", Some("status"), json!({
+                "f:status": {".": {}, "f:certificates": {}, "f:cloudNativePGCommitHash": {}, "f:conditions": {}, "f:currentPrimary": {},
+                             "f:healthyPVC": {}, "f:image": {}, "f:instanceNames": {}, "f:instances": {}, "f:instancesStatus": {},
+                             "f:phase": {}, "f:readyInstances": {}, "f:topology": {}, "f:writeService": {}}}))
+        ]
+    });
+    let spec = json!({
+        "affinity": {"podAntiAffinityType": "preferred"}, "bootstrap": {"initdb": {"database": "app", "encoding": "UTF8",
+            "localeCType": "C", "localeCollate": "C", "owner": "app"}},
+        "enablePDB": true, "enableSuperuserAccess": false, "failoverDelay": 0,
+        "imageName": "ghcr.io/cloudnative-pg/postgresql:16.4-standard-bookworm", "instances": 3, "logLevel": "info",
+        "maxSyncReplicas": 0, "minSyncReplicas": 0,
+        "monitoring": {"customQueriesConfigMap": [{"key": "queries", "name": "cnpg-default-monitoring"}],
+                       "disableDefaultQueries": false, "enablePodMonitor": false},
+        "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "enabled": true, "isWALArchiver": true,
+                     "parameters": {"barmanObjectName": format!("{name}-store")}}],
+        "postgresGID": 26, "postgresUID": 26,
+        "postgresql": {"parameters": {"archive_mode": "on", "archive_timeout": "5min", "dynamic_shared_memory_type": "posix",
+            "full_page_writes": "on", "log_destination": "csvlog", "log_directory": "/controller/log", "log_filename": "postgres",
+            "log_rotation_age": "0", "log_rotation_size": "0", "log_truncate_on_rotation": "false", "logging_collector": "on",
+            "max_connections": "200", "max_parallel_workers": "32", "max_replication_slots": "32", "max_worker_processes": "32",
+            "shared_buffers": "256MB", "shared_memory_type": "mmap", "ssl_max_protocol_version": "TLSv1.3",
+            "ssl_min_protocol_version": "TLSv1.3", "wal_keep_size": "512MB", "wal_level": "logical",
+            "wal_log_hints": "on", "wal_receiver_timeout": "5s", "wal_sender_timeout": "5s"},
+            "syncReplicaElectionConstraint": {"enabled": false}},
+        "primaryUpdateMethod": "restart", "primaryUpdateStrategy": "unsupervised",
+        "replicationSlots": {"highAvailability": {"enabled": true, "slotPrefix": "_cnpg_"},
+                             "synchronizeReplicas": {"enabled": true}, "updateInterval": 30},
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        "smartShutdownTimeout": 180, "startDelay": 3600, "stopDelay": 1800,
+        "storage": {"resizeInUseVolumes": true, "size": "20Gi"}, "switchoverDelay": 3600
+    });
+    let certificates = json!({
+            "availableArchitectures": [{"goArch": "amd64", "hash": "0f3d6a1b9c8e7d6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"},
+                                       {"goArch": "arm64", "hash": "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"}],
+"clientCASecret": format!("{name}-ca"), "replicationTLSSecret": format!("{name}-replication"),
+                "serverCASecret": format!("{name}-ca"), "serverTLSSecret": format!("{name}-server"),
+                "serverAltDNSNames": [format!("{name}-rw"), format!("{name}-rw.{ns}"), format!("{name}-rw.{ns}.svc"),
+                    format!("{name}-r"), format!("{name}-r.{ns}"), format!("{name}-r.{ns}.svc"),
+                    format!("{name}-ro"), format!("{name}-ro.{ns}"), format!("{name}-ro.{ns}.svc")],
+                "expirations": {format!("{name}-ca"): "2027-04-10 08:00:00 +0000 UTC",
+                                format!("{name}-replication"): "2027-04-10 08:00:00 +0000 UTC",
+                                format!("{name}-server"): "2027-04-10 08:00:00 +0000 UTC"}});
+    let status = json!({
+        "certificates": certificates,
+        "cloudNativePGCommitHash": "9a4b5c6d", "cloudNativePGOperatorHash": "4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "ClusterIsReady", "message": "Cluster is Ready",
+             "lastTransitionTime": "2027-01-10T08:05:00Z"},
+            {"type": "ContinuousArchiving", "status": "True", "reason": "ContinuousArchivingSuccess",
+             "message": "Continuous archiving is working", "lastTransitionTime": "2027-01-10T08:05:00Z"},
+            {"type": "LastBackupSucceeded", "status": "True", "reason": "LastBackupSucceeded",
+             "message": "Backup was successful", "lastTransitionTime": "2027-01-15T02:00:30Z"}
+        ],
+        "configMapResourceVersion": {"metrics": {"cnpg-default-monitoring": "1234"}},
+        "currentPrimary": pods[0], "currentPrimaryTimestamp": "2027-01-10T08:03:00.000000Z",
+        "healthyPVC": pods, "image": "ghcr.io/cloudnative-pg/postgresql:16.4-standard-bookworm",
+        "instanceNames": pods, "instances": 3,
+        "instancesReportedState": {pods[0].clone(): {"isPrimary": true, "timeLineID": 1},
+                                   pods[1].clone(): {"isPrimary": false, "timeLineID": 1},
+                                   pods[2].clone(): {"isPrimary": false, "timeLineID": 1}},
+        "instancesStatus": {"healthy": pods}, "latestGeneratedNode": 3, "managedRolesStatus": {},
+        "phase": "Cluster in healthy state", "poolerIntegrations": {"pgBouncerIntegration": {}},
+        "pvcCount": 3, "readService": format!("{name}-r"), "readyInstances": 3,
+        "secretsResourceVersion": {"applicationSecretVersion": "1001", "clientCaSecretVersion": "1002",
+            "replicationSecretVersion": "1003", "serverCaSecretVersion": "1002", "serverSecretVersion": "1004"},
+        "switchReplicaClusterStatus": {}, "targetPrimary": pods[0], "targetPrimaryTimestamp": "2027-01-10T08:02:00.000000Z",
+        "timelineID": 1,
+        "topology": {"instances": {pods[0].clone(): {}, pods[1].clone(): {}, pods[2].clone(): {}},
+                     "nodesUsed": 3, "successfullyExtracted": true},
+        "writeService": format!("{name}-rw")
+    });
+    json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": metadata, "spec": spec, "status": status})
+}
+
+/// The daily ScheduledBackup of Cluster `i`, as the API server returns it with its status.
+pub fn real_shaped_scheduled_backup(i: usize) -> Value {
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
+    let name = format!("pg-{i}-daily");
+    let applied = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"schedule": "0 0 2 * * *", "cluster": {"name": format!("pg-{i}")}, "method": "plugin",
+                 "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}, "backupOwnerReference": "self"}});
+    json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
+        "metadata": {
+            "name": name, "namespace": ns, "uid": uid(3, i), "resourceVersion": format!("{}", 3_000_000 + i),
+            "generation": 1, "creationTimestamp": "2027-01-10T08:00:00Z",
+            "annotations": {"argocd.argoproj.io/tracking-id": format!("pg-{i}-prod:postgresql.cnpg.io/ScheduledBackup:{ns}/{name}"),
+                            "kubectl.kubernetes.io/last-applied-configuration": serde_json::to_string(&applied).unwrap_or_default()},
+            "ownerReferences": [{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": format!("pg-{i}"),
+                                 "uid": uid(2, i), "controller": true}],
+            "managedFields": [
+                managed("argocd-controller", "Update", "postgresql.cnpg.io/v1", None, json!({
+                    "f:metadata": {"f:annotations": {".": {}, "f:argocd.argoproj.io/tracking-id": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}},
+                    "f:spec": {".": {}, "f:backupOwnerReference": {}, "f:cluster": {".": {}, "f:name": {}}, "f:method": {},
+                               "f:pluginConfiguration": {".": {}, "f:name": {}}, "f:schedule": {}}})),
+                managed("manager", "Update", "postgresql.cnpg.io/v1", Some("status"), json!({
+                    "f:status": {".": {}, "f:lastCheckTime": {}, "f:lastScheduleTime": {}, "f:nextScheduleTime": {}}}))
+            ]
+        },
+        "spec": {"backupOwnerReference": "self", "cluster": {"name": format!("pg-{i}")}, "immediate": false,
+                 "method": "plugin", "online": true, "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"},
+                 "schedule": "0 0 2 * * *", "suspend": false, "target": "prefer-standby"},
+        "status": {"lastCheckTime": "2027-01-15T02:00:00Z", "lastScheduleTime": "2027-01-15T02:00:00Z",
+                   "nextScheduleTime": "2027-01-16T02:00:00Z"}
+    })
+}
+
+/// ObjectStore of Cluster `i` (the Barman Cloud plugin's store).
+pub fn real_shaped_object_store(i: usize) -> Value {
+    let ns = format!("team-{}", i % SPREAD_NAMESPACES);
+    json!({
+        "apiVersion": "barmancloud.cnpg.io/v1", "kind": "ObjectStore",
+        "metadata": {"name": format!("pg-{i}-store"), "namespace": ns, "uid": uid(4, i),
+                     "resourceVersion": format!("{}", 4_000_000 + i), "creationTimestamp": "2027-01-10T08:00:00Z"},
+        "spec": {"retentionPolicy": "30d",
+                 "configuration": {"destinationPath": format!("s3://backups/{ns}/pg-{i}"),
+                                   "s3Credentials": {"inheritFromIAMRole": true},
+                                   "wal": {"compression": "gzip"}, "data": {"compression": "gzip"}}}
+    })
 }
