@@ -116,7 +116,14 @@ fn benches(c: &mut Criterion) {
     // a compliant object costs a CREATE, and one with a pre-existing violation one rule more.
     let rollout_v5 = Object::from_value(&touched(&rollout)).expect("decodes");
     c.bench_function("review/seed-rollout UPDATE (engine only)", |b| {
-        b.iter(|| engine::review(&Change::update(black_box(&rollout_v5), &rollout_obj), &EmptyView, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::update(black_box(&rollout_v5), &rollout_obj),
+                &EmptyView,
+                &policy,
+                now,
+            )
+        })
     });
     let violating = with_plaintext(&rollout);
     let violating_obj = Object::from_value(&violating).expect("decodes");
@@ -125,13 +132,24 @@ fn benches(c: &mut Criterion) {
         b.iter(|| engine::review(&Change::create(black_box(&violating_v5)), &EmptyView, &policy, now))
     });
     c.bench_function("review/violating-rollout UPDATE (engine only)", |b| {
-        b.iter(|| engine::review(&Change::update(black_box(&violating_v5), &violating_obj), &EmptyView, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::update(black_box(&violating_v5), &violating_obj),
+                &EmptyView,
+                &policy,
+                now,
+            )
+        })
     });
     for (name, object, old) in [
         ("validate/seed-rollout", &rollout, None),
         ("validate/seed-rollout UPDATE", &touched(&rollout), Some(&rollout)),
         ("validate/violating-rollout", &violating, None),
-        ("validate/violating-rollout UPDATE", &touched(&violating), Some(&violating)),
+        (
+            "validate/violating-rollout UPDATE",
+            &touched(&violating),
+            Some(&violating),
+        ),
     ] {
         let body = match old {
             None => review_body(object, "CREATE"),
