@@ -1,5 +1,5 @@
 //! Decode + review + encode for the objects dbhook sees most, and the worst cases.
-//! Run: `cargo bench --bench engine`.
+//! Run: `cargo bench --bench engine` (only the coverage ones: `cargo bench --bench engine -- coverage`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -11,8 +11,9 @@ use dbhook::engine::{self, Change, Scope};
 use dbhook::manifest;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
-use dbhook::view::{EmptyView, ManifestView};
+use dbhook::view::{EmptyView, Listing, Lookup, ManifestView, Origin, View};
 use serde_json::{Value, json};
+use kube::core::admission::Operation;
 
 fn shop() -> Vec<Value> {
     let text = include_str!("../examples/shop.yaml");
@@ -102,6 +103,79 @@ fn big_view() -> ManifestView {
     ManifestView::new(objects, true)
 }
 
+/// 1,000 ScheduledBackups of one Cluster with real-world variety: daily, weekly, weekday-only,
+/// monthly, at different times, some suspended, some five-field (unparseable), some `@every`
+/// longer than the limit, some with a method the Cluster lacks.
+fn many_backups() -> (Object, Vec<Arc<Object>>) {
+    let cluster = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "shop-pg", "namespace": "shop"},
+        "spec": {"instances": 3, "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
+                 "parameters": {"barmanObjectName": "shop-backups"}}]}});
+    let cluster = Object::from_value(&cluster).expect("cluster decodes");
+    let days = ["*", "0", "1-5", "6", "MON,THU", "SAT,SUN", "2"];
+    let doms = ["*", "1", "15", "1-7", "28"];
+    let mut objects = vec![Arc::new(cluster.clone())];
+    for i in 0..1_000usize {
+        let schedule = match i % 10 {
+            7 => format!("{} {} * * *", i % 60, i % 24),
+            8 => format!("@every {}h", 25 + i % 48),
+            9 => format!("0 {} {} {} * *", i % 60, i % 24, doms[i % doms.len()]),
+            _ => format!("0 {} {} * * {}", i % 60, (i / 7) % 24, days[i % days.len()]),
+        };
+        let method = if i % 13 == 0 { "barmanObjectStore" } else { "plugin" };
+        let sb = json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
+            "metadata": {"name": format!("shop-pg-backup-{i:04}"), "namespace": "shop"},
+            "spec": {"schedule": schedule, "cluster": {"name": "shop-pg"}, "method": method,
+                     "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}, "suspend": i % 11 == 0}});
+        objects.push(Arc::new(Object::from_value(&sb).expect("backup decodes")));
+    }
+    (cluster, objects)
+}
+
+/// The offline view answered as the cluster view does at admission, so that a ScheduledBackup
+/// change is judged against its Cluster's coverage.
+struct AtAdmission(ManifestView);
+
+impl View for AtAdmission {
+    fn origin(&self) -> Origin {
+        Origin::Admission
+    }
+    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.0.cluster(ns, name)
+    }
+    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.0.object_store(ns, name)
+    }
+    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
+        self.0.scheduled_backups_for(ns, cluster)
+    }
+    fn migration_jobs_for(&self, app: &Object) -> Listing {
+        self.0.migration_jobs_for(app)
+    }
+    fn app_workloads_for(&self, job: &Object) -> Listing {
+        self.0.app_workloads_for(job)
+    }
+    fn namespace_mode_label(&self, ns: &str) -> Option<String> {
+        self.0.namespace_mode_label(ns)
+    }
+}
+
+fn coverage_benches(c: &mut Criterion) {
+    let policy = Policy::default();
+    let now = Utc::now();
+    let (cluster, objects) = many_backups();
+    let changed = objects[1].as_ref().clone();
+    let view = ManifestView::new(objects, true);
+    assert_eq!(view.scheduled_backups_for("shop", "shop-pg").items.len(), 1_000);
+    c.bench_function("validate/cluster with 1,000 ScheduledBackups (coverage)", |b| {
+        b.iter(|| engine::review(&Change::state(black_box(&cluster), Operation::Update), &view, &policy, now))
+    });
+    let admission = AtAdmission(view);
+    c.bench_function("validate/scheduled-backup change among 1,000 (coverage)", |b| {
+        b.iter(|| engine::review(&Change::state(black_box(&changed), Operation::Update), &admission, &policy, now))
+    });
+}
+
 fn benches(c: &mut Criterion) {
     let docs = shop();
     let policy = Policy::default();
@@ -112,6 +186,17 @@ fn benches(c: &mut Criterion) {
     c.bench_function("review/seed-rollout (engine only)", |b| {
         b.iter(|| engine::review(&Change::create(black_box(&rollout_obj)), &EmptyView, &policy, now))
     });
+    // The lockstep comparison itself: the Rollout against the example's PreSync Job.
+    let shop_view = ManifestView::new(
+        docs.iter()
+            .map(|d| Arc::new(Object::from_value(d).expect("example decodes")))
+            .collect(),
+        true,
+    );
+    c.bench_function(
+        "review/seed-rollout with its migration Job (engine, offline view)",
+        |b| b.iter(|| engine::review(&Change::create(black_box(&rollout_obj)), &shop_view, &policy, now)),
+    );
     // UPDATE: the old object is judged only by the rules that deny the new one, so an UPDATE of
     // a compliant object costs a CREATE, and one with a pre-existing violation one rule more.
     let rollout_v5 = Object::from_value(&touched(&rollout)).expect("decodes");
@@ -184,5 +269,5 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(engine_benches, benches);
+criterion_group!(engine_benches, benches, coverage_benches);
 criterion_main!(engine_benches);

@@ -8,7 +8,9 @@ use json_patch::PatchOperation;
 use kube::core::admission::Operation;
 use serde::Serialize;
 
-use crate::model::{Object, keys};
+use crate::evidence::Evidence;
+use crate::exemption::{self, Exemption, State};
+use crate::model::Object;
 use crate::mutate;
 use crate::policy::{Action, Mode, Policy};
 use crate::redact;
@@ -53,6 +55,15 @@ pub struct Finding {
     /// as a warning, never denied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pre_existing: bool,
+    /// The object's exemption from this rule: one that applies (the finding is in
+    /// [`Decision::exempted`]) or one that expired (the finding stands and says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
+    pub evidence: Evidence,
+    /// The rule said what it saw and expected (rather than the generic fallback): the denial
+    /// message then carries the short form.
+    #[serde(skip)]
+    pub specific_evidence: bool,
 }
 
 /// How pre-existing findings are marked in warnings, audit annotations and metrics.
@@ -246,19 +257,26 @@ pub fn review_scoped(
                 "{reason}: judged without it, so no finding counts as pre-existing"
             ));
         }
-        let exempt = exemptions(obj, policy, &mut notices);
+        let exempt = exemption::judge(obj, policy, now);
+        notices.extend(exempt.notices.iter().cloned());
         d.add_notices(notices);
         let (exempted, kept): (Vec<Violation>, Vec<Violation>) =
-            violations.into_iter().partition(|v| exempt.contains(&v.rule));
+            violations.into_iter().partition(|v| exempt.applies(v.rule));
         let pre_existing = ratchet(change, &kept, &ctx);
         d.findings = kept
             .into_iter()
             .zip(pre_existing)
-            .filter_map(|(v, pre)| to_finding(v, change, policy, pre))
+            .filter_map(|(v, pre)| {
+                let e = exempt.get(v.rule);
+                to_finding(v, change, policy, pre, e)
+            })
             .collect();
         d.exempted = exempted
             .into_iter()
-            .filter_map(|v| to_finding(v, change, policy, false))
+            .filter_map(|v| {
+                let e = exempt.get(v.rule);
+                to_finding(v, change, policy, false, e)
+            })
             .collect();
         if !d.exempted.is_empty() {
             d.audit_annotations
@@ -374,33 +392,6 @@ impl Decision {
     }
 }
 
-/// Rule ids the object may skip; warns about exemptions the policy does not honour.
-fn exemptions(obj: &Object, policy: &Policy, warnings: &mut Vec<String>) -> Vec<&'static str> {
-    let Some(list) = obj.annotation(keys::EXEMPT) else {
-        return Vec::new();
-    };
-    let mut honoured = Vec::new();
-    // Each name once: a list repeating a name thousands of times gets one warning, not thousands.
-    let mut seen = std::collections::BTreeSet::new();
-    for name in list
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && seen.insert(*s))
-    {
-        match catalog::id(name) {
-            None => warnings.push(format!(
-                "{} names unknown rule {name:?}; it is ignored (see `dbhook rules`)",
-                keys::EXEMPT
-            )),
-            Some(id) if policy.setting(id).allow_exemption => honoured.push(id),
-            Some(id) => warnings.push(format!(
-                "exemption from [{id}] ignored: the policy does not allow exempting this rule (allowExemption)"
-            )),
-        }
-    }
-    honoured
-}
-
 /// The policy's action for `v`, lowered to a warning where the rule or the request asks.
 fn effective_action(v: &Violation, change: &Change<'_>, policy: &Policy) -> Action {
     let action = policy.action(v.rule);
@@ -412,15 +403,60 @@ fn effective_action(v: &Violation, change: &Change<'_>, policy: &Policy) -> Acti
     }
 }
 
-fn to_finding(v: Violation, change: &Change<'_>, policy: &Policy, pre_existing: bool) -> Option<Finding> {
+fn to_finding(
+    v: Violation,
+    change: &Change<'_>,
+    policy: &Policy,
+    pre_existing: bool,
+    exemption: Option<&Exemption>,
+) -> Option<Finding> {
     let action = effective_action(&v, change, policy);
-    (action != Action::Off).then(|| Finding {
+    if action == Action::Off {
+        return None;
+    }
+    let mut message = redact::credentials(&v.message).into_owned();
+    if let Some(Exemption {
+        state: State::Expired,
+        until: Some(until),
+        ..
+    }) = exemption
+    {
+        message.push_str(&format!(" (exemption expired on {until})"));
+    }
+    let (evidence, specific_evidence) = evidence(&v);
+    Some(Finding {
         rule: v.rule,
         action,
-        message: redact::credentials(&v.message).into_owned(),
+        message,
         path: v.path,
         pre_existing,
+        exemption: exemption.cloned(),
+        evidence,
+        specific_evidence,
     })
+}
+
+/// The rule's evidence, or one derived from what every finding has: what was seen is the
+/// judged value at the path (the message where the rule judged no separate value), what passes
+/// is the rule's summary. Redacted: rules quote values as written.
+fn evidence(v: &Violation) -> (Evidence, bool) {
+    let specific = v.observed.is_some() && v.expected.is_some();
+    let observed = match (&v.observed, &v.path, &v.judged) {
+        (Some(o), _, _) => o.clone(),
+        // A judged value that is a fingerprint stands for a credential: say where, not what.
+        (None, Some(path), Some(j)) if v.rule != catalog::DB_URL_PLAINTEXT => format!("{path} = {j}"),
+        (None, _, _) => v.message.clone(),
+    };
+    let expected = match &v.expected {
+        Some(e) => e.clone(),
+        None => catalog::find(v.rule).map_or_else(String::new, |r| r.summary.to_string()),
+    };
+    let evidence = Evidence {
+        observed: redact::credentials(&observed).into_owned(),
+        expected: redact::credentials(&expected).into_owned(),
+        objects: v.consulted.clone(),
+    };
+    (evidence, specific)
 }
 
 /// The `violations`/`exempted` audit annotations: `[{rule, action, message}]`. Bounded like the
@@ -437,6 +473,14 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
             if f.pre_existing {
                 entry["state"] = PRE_EXISTING.into();
             }
+            if let Some(e) = &f.exemption {
+                if let Some(until) = &e.until {
+                    entry["exemptUntil"] = until.as_str().into();
+                }
+                if let Some(reason) = &e.reason {
+                    entry["exemptReason"] = rules::truncate(reason, 200).into();
+                }
+            }
             list.push(entry);
         } else {
             omitted += 1;
@@ -448,12 +492,21 @@ fn findings_json<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> String 
     serde_json::Value::Array(list).to_string()
 }
 
+/// `[rule] message (expected …, observed …)`: the short evidence where the rule gave one.
+fn denial_reason(f: &Finding) -> String {
+    if f.specific_evidence {
+        format!("[{}] {} ({})", f.rule, f.message, f.evidence.short())
+    } else {
+        format!("[{}] {}", f.rule, f.message)
+    }
+}
+
 fn apply_mode(d: &mut Decision, obj: &Object) {
     let denials: Vec<&Finding> = d.findings.iter().filter(|f| f.denies()).collect();
     match d.mode {
         Mode::Enforce => {
             if !denials.is_empty() {
-                let reasons: Vec<String> = denials.iter().map(|f| format!("[{}] {}", f.rule, f.message)).collect();
+                let reasons: Vec<String> = denials.iter().map(|f| denial_reason(f)).collect();
                 d.allowed = false;
                 d.message = Some(format!(
                     "dbhook denied {} {}: {}",

@@ -6,16 +6,20 @@ pub mod admission;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod evidence;
+pub mod exemption;
 pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod mutate;
+pub mod openreports;
 pub mod policy;
 pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod server;
 pub mod view;
+pub mod yaml;
 
 #[cfg(test)]
 mod testing;

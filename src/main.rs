@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             print!("{}", cli::print_rules(&args));
             cli::exit::OK
         }
+        Command::Explain(args) => cli::explain::run(&args),
         Command::Serve(args) => dbhook::server::main(args),
         Command::Certs(args) => dbhook::server::certs::main(&args),
     };

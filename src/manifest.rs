@@ -14,6 +14,32 @@ pub struct Document {
     /// 1-based line of the document's first content line.
     pub line: usize,
     pub value: Value,
+    /// Index of the YAML document holding the object among its file's [`Piece`]s.
+    pub piece: usize,
+    /// JSON pointer of the object inside that document: empty, or `/items/3` for a `List` item.
+    pub pointer: String,
+}
+
+/// One document of a file exactly as written, so that `mutate` can write untouched documents
+/// back byte for byte. The pieces of a file, concatenated, are the file.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    /// The bytes of the file this document spans, its `---` line included.
+    pub raw: std::ops::Range<usize>,
+    /// What to write before the document when it is written anew: its `---` line, or nothing.
+    pub header: String,
+    /// The document as read (`null` when it holds only comments).
+    pub value: Value,
+    /// Comment and blank lines before the document's content, kept when it is written anew
+    /// (Helm's `# Source: chart/templates/x.yaml`).
+    pub leading_comments: String,
+}
+
+/// A file (or stdin) as read.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub file: String,
+    pub text: String,
 }
 
 /// Input that cannot be read; exit code 2.
@@ -37,6 +63,8 @@ pub const STDIN: &str = "-";
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub docs: Vec<Document>,
+    /// The files the documents came from, in order, with their text.
+    pub sources: Vec<Source>,
     /// `<file>: <why>` for each file skipped.
     pub skipped: Vec<String>,
 }
@@ -59,6 +87,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
                     source,
                 })?;
             loaded.docs.extend(parse("<stdin>", &text)?);
+            loaded.skipped.extend(reviews_note("<stdin>", &text));
+            loaded.sources.push(Source {
+                file: "<stdin>".into(),
+                text,
+            });
             continue;
         }
         let walked = fs::metadata(path).is_ok_and(|m| m.is_dir());
@@ -73,7 +106,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
                 source,
             })?;
             match parse(&name, &text) {
-                Ok(docs) => loaded.docs.extend(docs),
+                Ok(docs) => {
+                    loaded.docs.extend(docs);
+                    if !walked {
+                        loaded.skipped.extend(reviews_note(&name, &text));
+                    }
+                    loaded.sources.push(Source { file: name, text });
+                }
                 Err(InputError::NotObject { message, .. }) if walked && holds_no_object(&text) => {
                     loaded.skipped.push(format!("{name}: {message}"));
                 }
@@ -82,6 +121,39 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
         }
     }
     Ok(loaded)
+}
+
+/// A file the user named (or stdin) that holds AdmissionReviews gets a note: they are API
+/// messages and are not checked, which would otherwise look like a clean result. In a walked
+/// directory they sit beside the manifests (examples/) and pass quietly.
+fn reviews_note(name: &str, text: &str) -> Option<String> {
+    let is_review = |v: &Value| {
+        v.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
+            && v.get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.starts_with("admission.k8s.io/"))
+    };
+    let trimmed = text.trim_start_matches('\u{feff}');
+    let count = match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Array(items)) => items.iter().filter(|v| is_review(v)).count(),
+        Ok(v) => usize::from(is_review(&v)),
+        Err(_) => split_documents(trimmed)
+            .iter()
+            .filter_map(|p| crate::yaml::load_document(&p.body).ok())
+            .filter(is_review)
+            .count(),
+    };
+    (count > 0).then(|| {
+        let what = if count == 1 {
+            "an AdmissionReview".to_string()
+        } else {
+            format!("{count} AdmissionReviews")
+        };
+        format!(
+            "{name}: {what} (a request to the webhook, not a manifest), not checked: POST it to \
+             `dbhook serve`, or check the object it carries: `jq .request.object {name} | dbhook check -`"
+        )
+    })
 }
 
 /// True when no document of `text` is a mapping with a `kind`: the file is not a manifest.
@@ -96,7 +168,7 @@ fn holds_no_object(text: &str) -> bool {
     }
     split_documents(trimmed)
         .iter()
-        .filter_map(|(_, chunk)| parse_yaml(chunk).ok())
+        .filter_map(|p| crate::yaml::load_document(&p.body).ok())
         .all(|v| !is_object(&v))
 }
 
@@ -139,7 +211,13 @@ fn collect(path: &Path) -> Result<Vec<PathBuf>, InputError> {
 /// Splits `text` into objects. JSON is read as JSON (exact error lines); anything else as
 /// multi-document YAML split at `---` lines, as kubectl does.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Document>, InputError> {
-    let trimmed = text.trim_start_matches('\u{feff}');
+    parse_pieces(file, text).map(|(_, docs)| docs)
+}
+
+/// [`parse`], also returning the documents of the file as written.
+pub fn parse_pieces(file: &str, text: &str) -> Result<(Vec<Piece>, Vec<Document>), InputError> {
+    let bom = text.len() - text.trim_start_matches('\u{feff}').len();
+    let trimmed = &text[bom..];
     if trimmed.trim_start().starts_with(['{', '[']) && serde_json::from_str::<Value>(trimmed).is_ok() {
         let value: Value = serde_json::from_str(trimmed).map_err(|e| InputError::Parse {
             file: file.into(),
@@ -147,79 +225,105 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Document>, InputError> {
             message: e.to_string(),
         })?;
         let line = first_content_line(trimmed, 1);
-        let values = match value {
-            Value::Array(items) => items,
-            v => vec![v],
-        };
         let mut docs = Vec::new();
-        for v in values {
-            expand(file, line, v, &mut docs)?;
+        match &value {
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    expand(file, line, (0, format!("/{i}")), v, &mut docs)?;
+                }
+            }
+            v => expand(file, line, (0, String::new()), v, &mut docs)?,
         }
-        return Ok(docs);
+        let piece = Piece {
+            raw: 0..text.len(),
+            header: String::new(),
+            value,
+            leading_comments: String::new(),
+        };
+        return Ok((vec![piece], docs));
     }
+    let mut pieces = Vec::new();
     let mut docs = Vec::new();
-    for (start, chunk) in split_documents(trimmed) {
-        let value = parse_yaml(&chunk).map_err(|e| InputError::Parse {
+    for (index, split) in split_documents(text).into_iter().enumerate() {
+        let body = split.body.trim_start_matches('\u{feff}');
+        let value = crate::yaml::load_document(body).map_err(|e| InputError::Parse {
             file: file.into(),
-            line: start + e.location().map_or(1, |l| l.line()).max(1) - 1,
-            message: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or("invalid YAML")
-                .to_string(),
+            line: split.start + e.line.max(1) - 1,
+            message: e.message,
         })?;
-        if value.is_null() {
-            continue;
+        if !value.is_null() {
+            let line = first_content_line(body, split.start);
+            expand(file, line, (index, String::new()), &value, &mut docs)?;
         }
-        expand(file, first_content_line(&chunk, start), value, &mut docs)?;
+        let leading_comments = body
+            .lines()
+            .take_while(|l| {
+                let t = l.trim();
+                t.is_empty() || t.starts_with('#')
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        pieces.push(Piece {
+            raw: split.raw,
+            header: split.header,
+            value,
+            leading_comments,
+        });
     }
-    Ok(docs)
+    Ok((pieces, docs))
 }
 
-/// One YAML document as JSON. Merge keys (`<<: *defaults`) are resolved as kubectl's YAML
-/// reader resolves them, so the object judged is the object the API server receives.
-fn parse_yaml(chunk: &str) -> Result<Value, serde_yaml_ng::Error> {
-    if !chunk.contains("<<") {
-        return serde_yaml_ng::from_str(chunk);
-    }
-    let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(chunk)?;
-    yaml.apply_merge()?;
-    serde_yaml_ng::from_value(yaml)
+/// A document as split from its file: where it lies, and its content with line ends made `\n`.
+struct Split {
+    raw: std::ops::Range<usize>,
+    header: String,
+    /// 1-based line of the first line of `body`.
+    start: usize,
+    body: String,
 }
 
-/// `(first line number, text)` of each document; the text keeps blank lines in place of the
-/// separator so parser line numbers stay relative to `start`.
-fn split_documents(text: &str) -> Vec<(usize, String)> {
+/// The documents of a YAML stream, split at `---` (and `...`) lines as kubectl splits them.
+/// Every byte of `text` belongs to exactly one piece, in order.
+fn split_documents(text: &str) -> Vec<Split> {
     let mut docs = Vec::new();
-    let mut current = String::new();
-    let mut start = 1;
-    for (i, line) in text.lines().enumerate() {
+    let mut current = Split {
+        raw: 0..0,
+        header: String::new(),
+        start: 1,
+        body: String::new(),
+    };
+    let mut offset = 0;
+    for (i, raw_line) in text.split_inclusive('\n').enumerate() {
+        let line = raw_line.trim_end_matches('\n').trim_end_matches('\r');
         let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
         if is_separator || line == "..." {
-            if !current.trim().is_empty() {
-                docs.push((start, std::mem::take(&mut current)));
-            }
-            current.clear();
-            start = i + 2;
+            current.raw.end = offset;
+            let mut next = Split {
+                raw: offset..offset,
+                header: raw_line.to_string(),
+                start: i + 2,
+                body: String::new(),
+            };
             // Content after `--- ` on the same line belongs to the new document.
             if let Some(rest) = line
                 .strip_prefix("---")
                 .map(str::trim)
                 .filter(|r| !r.is_empty() && !r.starts_with('#'))
             {
-                start = i + 1;
-                current.push_str(rest);
-                current.push('\n');
+                next.start = i + 1;
+                next.header = "---\n".into();
+                next.body.push_str(rest);
+                next.body.push('\n');
             }
-            continue;
+            docs.push(std::mem::replace(&mut current, next));
+        } else {
+            current.body.push_str(line);
+            current.body.push('\n');
         }
-        current.push_str(line);
-        current.push('\n');
+        offset += raw_line.len();
     }
-    if !current.trim().is_empty() {
-        docs.push((start, current));
-    }
+    current.raw.end = text.len();
+    docs.push(current);
     docs
 }
 
@@ -233,8 +337,15 @@ fn first_content_line(chunk: &str, start: usize) -> usize {
         .map_or(start, |i| start + i)
 }
 
-/// Checks one document is an object and flattens `kind: List` / `*List` items.
-fn expand(file: &str, line: usize, value: Value, out: &mut Vec<Document>) -> Result<(), InputError> {
+/// Checks one document is an object and flattens `kind: List` / `*List` items; `at` is the
+/// piece and JSON pointer of `value` in its file.
+fn expand(
+    file: &str,
+    line: usize,
+    at: (usize, String),
+    value: &Value,
+    out: &mut Vec<Document>,
+) -> Result<(), InputError> {
     let err = |message: String| InputError::NotObject {
         file: file.into(),
         line,
@@ -257,8 +368,8 @@ fn expand(file: &str, line: usize, value: Value, out: &mut Vec<Document>) -> Res
     }
     if kind == "List" || (kind.ends_with("List") && value.get("items").is_some_and(Value::is_array)) {
         if let Some(Value::Array(items)) = value.get("items") {
-            for item in items {
-                expand(file, line, item.clone(), out)?;
+            for (i, item) in items.iter().enumerate() {
+                expand(file, line, (at.0, format!("{}/items/{i}", at.1)), item, out)?;
             }
         }
         return Ok(());
@@ -266,14 +377,106 @@ fn expand(file: &str, line: usize, value: Value, out: &mut Vec<Document>) -> Res
     out.push(Document {
         file: file.into(),
         line,
-        value,
+        value: value.clone(),
+        piece: at.0,
+        pointer: at.1,
     });
     Ok(())
+}
+
+/// Sets `metadata.namespace` on objects that carry none, as `kubectl apply -n` does; objects of
+/// cluster-scoped kinds stay without one.
+pub fn default_namespace(docs: &mut [Document], namespace: &str) {
+    const CLUSTER_SCOPED: &[&str] = &[
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "StorageClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "PriorityClass",
+        "IngressClass",
+        "RuntimeClass",
+        "APIService",
+        "CSIDriver",
+        "ClusterIssuer",
+        "ClusterImageCatalog",
+    ];
+    for doc in docs {
+        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or("");
+        if CLUSTER_SCOPED.contains(&kind) {
+            continue;
+        }
+        let Some(object) = doc.value.as_object_mut() else {
+            continue;
+        };
+        let metadata = object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Some(metadata) = metadata.as_object_mut() {
+            let has = metadata
+                .get("namespace")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            if !has {
+                metadata.insert("namespace".into(), Value::String(namespace.into()));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_admission_review_file_gets_a_note_and_a_walked_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let review = dir.path().join("review.json");
+        fs::write(
+            &review,
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x"}}"#,
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .unwrap();
+        let named = load(std::slice::from_ref(&review)).unwrap();
+        assert!(named.docs.is_empty());
+        assert_eq!(named.skipped.len(), 1, "{:?}", named.skipped);
+        assert!(
+            named.skipped[0].starts_with(&format!(
+                "{}: an AdmissionReview (a request to the webhook, not a manifest), not checked",
+                review.display()
+            )),
+            "{}",
+            named.skipped[0]
+        );
+        let walked = load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(walked.docs.len(), 1);
+        assert!(walked.skipped.is_empty(), "{:?}", walked.skipped);
+        // YAML, several documents, next to a manifest in the same file.
+        let mixed = dir.path().join("mixed.yaml");
+        fs::write(
+            &mixed,
+            "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n---\napiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+        )
+        .unwrap();
+        let named = load(&[mixed]).unwrap();
+        assert_eq!(named.docs.len(), 1);
+        assert!(
+            named.skipped[0].contains(": 2 AdmissionReviews (a request"),
+            "{:?}",
+            named.skipped
+        );
+    }
 
     #[test]
     fn documents_carry_the_line_their_object_starts_on() {

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub view_synced: Family<Labels, Gauge>,
     /// `rule`, `action`: findings in the current background report.
     pub report_findings: Family<Labels, Gauge>,
+    /// `state` (active|expiring|expired): exemptions of the watched objects, per object and rule.
+    pub exemptions: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -58,6 +60,7 @@ impl Metrics {
         let policy_reloads = Family::<Labels, Counter>::default();
         let view_synced = Family::<Labels, Gauge>::default();
         let report_findings = Family::<Labels, Gauge>::default();
+        let exemptions = Family::<Labels, Gauge>::default();
         registry.register(
             "dbhook_admission_requests",
             "Admission reviews answered",
@@ -91,6 +94,11 @@ impl Metrics {
             "Findings in the background report over every watched object",
             report_findings.clone(),
         );
+        registry.register(
+            "dbhook_exemptions",
+            "Exemptions of the watched objects by state (active, expiring within warnDays, expired)",
+            exemptions.clone(),
+        );
         Metrics {
             registry,
             admission_requests,
@@ -102,6 +110,7 @@ impl Metrics {
             policy_reloads,
             view_synced,
             report_findings,
+            exemptions,
         }
     }
 

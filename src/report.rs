@@ -44,12 +44,20 @@ pub struct ReportFinding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     pub message: String,
+    /// An expired exemption from this rule: when it ended and why it was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<crate::exemption::Exemption>,
+    pub evidence: crate::evidence::Evidence,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Report {
     pub summary: Summary,
     pub findings: Vec<ReportFinding>,
+    /// Exemptions of the reviewed objects per state (`dbhook_exemptions`); one per object and
+    /// rule the policy allows exempting.
+    #[serde(skip)]
+    pub exemptions: [usize; 3],
 }
 
 impl Report {
@@ -61,6 +69,18 @@ impl Report {
         }
         for f in &decision.findings {
             self.push(obj, f, source);
+        }
+    }
+
+    /// Counts the exemptions of `obj` at `now` (see [`Report::exemptions`]).
+    pub fn count_exemptions(
+        &mut self,
+        obj: &Object,
+        policy: &crate::policy::Policy,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        for e in crate::exemption::judge(obj, policy, now).rules {
+            self.exemptions[e.state as usize] += 1;
         }
     }
 
@@ -77,6 +97,8 @@ impl Report {
             file: source.map(|(f, _)| f.to_string()),
             line: source.map(|(_, l)| l),
             message: f.message.clone(),
+            exemption: f.exemption.clone(),
+            evidence: f.evidence.clone(),
         });
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{KindId, Object, Spec, keys};
+use crate::model::{KindId, Object, Spec, WorkloadKind, keys};
 
 /// The answer to "does this object exist?". `Absent` only when the view is complete; anything
 /// the view cannot see is `Unknown`, and `Unknown` never denies.
@@ -56,11 +56,18 @@ pub trait View: Send + Sync {
     fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>>;
     /// ScheduledBackups in `ns` whose `spec.cluster.name` is `cluster`.
     fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing;
-    /// Migration Jobs paired with app workload `app` ([`Object::job_pairs_with`]); at admission
-    /// this includes recently deleted hook Jobs the view still remembers.
+    /// Migration Jobs paired with app workload `app` ([`Object::job_pairs_with`]) that migrate
+    /// before it ([`Object::is_migration_job_for`]: marked, or in an earlier sync wave); at
+    /// admission this includes recently deleted hook Jobs the view still remembers.
     fn migration_jobs_for(&self, app: &Object) -> Listing;
-    /// App workloads paired with migration Job `job`.
+    /// App workloads a labelled Job pairs with ([`Object::job_pairs_with`]), whatever their sync
+    /// waves: the caller decides with [`Object::is_migration_job_for`].
     fn app_workloads_for(&self, job: &Object) -> Listing;
+    /// The Deployment `ns/name` (the template of a Rollout with `spec.workloadRef`). Views that
+    /// see only labelled Deployments answer unknown, never absent, for one they do not hold.
+    fn deployment(&self, _ns: &str, _name: &str) -> Lookup<Arc<Object>> {
+        Lookup::Unknown
+    }
     /// The value of the `dbhook.io/mode` label of Namespace `ns`, if the view knows it.
     fn namespace_mode_label(&self, ns: &str) -> Option<String>;
 }
@@ -150,10 +157,19 @@ impl View for ManifestView {
         })
     }
     fn migration_jobs_for(&self, app: &Object) -> Listing {
-        self.list(|o| o.is_migration_job() && o.job_pairs_with(app))
+        self.list(|o| o.is_migration_job_for(app) && o.job_pairs_with(app))
     }
     fn app_workloads_for(&self, job: &Object) -> Listing {
+        if !job.is_labelled_job() {
+            return Listing {
+                items: Vec::new(),
+                complete: self.complete,
+            };
+        }
         self.list(|o| job.job_pairs_with(o))
+    }
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.find(KindId::Workload(WorkloadKind::Deployment), ns, name)
     }
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
         self.objects
@@ -163,13 +179,41 @@ impl View for ManifestView {
     }
 }
 
+/// One watched resource's state, as `/readyz?verbose` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceState {
+    /// As kubectl names it (`jobs.batch`), like the `resource` label of `dbhook_view_synced`.
+    pub resource: &'static str,
+    /// Synced, or not served at all; false while syncing and when degraded.
+    pub ok: bool,
+    /// Not synced within the sync timeout: served as unknown until it syncs.
+    pub degraded: bool,
+    /// What `/readyz?verbose` says about it, with the last error if any.
+    pub state: String,
+}
+
 /// A view fed in the background (the cluster view): the server asks it whether it is ready and
 /// for the current report over every watched object.
 pub trait LiveView: View {
-    /// Every started watch has synced once.
+    /// Ready to serve: every started watch has synced once, or the sync timeout has passed
+    /// (resources still unsynced are then degraded: unknown, never denying).
     fn synced(&self) -> bool;
+    /// Each watched resource's state; empty without a cluster view.
+    fn resource_states(&self) -> Vec<ResourceState> {
+        Vec::new()
+    }
     /// Findings over every watched object (`GET /report`).
     fn report(&self) -> crate::report::Report;
+    /// Whether objects come from a cluster at all; false when standalone, where the report
+    /// is empty by construction and says so.
+    fn watches_a_cluster(&self) -> bool {
+        true
+    }
+    /// "Now" for admission decisions: the view's clock, so tests can fix it (exemption expiry,
+    /// lockstep memory).
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
 }
 
 impl LiveView for EmptyView {
@@ -178,5 +222,8 @@ impl LiveView for EmptyView {
     }
     fn report(&self) -> crate::report::Report {
         crate::report::Report::default()
+    }
+    fn watches_a_cluster(&self) -> bool {
+        false
     }
 }

@@ -60,7 +60,7 @@ fn the_examples_pass_as_a_complete_input() {
     let report = json(&out);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"objects": 5, "deny": 0, "warn": 0, "patched": 2})
+        serde_json::json!({"objects": 10, "deny": 0, "warn": 0, "patched": 4})
     );
     assert_eq!(report["findings"], serde_json::json!([]));
 }
@@ -301,11 +301,59 @@ fn json_output_has_exactly_the_spec_shape() {
     assert_eq!(keys(&report), ["summary", "findings"]);
     assert_eq!(keys(&report["summary"]), ["objects", "deny", "warn", "patched"]);
     let f = &report["findings"][0];
-    assert_eq!(keys(f), ["rule", "action", "object", "file", "line", "message"]);
+    assert_eq!(
+        keys(f),
+        ["rule", "action", "object", "file", "line", "message", "evidence"]
+    );
     assert_eq!(keys(&f["object"]), ["apiVersion", "kind", "namespace", "name"]);
     assert_eq!(f["object"]["apiVersion"], "argoproj.io/v1alpha1");
     assert_eq!(f["file"], "tests/data/broken/migration-image-lockstep.yaml");
     assert!(f["line"].is_u64());
+    // The Rollout's image, the Job's image and which Job: no resourceVersion offline.
+    assert_eq!(
+        f["evidence"],
+        serde_json::json!({
+            "observed": "ghcr.io/acme/shop-web:sha-1a2b3c4",
+            "expected": "ghcr.io/acme/shop-web:sha-0000000",
+            "objects": [{"apiVersion": "batch/v1", "kind": "Job", "namespace": "shop", "name": "web-migrate"}]
+        })
+    );
+}
+
+/// Every finding of every broken fixture has evidence: something observed and expected.
+#[test]
+fn every_finding_carries_evidence() {
+    for file in fixtures("broken") {
+        let out = dbhook(&["check", "--complete", "-o", "json", &file], None);
+        for f in json(&out)["findings"].as_array().unwrap() {
+            let e = &f["evidence"];
+            for part in ["observed", "expected"] {
+                assert!(
+                    e[part].as_str().is_some_and(|s| !s.trim().is_empty()),
+                    "{file}: {} has no {part}: {e}",
+                    f["rule"]
+                );
+            }
+            assert!(e["objects"].is_array(), "{file}: {e}");
+        }
+    }
+    let plaintext = dbhook(&["check", "--explain", "tests/data/broken/db-url-plaintext.yaml"], None);
+    let text = stdout(&plaintext);
+    assert!(text.contains("expected  container"), "{text}");
+    assert!(!text.contains("s3cret") && !text.contains("password@"), "{text}");
+}
+
+#[test]
+fn explain_output_snapshot() {
+    let args: Vec<&str> = ["check", "--complete", "--explain"]
+        .into_iter()
+        .chain(SNAPSHOT_INPUT)
+        .collect();
+    let out = dbhook(&args, None);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(text.contains("               expected  "), "{text}");
+    insta::assert_snapshot!("check_explain", text);
 }
 
 fn sarif_schema() -> jsonschema::Validator {

@@ -132,3 +132,86 @@ async fn memory_per_thousand_cached_objects() {
     let clusters = measure(&server, &[(Res::Clusters, 1_000)]).await;
     print("1,000 Clusters", 1_000, &clusters);
 }
+
+/// What `serve --reports` adds to the view: the same 10,000 Jobs and 1,000 Clusters (100
+/// namespaces, each with findings), measured without and with the OpenReports writer once its
+/// Reports are written. The fake API server runs in this process: its objects are loaded before
+/// the baseline, and the Reports it stored, its history and its request log are dropped before
+/// the figure is taken, so what is left is the view's and the writer's. The transient cost of
+/// building the largest Report (the writer builds one at a time) is printed apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run with --ignored --nocapture (ideally --release)"]
+async fn memory_of_report_writing() {
+    use dbhook::cluster::ReportsOptions;
+    let mut heaps = Vec::new();
+    for reports in [false, true] {
+        let server = FakeApiServer::start(&[ALL_CRDS.as_slice(), OPENREPORTS.as_slice()].concat()).await;
+        server.preload(JOBS, (0..10_000).map(real_shaped_job));
+        server.preload(CLUSTERS, (0..1_000).map(real_shaped_cluster));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let heap0 = LIVE.load(Ordering::Relaxed);
+        let h = start_with(&server, dbhook::policy::Policy::default(), |o| {
+            if reports {
+                o.reports = Some(ReportsOptions {
+                    poll: std::time::Duration::from_millis(100),
+                    ..ReportsOptions::default()
+                });
+            }
+        })
+        .await;
+        h.synced().await;
+        until("everything is cached", || {
+            h.view.cached(Res::Jobs) == 10_000 && h.view.cached(Res::Clusters) == 1_000
+        })
+        .await;
+        let report = eventually("the report is computed", || {
+            let r = h.view.report();
+            (r.summary.objects > 0).then_some(r)
+        })
+        .await;
+        let namespaces = report
+            .findings
+            .iter()
+            .map(|f| f.object.namespace.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let mut stored = 0;
+        if reports {
+            until("every namespace with findings has its Report", || {
+                server.list(REPORTS).len() == namespaces
+            })
+            .await;
+            for r in server.list(REPORTS) {
+                stored += r.to_string().len();
+                server.delete(REPORTS, r["metadata"]["namespace"].as_str().unwrap(), "dbhook");
+            }
+        }
+        server.compact();
+        server.clear_requests();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let heap = LIVE.load(Ordering::Relaxed).saturating_sub(heap0);
+        // The writer builds one Report at a time: its transient peak is the largest one.
+        let mut transient = 0;
+        for (scope, findings) in dbhook::openreports::group(&report) {
+            let before_build = LIVE.load(Ordering::Relaxed);
+            let built = dbhook::openreports::build(&scope, &findings, 1000);
+            transient = transient.max(LIVE.load(Ordering::Relaxed).saturating_sub(before_build));
+            drop(built);
+        }
+        println!(
+            "reports {}: {} findings in {namespaces} namespaces ({:.1} MiB of Report JSON); view live heap +{:.1} MiB; building the largest Report: {:.2} MiB transient",
+            if reports { "on " } else { "off" },
+            report.findings.len(),
+            stored as f64 / 1048576.0,
+            heap as f64 / 1048576.0,
+            transient as f64 / 1048576.0,
+        );
+        heaps.push(heap);
+        drop(h);
+        drop(server);
+    }
+    println!(
+        "report writing adds {:.1} % to the view's live heap",
+        (heaps[1] as f64 - heaps[0] as f64) / heaps[0] as f64 * 100.0
+    );
+}

@@ -1,6 +1,7 @@
-//! The cluster view stays within the RBAC documented in `docs/rbac.md` (which the Helm chart
-//! copies): every request it makes is discovery or a GET the ClusterRole grants, and every
-//! granted resource is actually read.
+//! The server stays within the RBAC documented in `docs/rbac.md` (which the Helm chart
+//! copies): every request the cluster view makes is discovery or a GET the view's ClusterRole
+//! grants, every request of the admin port's token check is a review its role grants, and
+//! every granted resource is actually used.
 
 use crate::support;
 
@@ -9,16 +10,23 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use support::*;
 
-/// `(apiGroup, resource, verb)` triples of the ClusterRole in `docs/rbac.md`.
-fn documented() -> BTreeSet<(String, String, String)> {
+/// The ClusterRole named `name` among the yaml blocks of `docs/rbac.md`.
+fn documented_role(name: &str) -> Value {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rbac.md")).unwrap();
-    let yaml = doc
-        .split("```yaml\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a yaml block in docs/rbac.md");
-    let role: Value = serde_yaml_ng::from_str(yaml).unwrap();
-    assert_eq!(role["kind"], "ClusterRole");
+    doc.split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .filter_map(|yaml| serde_yaml_ng::from_str::<Value>(yaml).ok())
+        .find(|v| v["kind"] == "ClusterRole" && v["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no ClusterRole {name} in docs/rbac.md"))
+}
+
+/// `(apiGroup, resource, verb)` triples of the view's ClusterRole in `docs/rbac.md`.
+fn documented() -> BTreeSet<(String, String, String)> {
+    resource_rules(&documented_role("dbhook"))
+}
+
+fn resource_rules(role: &Value) -> BTreeSet<(String, String, String)> {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
             .unwrap()
@@ -100,4 +108,71 @@ async fn the_view_reads_exactly_what_the_documented_cluster_role_grants() {
         used, documented_resources,
         "every documented resource is read, nothing else"
     );
+}
+
+/// The admin port's token check against the fake API server: only TokenReview and
+/// SubjectAccessReview creations, exactly what `dbhook-auth` grants, for paths the reader role
+/// covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_port_reviews_exactly_what_the_documented_auth_role_grants() {
+    use dbhook::server::auth::{AdminAccess, AuthOptions};
+    use std::sync::Arc;
+
+    let granted = resource_rules(&documented_role("dbhook-auth"));
+    let reader = documented_role("dbhook-report-reader");
+    assert_eq!(
+        reader["rules"],
+        serde_json::json!([{"nonResourceURLs": ["/report", "/metrics"], "verbs": ["get"]}])
+    );
+
+    let api = FakeApiServer::start(&[]).await;
+    api.add_token("reader-token", "reader", &[]);
+    api.grant("reader", "/report");
+    api.grant("reader", "/metrics");
+    let pki = crate::server_support::Pki::new();
+    let mut config = crate::server_support::config(pki.tls_paths());
+    let options = AuthOptions {
+        metrics: true,
+        ..AuthOptions::default()
+    };
+    config.admin_access = Arc::new(AdminAccess::reviewed(api.client(), options));
+    let server = crate::server_support::start(config).await;
+    for (path, token) in [
+        ("/report", "reader-token"),
+        ("/metrics", "reader-token"),
+        ("/report", "unknown"),
+    ] {
+        reqwest::Client::new()
+            .get(format!("http://{}{path}", server.admin_addr))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let mut used = BTreeSet::new();
+    for r in api.requests() {
+        let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let need = match parts.as_slice() {
+            ["apis", g, "v1", resource] if r.method == "POST" => {
+                (g.to_string(), resource.to_string(), "create".to_string())
+            }
+            _ => panic!("the admin port made an unexpected request {r:?}"),
+        };
+        assert!(granted.contains(&need), "{r:?} needs {need:?}, not in docs/rbac.md");
+        used.insert(need);
+    }
+    assert_eq!(used, granted, "both reviews are used, nothing else");
+
+    let reader_paths: Vec<&str> = reader["rules"][0]["nonResourceURLs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for review in api.reviews().iter().filter(|r| r["kind"] == "SubjectAccessReview") {
+        let attrs = &review["spec"]["nonResourceAttributes"];
+        assert_eq!(attrs["verb"], "get");
+        assert!(reader_paths.contains(&attrs["path"].as_str().unwrap()), "{review}");
+    }
 }

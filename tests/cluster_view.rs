@@ -321,7 +321,11 @@ async fn readiness_waits_for_every_started_watch() {
     seed(&server);
     // ScheduledBackups cannot be listed: that watch never syncs, so the view is not ready.
     server.fail(SCHEDULED_BACKUPS);
-    let h = start(&server).await;
+    // Within the sync timeout: after it, readiness stops waiting (tests/server_cli.rs).
+    let h = start_with(&server, Policy::default(), |o| {
+        o.sync_timeout = Duration::from_secs(3600)
+    })
+    .await;
     until("the other caches synced", || {
         h.view.answer(Res::Clusters) == Answer::Fresh && h.view.answer(Res::Jobs) == Answer::Fresh
     })
@@ -584,4 +588,44 @@ async fn the_report_covers_objects_already_in_the_cluster_and_follows_changes() 
         !h.view.report().findings.iter().any(|f| f.rule == "image-tag-pinned")
     })
     .await;
+}
+
+/// The API server fails from the start: after the sync timeout the view is ready with every
+/// resource degraded (unknown, gauge 0); once it answers, the built-in kinds sync and a CRD that
+/// turns out not to be installed loses its gauge instead of looking like an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_down_at_start_degrades_after_the_sync_timeout_and_recovers() {
+    let server = FakeApiServer::start(&CNPG).await;
+    server.apply(CLUSTERS, cnpg_cluster("shop-pg"));
+    server.go_down();
+    let h = start_with(&server, Policy::default(), |o| {
+        o.sync_timeout = Duration::from_millis(300)
+    })
+    .await;
+    h.synced().await;
+    let states = h.view.resource_states();
+    assert!(states.iter().all(|s| s.degraded && !s.ok), "{states:?}");
+    assert!(matches!(h.view.cluster(NS, "shop-pg"), dbhook::view::Lookup::Unknown));
+    let rendered = h.metrics.render();
+    assert!(
+        rendered.contains("dbhook_view_synced{resource=\"rollouts.argoproj.io\"} 0"),
+        "{rendered}"
+    );
+
+    server.come_back();
+    until("clusters synced and rollouts known to be absent", || {
+        h.view.answer(Res::Clusters) == Answer::Fresh && h.view.served(Res::Rollouts) == Served::No
+    })
+    .await;
+    assert_eq!(present(h.view.cluster(NS, "shop-pg")).as_deref(), Some("shop-pg"));
+    until("every served resource synced", || {
+        h.view.resource_states().iter().all(|s| s.ok && !s.degraded)
+    })
+    .await;
+    let rendered = h.metrics.render();
+    assert!(!rendered.contains("rollouts.argoproj.io"), "{rendered}");
+    assert!(
+        rendered.contains("dbhook_view_synced{resource=\"clusters.postgresql.cnpg.io\"} 1"),
+        "{rendered}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Plaintext credentials that reach dbhook (in env, annotations, unknown kinds, malformed bodies
 //! and watched objects) never come out again: not in logs at any level, not in warnings, denial
-//! messages, audit annotations, 400 reasons, metrics or the report (SECURITY.md).
+//! messages, audit annotations, 400 reasons, metrics or the report (SECURITY.md); nor do bearer
+//! tokens sent to the admin port.
 //!
 //! The whole process logs JSON at `trace` into a buffer, as `dbhook serve` logs to stderr in a
 //! cluster. Both tests share it: each asserts that no test's secret is in it.
@@ -419,4 +420,62 @@ async fn credentials_in_watched_objects_never_reach_logs_or_the_report() {
         "the malformed Cluster was logged"
     );
     assert_no_secret("the logs", &logs);
+}
+
+/// Bearer tokens sent to the admin port are checked with the API server but never logged, at
+/// any level and whatever the outcome, nor echoed in a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_never_reach_logs_or_refusals() {
+    use dbhook::server::auth::{AdminAccess, AuthOptions};
+    logs();
+    let api = FakeApiServer::start(&[]).await;
+    // The "password" is each token in turn: allowed, not allowed, unknown.
+    let pki = Pki::new();
+    let mut cfg = config(pki.tls_paths());
+    let options = AuthOptions {
+        metrics: true,
+        ..AuthOptions::default()
+    };
+    cfg.admin_access = Arc::new(AdminAccess::reviewed(api.client(), options));
+    let server = start(cfg).await;
+    let get = |path: &'static str, authorization: String| {
+        let admin = server.admin_addr;
+        async move {
+            let response = reqwest::Client::new()
+                .get(format!("http://{admin}{path}"))
+                .header("authorization", authorization)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let mut seen = Vec::new();
+    // Unknown, then known but not allowed, then allowed.
+    seen.push(get("/report", format!("Bearer {PASSWORD}")).await);
+    api.add_token(PASSWORD, "reader", &[]);
+    seen.push(get("/metrics", format!("Bearer {PASSWORD}")).await);
+    api.grant("reader", "/report");
+    seen.push(get("/report", format!("Bearer {PASSWORD}x")).await);
+    api.add_token(&format!("{PASSWORD}y"), "reader", &[]);
+    seen.push(get("/report", format!("Bearer {PASSWORD}y")).await);
+    // Malformed and another scheme.
+    seen.push(get("/report", format!("Bearer {PASSWORD}\tq")).await);
+    seen.push(get("/report", format!("Basic {PASSWORD}")).await);
+    // The API server failing mid-review.
+    api.go_down();
+    seen.push(get("/report", format!("Bearer {PASSWORD}z")).await);
+    let statuses: Vec<u16> = seen.iter().map(|(s, _)| s.as_u16()).collect();
+    assert_eq!(statuses, [401, 403, 401, 200, 400, 401, 503]);
+    for (status, body) in &seen[..3] {
+        assert_no_secret(&format!("a {status} refusal"), body);
+    }
+    for (status, body) in &seen[4..] {
+        assert_no_secret(&format!("a {status} refusal"), body);
+    }
+    assert!(
+        api.reviews().iter().any(|r| r["spec"]["token"] == PASSWORD),
+        "the token did reach the API server's review"
+    );
+    assert_no_secret("the logs", &captured());
 }

@@ -513,9 +513,24 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
 
     let mut serve = Serve::loopback(
         root,
-        &["--tls-cert", "tls/tls.crt", "--tls-key", "tls/tls.key", "--standalone"],
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--standalone",
+            "--metrics-auth",
+        ],
     );
     let (addr, admin) = serve.addrs().await;
+    // Standalone has no API server to check tokens with: the admin endpoints stay open, and the
+    // startup log says so.
+    serve
+        .wait_for(false, "the admin access log event", |line| {
+            line.contains("/report and /metrics are open to anyone").then_some(())
+        })
+        .await;
+    assert_eq!(admin_get(admin, "/report").await.0, 200);
     // kube-apiserver trusts the caBundle and dials the Service name.
     let client = client(&ca, "dbhook.dbhook.svc", addr);
     let url = format!("https://dbhook.dbhook.svc:{}/mutate", addr.port());
@@ -720,6 +735,9 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
         .decode(text(&out.stdout).trim())
         .unwrap();
     let kubeconfig = kubeconfig_for(root, api);
+    // With a cluster, /report needs a token the API server accepts and RBAC allows.
+    api.add_token(REPORT_READER_TOKEN, "report-reader", &[]);
+    api.grant("report-reader", "/report");
     let started = Instant::now();
     let mut serve = Serve::loopback(
         root,
@@ -745,6 +763,21 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
         admin,
         ready_after: started.elapsed(),
     }
+}
+
+/// The bearer token [`serve_against`] makes the fake API server accept for `/report`.
+const REPORT_READER_TOKEN: &str = "report-reader-token";
+
+/// `GET /report` as the reader of [`serve_against`].
+async fn read_report(admin: SocketAddr) -> (reqwest::StatusCode, String) {
+    let response = reqwest::Client::new()
+        .get(format!("http://{admin}/report"))
+        .bearer_auth(REPORT_READER_TOKEN)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
 }
 
 /// A review of `object` for /validate, in the shape kube-apiserver sends.
@@ -862,10 +895,13 @@ async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // /report needs the reader's token: none is 401, and the built binary never opens it.
+    assert_eq!(admin_get(admin, "/report").await.0, 401);
+
     // The background report covers objects already in the cluster.
     let deadline = Instant::now() + PATIENCE;
     let report = loop {
-        let (status, body) = admin_get(admin, "/report").await;
+        let (status, body) = read_report(admin).await;
         assert_eq!(status, 200);
         let report: Value = serde_json::from_str(&body).unwrap();
         let found = report["findings"]
@@ -931,7 +967,7 @@ async fn serve_rss_with_10k_jobs_and_1k_clusters() {
         // Wait for the background report to cover everything, then let it settle.
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let report: Value = serde_json::from_str(&admin_get(admin, "/report").await.1).unwrap();
+            let report: Value = serde_json::from_str(&read_report(admin).await.1).unwrap();
             if report["summary"]["objects"].as_u64() == Some((jobs + clusters) as u64) {
                 break;
             }
@@ -950,4 +986,378 @@ async fn serve_rss_with_10k_jobs_and_1k_clusters() {
         );
         assert!(serve.terminate().await.success());
     }
+}
+
+/// `dbhook serve --dev` with `home` as HOME, `kubeconfig_env` as KUBECONFIG (unset if None),
+/// and no in-cluster environment, on loopback ephemeral ports.
+fn serve_dev_with(root: &Path, home: &Path, kubeconfig_env: Option<&Path>) -> Serve {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--log-format", "json"])
+        .env("HOME", home)
+        .env("RUST_LOG", "info")
+        .env_remove("KUBECONFIG")
+        .env_remove("DBHOOK_KUBECONFIG")
+        .env_remove("DBHOOK_STANDALONE")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(path) = kubeconfig_env {
+        command.env("KUBECONFIG", path);
+    }
+    let mut child = command.spawn().expect("dbhook serve starts");
+    let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+    let (stderr, err_reader) = collect(child.stderr.take().unwrap());
+    Serve {
+        child,
+        stdout,
+        stderr,
+        readers: vec![out_reader, err_reader],
+    }
+}
+
+/// A laptop's `~/.kube/config` may point at production: `--dev` must not pick it up by itself.
+/// Here it points at a live (fake) API server, which must see no request at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_with_a_kubeconfig_in_home_stays_standalone_and_says_so() {
+    let api = crate::support::FakeApiServer::start(&crate::support::ALL_CRDS).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("home");
+    std::fs::create_dir_all(home.join(".kube")).unwrap();
+    std::fs::rename(kubeconfig_for(root, &api), home.join(".kube/config")).unwrap();
+
+    let mut serve = serve_dev_with(root, &home, None);
+    let (_, admin) = serve.addrs().await;
+    let (_, port) = curl_line(&mut serve).await;
+    let banner = serve.stdout();
+    assert!(
+        banner.contains("cluster view: none, standalone") && banner.contains("~/.kube/config"),
+        "the banner says the view is standalone and why:\n{banner}"
+    );
+    assert_eq!(admin_get(admin, "/readyz").await.0, 200, "standalone: ready at once");
+    assert_dev_server_patches(root, port).await;
+    assert!(
+        api.requests().is_empty(),
+        "--dev contacted the cluster of ~/.kube/config: {:?}",
+        api.requests()
+    );
+    assert!(serve.terminate().await.success());
+}
+
+/// `KUBECONFIG` is an explicit choice: `--dev` then watches that cluster and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
+    let api = crate::support::FakeApiServer::start(&crate::support::ALL_CRDS).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let kubeconfig = kubeconfig_for(root, &api);
+
+    let mut serve = serve_dev_with(root, &home, Some(&kubeconfig));
+    let (_, admin) = serve.addrs().await;
+    curl_line(&mut serve).await;
+    let banner = serve.stdout();
+    assert!(
+        banner.contains(&format!(
+            "cluster view: the cluster of KUBECONFIG={}",
+            kubeconfig.display()
+        )),
+        "{banner}"
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while admin_get(admin, "/readyz").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!api.requests().is_empty(), "the view was fed from the API server");
+    assert!(serve.terminate().await.success());
+}
+
+// --- degraded readiness: the cluster view never blocks the cluster ------------------------
+
+/// `dbhook serve` with `--sync-timeout` against the API server of `kubeconfig`, without
+/// waiting for readiness.
+fn serve_with_sync_timeout(root: &Path, kubeconfig: &Path, sync_timeout: &str) -> (Serve, Vec<u8>) {
+    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(text(&out.stdout).trim())
+        .unwrap();
+    let serve = Serve::loopback(
+        root,
+        &[
+            "--tls-cert",
+            "tls/tls.crt",
+            "--tls-key",
+            "tls/tls.key",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--sync-timeout",
+            sync_timeout,
+        ],
+    );
+    (serve, ca)
+}
+
+/// Polls `/readyz?verbose` until `done` accepts its answer.
+async fn readyz_until(serve: &Serve, admin: SocketAddr, what: &str, done: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = admin_get(admin, "/readyz?verbose").await;
+        if done(status.as_u16(), &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {what}; last /readyz?verbose ({status}):\n{body}\nstderr:\n{}",
+            serve.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The line of `/readyz?verbose` about `resource`.
+fn readyz_line<'a>(body: &'a str, resource: &str) -> &'a str {
+    body.lines()
+        .find(|l| l.get(3..).is_some_and(|rest| rest.starts_with(&format!("{resource} "))))
+        .unwrap_or_else(|| panic!("no line for {resource} in:\n{body}"))
+}
+
+/// The sample of `dbhook_view_synced` for `resource`, if any.
+fn view_synced(metrics: &str, resource: &str) -> Option<String> {
+    let prefix = format!("dbhook_view_synced{{resource=\"{resource}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+}
+
+/// A labelled Rollout for /validate.
+fn shop_rollout(image: &str) -> Value {
+    let mut r = crate::support::app("web", image);
+    r["apiVersion"] = serde_json::json!("argoproj.io/v1alpha1");
+    r["kind"] = serde_json::json!("Rollout");
+    r
+}
+
+/// The API server refuses connections from the start: after the sync timeout dbhook is ready
+/// anyway, reports every resource degraded, says so in its log and its metrics, and judges
+/// only what needs no other object (unknown never denies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_the_sync_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // A port nothing listens on: every request is "connection refused".
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = root.join("kubeconfig.yaml");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\nusers:\n- name: dbhook\n  user: {{}}\ncontexts:\n- name: gone\n  context: {{cluster: gone, user: dbhook}}\ncurrent-context: gone\n"
+        ),
+    )
+    .unwrap();
+    let (mut serve, ca) = serve_with_sync_timeout(root, &kubeconfig, "2s");
+    let (addr, admin) = serve.addrs().await;
+
+    let body = readyz_until(&serve, admin, "ready", |status, _| status == 200).await;
+    for resource in [
+        "jobs.batch",
+        "deployments.apps",
+        "statefulsets.apps",
+        "namespaces",
+        "rollouts.argoproj.io",
+        "clusters.postgresql.cnpg.io",
+        "scheduledbackups.postgresql.cnpg.io",
+        "objectstores.barmancloud.cnpg.io",
+    ] {
+        let line = readyz_line(&body, resource);
+        assert!(line.starts_with("[-]") && line.contains("degraded"), "{line}");
+        let metrics = admin_get(admin, "/metrics").await.1;
+        assert_eq!(
+            view_synced(&metrics, resource).as_deref(),
+            Some("0"),
+            "{resource}:\n{metrics}"
+        );
+        serve
+            .wait_for(false, &format!("a log line naming {resource}"), |line| {
+                let event: Value = serde_json::from_str(line).ok()?;
+                (event["resource"] == resource
+                    && event["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("not synced within the sync timeout")))
+                .then_some(())
+            })
+            .await;
+    }
+    assert!(
+        readyz_line(&body, "clusters.postgresql.cnpg.io").contains("API discovery has not answered"),
+        "{body}"
+    );
+    assert!(
+        body.lines().last().unwrap_or("").starts_with("ok (degraded: "),
+        "{body}"
+    );
+
+    // Lockstep and existence need the view: unknown, so a mismatch nobody can check is allowed.
+    let client = client(&ca, "dbhook.dbhook.svc", addr);
+    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    let (status, _, review) = post(
+        &client,
+        &url,
+        validate_review("u1", shop_rollout("ghcr.io/acme/web:sha-3333333")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    let warnings = review["response"]["warnings"].to_string();
+    assert!(!warnings.contains("[cluster-exists]"), "{review}");
+    assert!(serve.terminate().await.success());
+}
+
+/// One resource's watch is forbidden (RBAC trimmed): dbhook becomes ready with that resource
+/// degraded and unknown while the others are judged normally; once the API server allows it,
+/// the resource syncs and leaves the degraded state by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_allowed() {
+    use crate::support::{ALL_CRDS, CLUSTERS, FakeApiServer, JOBS, migration_job};
+
+    let api = FakeApiServer::start(&ALL_CRDS).await;
+    api.preload(
+        JOBS,
+        [migration_job(
+            "web-migrate",
+            "ghcr.io/acme/web:sha-2222222",
+            serde_json::json!({}),
+        )],
+    );
+    api.forbid(CLUSTERS);
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig_for(tmp.path(), &api);
+    let (mut serve, ca) = serve_with_sync_timeout(tmp.path(), &kubeconfig, "3s");
+    let (addr, admin) = serve.addrs().await;
+
+    let body = readyz_until(&serve, admin, "ready", |status, _| status == 200).await;
+    let clusters = readyz_line(&body, "clusters.postgresql.cnpg.io");
+    assert!(clusters.starts_with("[-]") && clusters.contains("degraded"), "{body}");
+    assert!(clusters.contains("403") || clusters.contains("forbidden"), "{body}");
+    for synced in [
+        "jobs.batch",
+        "rollouts.argoproj.io",
+        "scheduledbackups.postgresql.cnpg.io",
+        "namespaces",
+    ] {
+        assert_eq!(readyz_line(&body, synced), format!("[+]{synced} synced"), "{body}");
+    }
+    assert_eq!(
+        body.lines().last(),
+        Some("ok (degraded: clusters.postgresql.cnpg.io)"),
+        "{body}"
+    );
+    let metrics = admin_get(admin, "/metrics").await.1;
+    assert_eq!(
+        view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
+        Some("0")
+    );
+    assert_eq!(view_synced(&metrics, "jobs.batch").as_deref(), Some("1"));
+    serve
+        .wait_for(false, "the log line naming the degraded resource", |line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["resource"] == "clusters.postgresql.cnpg.io"
+                && event["level"] == "WARN"
+                && event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not synced within the sync timeout")))
+            .then_some(())
+        })
+        .await;
+
+    let client = client(&ca, "dbhook.dbhook.svc", addr);
+    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    // Jobs are synced: lockstep is judged normally and denies the mismatch.
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u1", shop_rollout("ghcr.io/acme/web:sha-3333333")),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    assert!(
+        review["response"]["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("[migration-image-lockstep]")),
+        "{review}"
+    );
+    // Clusters are unknown: no claim that shop-pg does not exist.
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u2", shop_rollout("ghcr.io/acme/web:sha-2222222")),
+    )
+    .await;
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    assert!(
+        !review["response"]["warnings"].to_string().contains("[cluster-exists]"),
+        "{review}"
+    );
+
+    // RBAC fixed: the watch syncs on its next retry and the resource is judged again.
+    api.allow(CLUSTERS);
+    let body = readyz_until(&serve, admin, "clusters synced", |status, body| {
+        status == 200 && body.lines().any(|l| l == "[+]clusters.postgresql.cnpg.io synced")
+    })
+    .await;
+    assert_eq!(body.lines().last(), Some("ok"), "{body}");
+    let metrics = admin_get(admin, "/metrics").await.1;
+    assert_eq!(
+        view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
+        Some("1")
+    );
+    serve
+        .wait_for(false, "the log line saying it recovered", |line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["resource"] == "clusters.postgresql.cnpg.io"
+                && event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no longer degraded")))
+            .then_some(())
+        })
+        .await;
+    let (_, _, review) = post(
+        &client,
+        &url,
+        validate_review("u3", shop_rollout("ghcr.io/acme/web:sha-2222222")),
+    )
+    .await;
+    assert!(
+        review["response"]["warnings"].to_string().contains("[cluster-exists]"),
+        "{review}"
+    );
+    assert!(serve.terminate().await.success());
+}
+
+#[test]
+fn serve_refuses_a_zero_negative_or_garbled_sync_timeout_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for value in ["0", "0s", "-5", "-5s", "1.5s", "soon", ""] {
+        let out = dbhook(tmp.path(), &["serve", "--dev", "--sync-timeout", value], &[]);
+        assert_eq!(out.status.code(), Some(2), "{value:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--sync-timeout"),
+            "{value:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = dbhook(tmp.path(), &["serve", "--dev"], &[("DBHOOK_SYNC_TIMEOUT", "0")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--sync-timeout"), "{}", text(&out.stderr));
 }

@@ -144,6 +144,7 @@ async fn report_serves_the_views_report_as_json() {
             patched: 3,
         },
         findings: Vec::new(),
+        ..Report::default()
     };
     let mut config = config(pki.tls_paths());
     config.view = Arc::new(view);
@@ -175,7 +176,7 @@ async fn metrics_are_prometheus_text_with_the_servers_metrics() {
         .unwrap();
     assert_eq!(
         response.headers()["content-type"].to_str().unwrap(),
-        "text/plain; version=0.0.4; charset=utf-8"
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let text = response.text().await.unwrap();
     for name in [
@@ -237,4 +238,17 @@ async fn a_bad_policy_file_at_startup_is_a_startup_error() {
     let err = dbhook::server::Server::bind(config).await.err().unwrap();
     assert!(err.to_string().contains("no-such-rule"), "{err}");
     assert_eq!(err.exit_code(), 2);
+}
+
+/// Standalone, the report is empty by construction: it says so instead of looking clean.
+#[tokio::test]
+async fn report_without_a_cluster_view_says_so() {
+    let pki = Pki::new();
+    let server = start(config(pki.tls_paths())).await;
+    let (status, body) = admin_get(server.admin_addr, "/report").await;
+    assert_eq!(status, StatusCode::OK);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["summary"]["objects"], 0);
+    let note = report["note"].as_str().unwrap_or_else(|| panic!("no note in {body}"));
+    assert!(note.starts_with("no cluster view"), "{note}");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{CheckArgs, OutputFormat, exit, load_manifests, load_policy, output};
+use super::{CheckArgs, OutputFormat, exit, formats, load_manifests, load_policy, output};
 use crate::engine;
 use crate::manifest::{Document, InputError};
 use crate::model::Object;
@@ -32,10 +32,22 @@ pub struct Patched {
     pub containers: Vec<String>,
 }
 
+/// An object that was checked, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedObject {
+    pub file: String,
+    pub line: usize,
+    pub object: ObjectRef,
+    /// In a namespace the policy excludes: no rule judged it.
+    pub excluded: bool,
+}
+
 /// The result of checking a set of documents.
 #[derive(Debug, Clone, Default)]
 pub struct Checked {
     pub report: Report,
+    /// Every object checked, in input order.
+    pub objects: Vec<CheckedObject>,
     pub notes: Vec<Note>,
     pub patched: Vec<Patched>,
     /// Deny findings on objects reviewed in enforce mode: what fails the gate. Deny findings in
@@ -84,6 +96,12 @@ pub fn check_documents(
     for ((doc, obj), placed) in docs.iter().zip(&objects).zip(&placed) {
         let decision = engine::review(&engine::Change::create(placed), &view, policy, now);
         checked.report.add(obj, &decision, Some((&doc.file, doc.line)));
+        checked.objects.push(CheckedObject {
+            file: doc.file.clone(),
+            line: doc.line,
+            object: ObjectRef::of(obj),
+            excluded: policy.is_excluded(placed.namespace()),
+        });
         if decision.mode == Mode::Enforce {
             checked.blocking += decision.denies();
         }
@@ -106,10 +124,35 @@ pub fn check_documents(
         checked.notes.extend(decision.exempted.iter().map(|f| Note {
             file: doc.file.clone(),
             line: doc.line,
-            message: format!("[{}] exempted by {}: {}", f.rule, crate::model::keys::EXEMPT, f.message),
+            message: format!(
+                "[{}] exempted by {}{}: {}",
+                f.rule,
+                crate::model::keys::EXEMPT,
+                exemption_terms(f.exemption.as_ref()),
+                f.message
+            ),
         }));
     }
     Ok(checked)
+}
+
+/// ` (until <date>, reason: <text>)` where the annotations give them.
+fn exemption_terms(e: Option<&crate::exemption::Exemption>) -> String {
+    let terms: Vec<String> = e
+        .into_iter()
+        .flat_map(|e| {
+            [
+                e.until.as_ref().map(|u| format!("until {u}")),
+                e.reason.as_ref().map(|r| format!("reason: {r}")),
+            ]
+        })
+        .flatten()
+        .collect();
+    if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", terms.join(", "))
+    }
 }
 
 /// The objects in the namespace they will be applied to, as far as the input says: rendered
@@ -194,8 +237,12 @@ pub fn run(args: &CheckArgs) -> u8 {
         policy.mode = mode;
         policy.allow_namespace_mode = false;
     }
-    let checked =
-        load_manifests(&args.paths).and_then(|docs| check_documents(&docs, &policy, args.complete, Utc::now()));
+    let checked = load_manifests(&args.paths).and_then(|mut docs| {
+        if let Some(namespace) = args.namespace.as_deref().filter(|n| !n.is_empty()) {
+            crate::manifest::default_namespace(&mut docs, namespace);
+        }
+        check_documents(&docs, &policy, args.complete, Utc::now())
+    });
     let checked = match checked {
         Ok(c) => c,
         Err(e) => {
@@ -204,9 +251,12 @@ pub fn run(args: &CheckArgs) -> u8 {
         }
     };
     let rendered = match args.output {
-        OutputFormat::Text => output::text(&checked, policy.mode, output::use_colour()),
-        OutputFormat::Json => output::json(&checked.report),
-        OutputFormat::Sarif => output::sarif(&checked.report),
+        OutputFormat::Text => output::text_with(&checked, policy.mode, output::use_colour(), args.explain),
+        OutputFormat::Json => formats::json_with_notes(&checked),
+        OutputFormat::Sarif => formats::sarif_with_notes(&checked),
+        OutputFormat::Junit => formats::junit(&checked, &policy),
+        OutputFormat::Github => formats::github(&checked),
+        OutputFormat::Openreports => super::openreports::render(&checked.report),
     };
     let mut stdout = std::io::stdout().lock();
     if stdout
@@ -267,7 +317,7 @@ mod tests {
         }
     }
 
-    const JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-migrate\n  labels: {dbhook.io/cluster: pg, dbhook.io/role: migration}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/acme/web:v1'}]\n";
+    const JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-migrate\n  labels: {dbhook.io/cluster: pg, dbhook.io/role: migration}\n  annotations: {argocd.argoproj.io/sync-options: Replace=true}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: 'ghcr.io/acme/web:v1'}]\n";
     const APP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: NS\n  labels: {dbhook.io/cluster: pg}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'ghcr.io/acme/web:v2'}]\n";
 
     fn rules(c: &Checked) -> Vec<(&str, &str)> {

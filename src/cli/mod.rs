@@ -1,7 +1,11 @@
 //! The `dbhook` command line: flags (each with a `DBHOOK_*` env var) parsed into plain configs.
 
 pub mod check;
+pub mod formats;
+mod evidence_text;
+pub mod explain;
 pub mod mutate;
+pub mod openreports;
 pub mod output;
 
 use std::path::PathBuf;
@@ -35,6 +39,14 @@ pub enum Command {
     Policy,
     /// List rule ids, default actions and summaries.
     Rules(RulesArgs),
+    /// Explain a rule: what it checks and why, its parameters, how to fix, a passing and a failing example.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The rule id (see `dbhook rules`).
+    pub rule: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,7 +60,8 @@ pub struct ServeArgs {
     /// HTTPS listen address for the webhook endpoints.
     #[arg(long, env = "DBHOOK_ADDR", default_value = "0.0.0.0:8443")]
     pub addr: String,
-    /// Plain-HTTP listen address for /livez, /readyz, /metrics and /report.
+    /// Listen address for /livez, /readyz, /metrics and /report (plain HTTP, or HTTPS with
+    /// --admin-tls).
     #[arg(long, env = "DBHOOK_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     pub admin_addr: String,
     /// Serving certificate chain (PEM); reloaded when the file changes.
@@ -67,7 +80,7 @@ pub struct ServeArgs {
     #[arg(long, env = "DBHOOK_STANDALONE")]
     pub standalone: bool,
     /// Development mode: self-signed CA and cert for localhost in certs/dev/, reused while valid;
-    /// implies --standalone unless a kubeconfig is found.
+    /// implies --standalone unless --kubeconfig or KUBECONFIG names a kubeconfig (never ~/.kube/config).
     #[arg(long, env = "DBHOOK_DEV")]
     pub dev: bool,
     /// Log format: json (default in a cluster) or text (default on a terminal).
@@ -76,7 +89,8 @@ pub struct ServeArgs {
     /// Seconds to finish in-flight requests after SIGTERM.
     #[arg(long, env = "DBHOOK_SHUTDOWN_TIMEOUT", default_value_t = 20)]
     pub shutdown_timeout: u64,
-    /// Kubeconfig file for the cluster view (default: in-cluster config, then ~/.kube/config).
+    /// Kubeconfig file for the cluster view (default: in-cluster config, then KUBECONFIG or
+    /// ~/.kube/config; with --dev, only this flag or KUBECONFIG).
     #[arg(long, env = "DBHOOK_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Seconds without contact with the API server after which "absent" answers become "unknown".
@@ -86,6 +100,63 @@ pub struct ServeArgs {
     /// below the webhook configurations' timeoutSeconds (chart default 5).
     #[arg(long, env = "DBHOOK_REQUEST_TIMEOUT", default_value_t = 4)]
     pub request_timeout: u64,
+    /// Require a bearer token for /metrics too, checked like /report's (TokenReview and
+    /// SubjectAccessReview for `get` on /metrics). Without a cluster (standalone) it stays open.
+    #[arg(long, env = "DBHOOK_METRICS_AUTH")]
+    pub metrics_auth: bool,
+    /// Serve the admin port over HTTPS with the serving certificate (--tls-cert/--tls-key,
+    /// reloaded with it); probes and scrapers then use https.
+    #[arg(long, env = "DBHOOK_ADMIN_TLS")]
+    pub admin_tls: bool,
+    /// How long readiness waits for each watched resource to sync (e.g. 60s, 90, 2m). A resource
+    /// not synced by then (API server unreachable, 403, 5xx) is reported degraded on
+    /// /readyz?verbose and served as unknown, which never denies, until it syncs.
+    #[arg(
+        long,
+        env = "DBHOOK_SYNC_TIMEOUT",
+        default_value = "60s",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = parse_sync_timeout
+    )]
+    pub sync_timeout: SyncTimeout,
+    /// Write the background report as OpenReports (openreports.io/v1alpha1 Report per namespace)
+    /// by server-side apply; needs the OpenReports CRD (without it: logged once, stays off).
+    #[arg(long, env = "DBHOOK_REPORTS")]
+    pub reports: bool,
+    /// The most results one Report holds; the summary still counts the rest.
+    #[arg(long, env = "DBHOOK_REPORTS_MAX_RESULTS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reports_max_results: u64,
+}
+
+/// `--sync-timeout`: a positive duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncTimeout(pub std::time::Duration);
+
+/// Whole seconds with an optional `s`, `m` or `h` unit; zero, negative and fractional values
+/// are refused (a zero timeout would make every resource degraded at start).
+fn parse_sync_timeout(s: &str) -> Result<SyncTimeout, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h'))) => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let usage = || format!("{s:?} is not a duration: use whole seconds or minutes, e.g. 60s, 90 or 2m");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(usage());
+    }
+    let n: u64 = digits.parse().map_err(|_| usage())?;
+    let secs = match unit {
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        _ => Some(n),
+    }
+    .filter(|&v| v <= 86_400)
+    .ok_or_else(|| format!("{s:?} is too long: at most 24h"))?;
+    if secs == 0 {
+        return Err("must be more than 0 (a zero timeout would serve every resource as unknown at start)".into());
+    }
+    Ok(SyncTimeout(std::time::Duration::from_secs(secs)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +164,12 @@ pub enum OutputFormat {
     Text,
     Json,
     Sarif,
+    /// JUnit XML (GitLab, Jenkins): one test case per object and rule checked.
+    Junit,
+    /// GitHub Actions workflow commands: annotations on the files' lines.
+    Github,
+    /// OpenReports (openreports.io/v1alpha1) Report documents, one per namespace.
+    Openreports,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -111,6 +188,15 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
     pub output: OutputFormat,
+    /// Namespace of objects that carry none, as `kubectl apply -n` (kustomize, Flux and Argo CD
+    /// set it at deploy time). Its variable is DBHOOK_CHECK_NAMESPACE: DBHOOK_NAMESPACE is
+    /// `certs`'.
+    #[arg(long, short, env = "DBHOOK_CHECK_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Text output: show under each finding what dbhook observed, what would pass and which
+    /// other objects it consulted.
+    #[arg(long, env = "DBHOOK_EXPLAIN")]
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,7 +213,7 @@ pub struct MutateArgs {
     #[arg(long, env = "DBHOOK_POLICY")]
     pub policy: Option<PathBuf>,
     /// Output format of the documents.
-    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "yaml")]
+    #[arg(long, short, env = "DBHOOK_MUTATE_OUTPUT", value_enum, default_value = "yaml")]
     pub output: DocFormat,
 }
 
@@ -156,7 +242,8 @@ pub enum RulesFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
-    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
+    /// Output format.
+    #[arg(long, short, env = "DBHOOK_RULES_OUTPUT", value_enum, default_value = "text")]
     pub output: RulesFormat,
 }
 
@@ -170,7 +257,11 @@ pub fn load_policy(path: Option<&std::path::Path>) -> anyhow::Result<Policy> {
         None => Ok(Policy::default()),
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+            let policy = Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            for note in &policy.params.deprecations {
+                eprintln!("dbhook: note: {}: {note}", p.display());
+            }
+            Ok(policy)
         }
     }
 }
@@ -224,5 +315,55 @@ pub fn print_rules(args: &RulesArgs) -> String {
             }
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod sync_timeout_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sync_timeout_takes_seconds_with_or_without_a_unit() {
+        for (text, secs) in [("60s", 60), ("90", 90), ("2m", 120), ("1h", 3600), (" 5s ", 5)] {
+            assert_eq!(
+                parse_sync_timeout(text),
+                Ok(SyncTimeout(Duration::from_secs(secs))),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn sync_timeout_refuses_zero_negative_and_garbled_values() {
+        for text in [
+            "0",
+            "0s",
+            "0m",
+            "-5",
+            "-5s",
+            "1.5s",
+            "abc",
+            "",
+            "s",
+            "10x",
+            "5 m",
+            "25h",
+            "99999999999999999999",
+        ] {
+            assert!(parse_sync_timeout(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn serve_defaults_to_a_60_second_sync_timeout() {
+        let cli = Cli::try_parse_from(["dbhook", "serve", "--dev"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.sync_timeout, SyncTimeout(Duration::from_secs(60)));
+        let cli = Cli::try_parse_from(["dbhook", "serve", "--dev", "--sync-timeout", "-3"]);
+        let err = cli.unwrap_err().to_string();
+        assert!(err.contains("--sync-timeout"), "{err}");
     }
 }

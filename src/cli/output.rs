@@ -47,6 +47,18 @@ fn describe(o: &ObjectRef) -> String {
 /// 5 objects checked: 1 deny, 0 warn, 2 would be patched; failed
 /// ```
 pub fn text(checked: &Checked, mode: Mode, colour: bool) -> String {
+    text_with(checked, mode, colour, false)
+}
+
+/// [`text`], with the evidence under each finding when `explain` is set (`check --explain`):
+///
+/// ```text
+///     72  deny   [migration-image-lockstep] Rollout shop/web: image … differs …
+///               expected  ghcr.io/acme/web:sha-1111111
+///               observed  ghcr.io/acme/web:sha-2222222
+///               consulted batch/v1 Job shop/web-migrate
+/// ```
+pub fn text_with(checked: &Checked, mode: Mode, colour: bool, explain: bool) -> String {
     let report = &checked.report;
     // (line, rank, text): findings first (deny, then warn), then patches, then notes.
     let mut by_file: BTreeMap<&str, Vec<(usize, u8, String)>> = BTreeMap::new();
@@ -57,12 +69,15 @@ pub fn text(checked: &Checked, mode: Mode, colour: bool) -> String {
             _ => (paint("warn ", "33", colour), 1),
         };
         let line = f.line.unwrap_or(0);
-        let text = format!(
+        let mut text = format!(
             "  {line:>4}  {label}  [{}] {}: {}",
             f.rule,
             describe(&f.object),
             f.message
         );
+        if explain {
+            super::evidence_text::append(&mut text, f, colour);
+        }
         by_file.entry(file).or_default().push((line, rank, text));
     }
     for p in &checked.patched {
@@ -212,7 +227,8 @@ pub fn sarif(report: &Report) -> String {
                         "fullyQualifiedName": format!("{}/{}/{name}", o.api_version, o.kind)
                     }]
                 }],
-                "partialFingerprints": {"dbhookFinding/v1": fingerprint(f)}
+                "partialFingerprints": {"dbhookFinding/v1": fingerprint(f)},
+                "properties": {"evidence": f.evidence}
             })
         })
         .collect();

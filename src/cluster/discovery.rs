@@ -106,6 +106,10 @@ pub fn apply(shared: &Arc<Shared>, client: &Client, watches: &Watches, found: &[
                 if watches.stop(res) || before == Served::Yes {
                     tracing::info!(resource = res.name(), "resource no longer served; its kind is unknown");
                     shared.forget(res);
+                } else if before == Served::Undetermined {
+                    // Degraded while discovery did not answer (its gauge at 0): not an outage
+                    // once the answer is that the CRD is simply not installed.
+                    shared.forget(res);
                 }
             }
             Served::Undetermined => {}
@@ -127,6 +131,7 @@ pub async fn run(shared: Arc<Shared>, client: Client, watches: Arc<Watches>, int
                 interval
             }
             Err(e) => {
+                shared.discovery_failed(&e);
                 tracing::warn!(error = %e, "API discovery failed; keeping the previous answer");
                 let wait = retry;
                 retry = (retry * 2).min(interval);

@@ -2,6 +2,7 @@
 //! and when the view last heard from the API server about it. Lock-free reads for lookups.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Whether the API server serves a resource (its CRD is installed).
@@ -38,6 +39,11 @@ pub struct Health {
     /// Milliseconds since `epoch` plus one; 0 means never.
     last_contact: AtomicU64,
     epoch: Instant,
+    /// The last failed request's error, kept after recovery so a degraded resource can say why
+    /// (403 from trimmed RBAC, 5xx, connection refused).
+    last_error: Mutex<Option<String>>,
+    /// Not synced within the sync timeout; cleared when it syncs.
+    degraded: AtomicBool,
 }
 
 impl Health {
@@ -49,6 +55,8 @@ impl Health {
             relisting: AtomicBool::new(false),
             last_contact: AtomicU64::new(0),
             epoch: Instant::now(),
+            last_error: Mutex::new(None),
+            degraded: AtomicBool::new(false),
         };
         h.set_served(served);
         h
@@ -75,13 +83,42 @@ impl Health {
         self.synced.load(Ordering::Acquire)
     }
 
-    pub fn set_synced(&self, synced: bool) {
+    /// Returns whether this ended a degraded state.
+    pub fn set_synced(&self, synced: bool) -> bool {
         self.synced.store(synced, Ordering::Release);
+        synced && self.degraded.swap(false, Ordering::AcqRel)
+    }
+
+    pub fn degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+
+    /// Marks an unsynced resource degraded; returns false if it has synced meanwhile.
+    pub fn degrade(&self) -> bool {
+        self.degraded.store(true, Ordering::Release);
+        if self.synced() {
+            // Synced between the caller's check and now: set_synced may have missed the flag.
+            self.degraded.store(false, Ordering::Release);
+            return false;
+        }
+        true
     }
 
     /// A request for this resource failed (the watcher retries with backoff).
     pub fn set_erroring(&self) {
         self.erroring.store(true, Ordering::Release);
+    }
+
+    /// [`Health::set_erroring`], remembering why.
+    pub fn failed(&self, error: &dyn std::fmt::Display) {
+        let text = crate::rules::truncate(&error.to_string(), 300);
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+        self.set_erroring();
+    }
+
+    /// The last request error, if any request ever failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     pub fn set_relisting(&self, relisting: bool) {

@@ -21,8 +21,8 @@ type Multi = HashMap<String, HashMap<String, BTreeSet<String>>>;
 #[derive(Debug, Default)]
 pub struct ObjectIndex {
     objects: HashMap<String, HashMap<String, Arc<Object>>>,
-    /// Migration Jobs and app workloads by `dbhook.io/cluster`; ScheduledBackups by
-    /// `spec.cluster.name`.
+    /// Labelled Jobs (any of them can be a migration by sync wave) and app workloads by
+    /// `dbhook.io/cluster`; ScheduledBackups by `spec.cluster.name`.
     by_cluster: Multi,
     /// Migration Jobs by each name in `dbhook.io/rollout`.
     by_rollout: Multi,
@@ -36,7 +36,7 @@ fn secondary_keys(obj: &Object) -> (Vec<&str>, Vec<&str>) {
             let cluster = s.cluster.as_ref().map(|c| c.name.as_str()).filter(|n| !n.is_empty());
             (cluster.into_iter().collect(), Vec::new())
         }
-        Spec::Workload(_) if obj.is_migration_job() => {
+        Spec::Workload(_) if obj.is_labelled_job() => {
             let rollouts = obj
                 .annotation(keys::ROLLOUT)
                 .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).collect())
@@ -314,5 +314,38 @@ mod tests {
         let o = to_object(Res::Clusters, serde_json::from_value(v).unwrap());
         assert!(matches!(o.spec, Spec::Other));
         assert_eq!(o.name(), "shop-pg");
+    }
+
+    #[test]
+    fn a_sync_wave_job_keeps_what_lockstep_reads_and_is_filed_by_cluster() {
+        let v = serde_json::json!({
+            "metadata": {"name": "shop-migrate", "namespace": "shop",
+                "labels": {"dbhook.io/cluster": "shop-pg"},
+                "annotations": {"argocd.argoproj.io/sync-wave": "-1",
+                                "argocd.argoproj.io/sync-options": "Replace=true",
+                                "helm.sh/hook-weight": "-2",
+                                "dbhook.io/lockstep": "tag",
+                                "dbhook.io/lockstep-containers": "migrate",
+                                "argocd.argoproj.io/tracking-id": "shop:batch/Job:shop/shop-migrate"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "migrate", "image": "ghcr.io/acme/shop-migrations:sha-1"}]}}},
+            "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}
+        });
+        let o = to_object(Res::Jobs, serde_json::from_value(v).unwrap());
+        let kept: Vec<&String> = o.meta.annotations.iter().flat_map(|m| m.keys()).collect();
+        assert_eq!(
+            kept,
+            [
+                "argocd.argoproj.io/sync-options",
+                "argocd.argoproj.io/sync-wave",
+                "dbhook.io/lockstep",
+                "dbhook.io/lockstep-containers",
+                "helm.sh/hook-weight"
+            ]
+        );
+        assert_eq!(o.sync_wave(), -1);
+        assert!(o.is_failed_job());
+        assert!(!o.is_migration_job(), "only by wave, against an app");
+        let idx = ObjectIndex::from_objects([o]);
+        assert_eq!(names(idx.by_cluster("shop", "shop-pg")), ["shop-migrate"]);
     }
 }

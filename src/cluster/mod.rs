@@ -1,12 +1,14 @@
 //! The live cluster view (SPEC §6): kube watch caches of labelled workloads, CNPG and Barman
 //! Cloud resources and Namespace labels, answering the [`View`] lookups from memory; CRDs that are
 //! not installed make their kind unknown; lockstep memory of deleted hook Jobs; the background
-//! report. Read-only: nothing here writes to the API (see `docs/rbac.md`).
+//! report. Read-only, except the opt-in OpenReports writer (`serve --reports`, see
+//! `docs/rbac.md`).
 
 mod discovery;
 mod health;
 mod index;
 mod memory;
+mod openreports;
 mod report;
 mod resources;
 mod watch;
@@ -28,12 +30,16 @@ use crate::metrics::{Metrics, labels};
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::Report;
-use crate::view::{Listing, LiveView, Lookup, Origin, View};
+use crate::view::{Listing, LiveView, Lookup, Origin, ResourceState, View};
 use discovery::Watches;
 pub use health::{Answer, Served};
 use index::ObjectIndex;
 use memory::Memory;
+pub use openreports::ReportsOptions;
 pub use resources::Res;
+
+/// How long readiness waits for the watches by default (`--sync-timeout`).
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// "Now", injectable so tests can move time (lockstep memory, report).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -55,7 +61,12 @@ pub struct ClusterOptions {
     pub report_debounce: Duration,
     /// The report is recomputed at least this often.
     pub report_refresh: Duration,
+    /// A resource not synced this long after start is served as unknown and reported degraded,
+    /// and readiness no longer waits for it (`--sync-timeout`).
+    pub sync_timeout: Duration,
     pub clock: Clock,
+    /// Write the report as OpenReports (`serve --reports`).
+    pub reports: Option<ReportsOptions>,
 }
 
 impl Default for ClusterOptions {
@@ -65,7 +76,9 @@ impl Default for ClusterOptions {
             discovery_interval: Duration::from_secs(60),
             report_debounce: Duration::from_secs(2),
             report_refresh: Duration::from_secs(300),
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
             clock: system_clock(),
+            reports: None,
         }
     }
 }
@@ -77,15 +90,22 @@ impl std::fmt::Debug for ClusterOptions {
             .field("discovery_interval", &self.discovery_interval)
             .field("report_debounce", &self.report_debounce)
             .field("report_refresh", &self.report_refresh)
+            .field("sync_timeout", &self.sync_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl ClusterOptions {
-    /// The options `dbhook serve` sets (`--view-staleness`, in seconds); the rest default.
+    /// The options `dbhook serve` sets (`--view-staleness` in seconds, `--sync-timeout`); the
+    /// rest default.
     pub fn from_serve_args(args: &crate::cli::ServeArgs) -> ClusterOptions {
         ClusterOptions {
             staleness: Duration::from_secs(args.view_staleness),
+            sync_timeout: args.sync_timeout.0,
+            reports: args.reports.then(|| ReportsOptions {
+                max_results: usize::try_from(args.reports_max_results).unwrap_or(usize::MAX),
+                ..ReportsOptions::default()
+            }),
             ..ClusterOptions::default()
         }
     }
@@ -103,9 +123,19 @@ pub(crate) struct Shared {
     clock: Clock,
     staleness: Duration,
     discovered: AtomicBool,
+    /// Why the last API discovery failed, while it has not succeeded since.
+    discovery_error: std::sync::Mutex<Option<String>>,
     ready: AtomicBool,
+    sync_timeout: Duration,
+    /// The sync timeout has passed: readiness waits no more.
+    timed_out: AtomicBool,
     changed: Notify,
     report: ArcSwap<Report>,
+    /// A report computed over the synced view has been published.
+    report_complete: AtomicBool,
+    /// Bumped by every published report: the OpenReports writer notices a new one without
+    /// holding on to the old.
+    report_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -123,10 +153,20 @@ impl Shared {
             clock: opts.clock.clone(),
             staleness: opts.staleness,
             discovered: AtomicBool::new(false),
+            discovery_error: std::sync::Mutex::new(None),
             ready: AtomicBool::new(false),
+            sync_timeout: opts.sync_timeout,
+            timed_out: AtomicBool::new(false),
             changed: Notify::new(),
             report: ArcSwap::default(),
+            report_complete: AtomicBool::new(false),
+            report_generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Whether the published report covers the synced view.
+    fn report_published(&self) -> bool {
+        self.report_complete.load(Ordering::Acquire)
     }
 
     fn health(&self, res: Res) -> &health::Health {
@@ -166,7 +206,12 @@ impl Shared {
     }
 
     fn set_synced(&self, res: Res, synced: bool) {
-        self.health(res).set_synced(synced);
+        if self.health(res).set_synced(synced) {
+            tracing::info!(
+                resource = res.name(),
+                "resource synced after the sync timeout: no longer degraded, judged normally again"
+            );
+        }
         self.metrics
             .view_synced
             .get_or_create(&labels([("resource", res.name())]))
@@ -175,6 +220,85 @@ impl Shared {
 
     fn set_discovered(&self) {
         self.discovered.store(true, Ordering::Release);
+        *self.discovery_error.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn discovery_failed(&self, error: &dyn std::fmt::Display) {
+        let text = crate::rules::truncate(&error.to_string(), 300);
+        *self.discovery_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+    }
+
+    /// Where `res` stands, for `/readyz?verbose`.
+    fn state(&self, res: Res) -> ResourceState {
+        let h = self.health(res);
+        let degraded = h.degraded();
+        let (ok, state) = match (h.served(), h.synced()) {
+            (Served::No, _) => (
+                true,
+                "not served (its CRD is not installed): its kind is unknown".to_string(),
+            ),
+            (_, true) => match self.answer(res) {
+                Answer::Fresh => (true, "synced".to_string()),
+                _ => (
+                    true,
+                    with_error("synced, stale: absent objects are unknown", h.last_error()),
+                ),
+            },
+            (served, false) => {
+                let why = if served == Served::Undetermined {
+                    let e = self
+                        .discovery_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    with_error("API discovery has not answered", e)
+                } else {
+                    with_error("watch not synced", h.last_error())
+                };
+                if degraded {
+                    let secs = self.sync_timeout.as_secs_f64();
+                    (
+                        false,
+                        format!(
+                            "degraded: not synced within the sync timeout ({secs}s), served as unknown (never denies); {why}"
+                        ),
+                    )
+                } else {
+                    (false, format!("syncing: {why}"))
+                }
+            }
+        };
+        ResourceState {
+            resource: res.name(),
+            ok,
+            degraded: degraded && !ok,
+            state,
+        }
+    }
+
+    /// The sync timeout has passed: every resource that has not synced is degraded from now
+    /// until it syncs (its lookups are unknown, as for any unsynced cache), and readiness no
+    /// longer waits for it.
+    fn degrade_unsynced(&self) {
+        self.timed_out.store(true, Ordering::Release);
+        for res in Res::ALL {
+            let h = self.health(res);
+            if h.served() == Served::No || h.synced() || !h.degrade() {
+                continue;
+            }
+            // Not served yet as far as anyone knows (discovery never answered): still a 0.
+            let _ = self
+                .metrics
+                .view_synced
+                .get_or_create(&labels([("resource", res.name())]));
+            let state = self.state(res);
+            tracing::warn!(
+                resource = res.name(),
+                state = %state.state,
+                "resource not synced within the sync timeout: serving without it, its lookups are unknown until it syncs"
+            );
+        }
+        self.changed();
     }
 
     /// A resource that is no longer served: its cache and gauge go, its kind is unknown.
@@ -200,11 +324,12 @@ impl Shared {
         if self.ready.load(Ordering::Acquire) {
             return true;
         }
-        let all = self.discovered.load(Ordering::Acquire)
-            && Res::ALL.iter().all(|&r| {
-                let h = self.health(r);
-                h.served() != Served::Yes || h.synced()
-            });
+        let all = self.timed_out.load(Ordering::Acquire)
+            || self.discovered.load(Ordering::Acquire)
+                && Res::ALL.iter().all(|&r| {
+                    let h = self.health(r);
+                    h.served() != Served::Yes || h.synced()
+                });
         if all {
             self.ready.store(true, Ordering::Release);
         }
@@ -229,6 +354,13 @@ impl Shared {
             items,
             complete: res.iter().all(|&r| self.answer(r) == Answer::Fresh),
         }
+    }
+}
+
+fn with_error(what: &str, error: Option<String>) -> String {
+    match error {
+        Some(e) => format!("{what} (last error: {e})"),
+        None => what.to_string(),
     }
 }
 
@@ -268,7 +400,7 @@ impl View for Shared {
                 items.extend(jobs.by_cluster(app.namespace(), cluster));
             }
         }
-        items.retain(|j| j.is_migration_job() && j.job_pairs_with(app));
+        items.retain(|j| j.is_migration_job_for(app) && j.job_pairs_with(app));
         dedup_by_name(&mut items);
         // Remembered Jobs are deleted: a live Job of the same name is another one.
         let mut remembered = self.memory.jobs_for(app, self.now(), self.memory_window());
@@ -297,6 +429,14 @@ impl View for Shared {
         }
         items.retain(|o| job.job_pairs_with(o));
         self.listing(&APPS, items)
+    }
+
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        // Only labelled Deployments are watched: one not in the cache may exist unlabelled.
+        match self.find(Res::Deployments, ns, name) {
+            Lookup::Absent => Lookup::Unknown,
+            other => other,
+        }
     }
 
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
@@ -347,6 +487,10 @@ pub async fn start(
     for res in Res::ALL.into_iter().filter(|r| !r.is_crd()) {
         watches.start(&shared, &client, res);
     }
+    let mut tasks = Vec::new();
+    if let Some(reports) = opts.reports.clone() {
+        tasks.push(tokio::spawn(openreports::run(shared.clone(), client.clone(), reports)).abort_handle());
+    }
     let discovery = tokio::spawn(discovery::run(
         shared.clone(),
         client,
@@ -358,10 +502,22 @@ pub async fn start(
         refresh: opts.report_refresh,
     };
     let report = tokio::spawn(report::run(shared.clone(), timing));
+    let deadline = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.sync_timeout).await;
+            if !shared.synced() {
+                shared.degrade_unsynced();
+            }
+        })
+    };
     Arc::new(ClusterView {
         shared,
         watches,
-        tasks: vec![discovery.abort_handle(), report.abort_handle()],
+        tasks: [discovery.abort_handle(), report.abort_handle(), deadline.abort_handle()]
+            .into_iter()
+            .chain(tasks)
+            .collect(),
     })
 }
 
@@ -406,6 +562,9 @@ impl View for ClusterView {
     fn app_workloads_for(&self, job: &Object) -> Listing {
         self.shared.app_workloads_for(job)
     }
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.shared.deployment(ns, name)
+    }
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
         self.shared.namespace_mode_label(ns)
     }
@@ -415,8 +574,14 @@ impl LiveView for ClusterView {
     fn synced(&self) -> bool {
         self.shared.synced()
     }
+    fn resource_states(&self) -> Vec<ResourceState> {
+        Res::ALL.iter().map(|&r| self.shared.state(r)).collect()
+    }
     fn report(&self) -> Report {
         Report::clone(&self.shared.report.load())
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.shared.now()
     }
 }
 

@@ -34,6 +34,7 @@ pub fn compute(shared: &Shared, policy: &Policy) -> Report {
     for obj in &objects {
         let decision = engine::review(&engine::Change::state(obj, Operation::Update), shared, policy, now);
         report.add(obj, &decision, None);
+        report.count_exemptions(obj, policy, now);
     }
     report
 }
@@ -51,7 +52,18 @@ pub fn publish(shared: &Shared, report: Report) {
             .get_or_create(&labels([("rule", rule), ("action", action)]))
             .set(n);
     }
+    for state in crate::exemption::State::ALL {
+        let n = i64::try_from(report.exemptions[state as usize]).unwrap_or(i64::MAX);
+        shared
+            .metrics
+            .exemptions
+            .get_or_create(&labels([("state", state.as_str())]))
+            .set(n);
+    }
     shared.report.store(Arc::new(report));
+    shared
+        .report_generation
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
 }
 
 /// When to recompute.
@@ -71,6 +83,7 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
     let mut dirty_since: Option<Instant> = None;
     let mut last_change = Instant::now();
     let mut last_run = Instant::now();
+    let mut was_synced = false;
     loop {
         tokio::select! {
             _ = shared.changed_notified() => {
@@ -87,6 +100,11 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
         if last_run.elapsed() >= timing.refresh {
             dirty_since.get_or_insert_with(Instant::now);
         }
+        // The first report over the complete view is the first the OpenReports writer uses.
+        if !was_synced && shared.synced() {
+            was_synced = true;
+            dirty_since.get_or_insert_with(Instant::now);
+        }
         let Some(since) = dirty_since else { continue };
         if last_change.elapsed() < timing.debounce && since.elapsed() < timing.debounce * 10 {
             continue;
@@ -94,8 +112,14 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
         dirty_since = None;
         last_run = Instant::now();
         let (s, p) = (shared.clone(), policy.clone());
+        let complete = shared.synced();
         match tokio::task::spawn_blocking(move || compute(&s, &p)).await {
-            Ok(report) => publish(&shared, report),
+            Ok(report) => {
+                publish(&shared, report);
+                if complete {
+                    shared.report_complete.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "report computation failed"),
         }
     }

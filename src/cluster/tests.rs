@@ -324,3 +324,80 @@ fn the_report_reviews_every_cached_object_and_sets_the_gauge() {
         "{rendered}"
     );
 }
+
+// --- degraded readiness ------------------------------------------------------------------
+
+fn synced_gauge(f: &Fixture, res: Res) -> Option<i64> {
+    let text = f.shared.metrics.render();
+    let prefix = format!("dbhook_view_synced{{resource=\"{}\"}} ", res.name());
+    text.lines().find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+}
+
+#[test]
+fn after_the_sync_timeout_unsynced_resources_are_degraded_unknown_and_readiness_waits_no_more() {
+    let f = fixture(Policy::default());
+    f.shared.set_discovered();
+    for &r in Res::OBJECTS.iter().filter(|&&r| r != Res::Clusters) {
+        f.list(r, vec![]);
+    }
+    f.shared
+        .health(Res::Clusters)
+        .failed(&"403 Forbidden: clusters is forbidden");
+    assert!(!f.shared.synced(), "namespaces and clusters have not synced");
+    assert!(f.shared.state(Res::Clusters).state.starts_with("syncing"));
+
+    f.shared.degrade_unsynced();
+    assert!(f.shared.synced(), "the sync timeout ends the wait");
+    let clusters = f.shared.state(Res::Clusters);
+    assert!(!clusters.ok && clusters.degraded, "{clusters:?}");
+    assert!(clusters.state.contains("403 Forbidden"), "{clusters:?}");
+    assert!(f.shared.state(Res::Namespaces).degraded);
+    let jobs = f.shared.state(Res::Jobs);
+    assert_eq!((jobs.ok, jobs.state.as_str()), (true, "synced"));
+    assert!(matches!(f.shared.cluster("shop", "shop-pg"), Lookup::Unknown));
+    assert_eq!(synced_gauge(&f, Res::Clusters), Some(0));
+
+    // It syncs later: no longer degraded, lookups conclude again, the gauge says so.
+    f.list(Res::Clusters, vec![]);
+    let clusters = f.shared.state(Res::Clusters);
+    assert_eq!((clusters.ok, clusters.state.as_str()), (true, "synced"));
+    assert!(f.shared.cluster("shop", "shop-pg").is_absent());
+    assert_eq!(synced_gauge(&f, Res::Clusters), Some(1));
+}
+
+#[test]
+fn a_resource_synced_before_the_timeout_is_never_degraded_and_a_missing_crd_is_not_served() {
+    let f = fixture(Policy::default());
+    f.shared.health(Res::ObjectStores).set_served(Served::No);
+    f.shared.set_discovered();
+    for &r in Res::OBJECTS.iter().filter(|&&r| r != Res::ObjectStores) {
+        f.list(r, vec![]);
+    }
+    let mut buf = std::collections::HashMap::new();
+    apply_namespace_event(&f.shared, Event::Init, &mut buf);
+    apply_namespace_event(&f.shared, Event::InitDone, &mut buf);
+    assert!(f.shared.synced());
+    f.shared.degrade_unsynced();
+    let states: Vec<ResourceState> = Res::ALL.iter().map(|&r| f.shared.state(r)).collect();
+    assert!(states.iter().all(|s| !s.degraded), "{states:?}");
+    let stores = f.shared.state(Res::ObjectStores);
+    assert!(stores.ok && stores.state.starts_with("not served"), "{stores:?}");
+    assert_eq!(synced_gauge(&f, Res::ObjectStores), None, "not served: no gauge");
+}
+
+#[test]
+fn undiscovered_crds_are_degraded_with_the_discovery_error() {
+    let f = fixture(Policy::default());
+    f.shared.health(Res::Rollouts).set_served(Served::Undetermined);
+    f.shared.discovery_failed(&"client error (Connect)");
+    f.shared.degrade_unsynced();
+    let rollouts = f.shared.state(Res::Rollouts);
+    assert!(rollouts.degraded, "{rollouts:?}");
+    assert!(
+        rollouts
+            .state
+            .contains("API discovery has not answered (last error: client error (Connect))"),
+        "{rollouts:?}"
+    );
+    assert_eq!(synced_gauge(&f, Res::Rollouts), Some(0));
+}

@@ -84,7 +84,7 @@ async fn watch_objects(shared: Arc<Shared>, client: Client, res: Res, cfg: watch
                 apply_object_event(&shared, res, event, &mut relist);
             }
             Err(e) => {
-                shared.health(res).set_erroring();
+                shared.health(res).failed(&e);
                 tracing::warn!(resource = res.name(), error = %e, "watch failed; retrying with backoff");
             }
         }
@@ -165,7 +165,7 @@ async fn watch_namespaces(shared: Arc<Shared>, client: Client, cfg: watcher::Con
                 apply_namespace_event(&shared, event, &mut relist);
             }
             Err(e) => {
-                shared.health(Res::Namespaces).set_erroring();
+                shared.health(Res::Namespaces).failed(&e);
                 tracing::warn!(resource = "namespaces", error = %e, "watch failed; retrying with backoff");
             }
         }

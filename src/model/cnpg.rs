@@ -18,6 +18,27 @@ pub struct ClusterSpec {
     pub plugins: Vec<PluginConfiguration>,
     pub env: Vec<EnvVar>,
     pub bootstrap: Option<Bootstrap>,
+    /// `spec.replica`: a replica cluster follows another one and may have no archive of its own.
+    pub replica: Option<ReplicaConfiguration>,
+    /// The operand image; its tag says which flavour (`-minimal-`, `-standard-`) it is.
+    pub image_name: Option<String>,
+    pub external_clusters: Vec<ExternalCluster>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplicaConfiguration {
+    pub enabled: Option<bool>,
+    pub primary: Option<String>,
+    #[serde(rename = "self")]
+    pub self_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExternalCluster {
+    pub name: String,
+    pub barman_object_store: Option<BarmanObjectStore>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -74,8 +95,15 @@ pub struct PluginConfiguration {
 }
 
 impl PluginConfiguration {
+    pub fn is_enabled(&self) -> bool {
+        self.enabled != Some(false)
+    }
+    /// Enabled and designated as the WAL archiver; CNPG accepts one archiver of any name.
+    pub fn is_wal_archiver(&self) -> bool {
+        self.is_wal_archiver == Some(true) && self.is_enabled()
+    }
     pub fn is_barman_wal_archiver(&self) -> bool {
-        self.name == BARMAN_PLUGIN && self.is_wal_archiver == Some(true) && self.enabled != Some(false)
+        self.name == BARMAN_PLUGIN && self.is_wal_archiver()
     }
     pub fn barman_object_name(&self) -> Option<&str> {
         self.parameters.get("barmanObjectName").map(String::as_str)
@@ -111,6 +139,8 @@ pub struct ScheduledBackupSpec {
     pub method: Option<String>,
     pub plugin_configuration: Option<LocalRef>,
     pub suspend: Option<bool>,
+    /// `spec.immediate`: one backup right after creation; it does not make a schedule.
+    pub immediate: Option<bool>,
 }
 
 impl ScheduledBackupSpec {
@@ -154,9 +184,36 @@ impl ClusterSpec {
     pub fn barman_plugin(&self) -> Option<&PluginConfiguration> {
         self.plugins.iter().find(|p| p.is_barman_wal_archiver())
     }
-    /// WAL archiving is configured, in-tree or through the plugin.
+    /// The enabled plugin entry designated as WAL archiver (Barman Cloud, pgBackRest, any
+    /// CNPG-I archiver), if any.
+    pub fn wal_archiver(&self) -> Option<&PluginConfiguration> {
+        self.plugins.iter().find(|p| p.is_wal_archiver())
+    }
+    /// WAL archiving is configured, in-tree or through an archiver plugin of any name.
     pub fn archives_wal(&self) -> bool {
-        self.in_tree_store().is_some() || self.barman_plugin().is_some()
+        self.in_tree_store().is_some() || self.wal_archiver().is_some()
+    }
+    /// CNPG's `IsReplica()`: `spec.replica.enabled` when set; otherwise the cluster is a replica
+    /// unless `spec.replica.primary` names itself (`spec.replica.self`, default its own name).
+    pub fn is_replica(&self, own_name: &str) -> bool {
+        let Some(r) = &self.replica else { return false };
+        if let Some(enabled) = r.enabled {
+            return enabled;
+        }
+        let me = r.self_name.as_deref().filter(|s| !s.is_empty()).unwrap_or(own_name);
+        r.primary.as_deref().unwrap_or("") != me
+    }
+    /// Where in-tree Barman configuration is used: `spec.backup.barmanObjectStore` and every
+    /// `spec.externalClusters[i].barmanObjectStore`, with their paths.
+    pub fn in_tree_stores(&self) -> impl Iterator<Item = (String, &BarmanObjectStore)> {
+        let own = self
+            .in_tree_store()
+            .map(|s| ("spec.backup.barmanObjectStore".to_string(), s));
+        let external = self.external_clusters.iter().enumerate().filter_map(|(i, e)| {
+            let s = e.barman_object_store.as_ref()?;
+            Some((format!("spec.externalClusters[{i}].barmanObjectStore"), s))
+        });
+        own.into_iter().chain(external)
     }
     /// `spec.backup.volumeSnapshot` is set (and not null).
     pub fn has_volume_snapshot(&self) -> bool {

@@ -22,16 +22,32 @@ pub mod keys {
     pub const ROLE: &str = "dbhook.io/role";
     pub const ROLLOUT: &str = "dbhook.io/rollout";
     pub const EXEMPT: &str = "dbhook.io/exempt";
+    pub const EXEMPT_UNTIL: &str = "dbhook.io/exempt-until";
+    pub const EXEMPT_REASON: &str = "dbhook.io/exempt-reason";
     pub const MODE: &str = "dbhook.io/mode";
+    pub const LOCKSTEP: &str = "dbhook.io/lockstep";
+    pub const LOCKSTEP_CONTAINERS: &str = "dbhook.io/lockstep-containers";
     pub const ARGOCD_HOOK: &str = "argocd.argoproj.io/hook";
     pub const ARGOCD_HOOK_DELETE: &str = "argocd.argoproj.io/hook-delete-policy";
     pub const HELM_HOOK: &str = "helm.sh/hook";
     pub const HELM_HOOK_DELETE: &str = "helm.sh/hook-delete-policy";
+    pub const ARGOCD_SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+    pub const ARGOCD_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
+    /// Argo CD reads it as the sync wave when `sync-wave` is missing or not a number.
+    pub const HELM_HOOK_WEIGHT: &str = "helm.sh/hook-weight";
     /// dbhook's own keys start with this.
     pub const PREFIX: &str = "dbhook.io/";
     /// Every annotation outside [`PREFIX`] that dbhook reads. The cluster cache keeps only these
     /// and dbhook's own: a key read anywhere must be listed here.
-    pub const FOREIGN_ANNOTATIONS: [&str; 4] = [ARGOCD_HOOK, ARGOCD_HOOK_DELETE, HELM_HOOK, HELM_HOOK_DELETE];
+    pub const FOREIGN_ANNOTATIONS: [&str; 7] = [
+        ARGOCD_HOOK,
+        ARGOCD_HOOK_DELETE,
+        HELM_HOOK,
+        HELM_HOOK_DELETE,
+        ARGOCD_SYNC_WAVE,
+        ARGOCD_SYNC_OPTIONS,
+        HELM_HOOK_WEIGHT,
+    ];
 }
 
 /// One Kubernetes object, decoded into what the rules need.
@@ -177,10 +193,16 @@ impl Object {
             .map_or(i64::MAX, |t| t.0.as_second())
     }
 
-    /// A labelled Job that is a schema migration (SPEC §1).
+    /// A Job labelled `dbhook.io/cluster`.
+    pub fn is_labelled_job(&self) -> bool {
+        self.db_cluster().is_some() && self.workload().is_some_and(|w| w.kind == WorkloadKind::Job)
+    }
+
+    /// A labelled Job marked as a schema migration on its own: role label, or an Argo CD or
+    /// Helm pre-release hook. A Job can also be one for a given app by sync wave, see
+    /// [`Object::is_migration_job_for`].
     pub fn is_migration_job(&self) -> bool {
-        let Some(w) = self.workload() else { return false };
-        if w.kind != WorkloadKind::Job || self.db_cluster().is_none() {
+        if !self.is_labelled_job() {
             return false;
         }
         let listed = |key: &str, wanted: &[&str]| {
@@ -190,6 +212,43 @@ impl Object {
         self.label(keys::ROLE) == Some("migration")
             || listed(keys::ARGOCD_HOOK, &["PreSync", "Sync"])
             || listed(keys::HELM_HOOK, &["pre-install", "pre-upgrade"])
+    }
+
+    /// A labelled Job that migrates before app workload `app`: marked as a migration
+    /// ([`Object::is_migration_job`]), or in an earlier Argo CD sync wave than `app`.
+    pub fn is_migration_job_for(&self, app: &Object) -> bool {
+        self.is_labelled_job() && (self.is_migration_job() || self.sync_wave() < app.sync_wave())
+    }
+
+    /// The Argo CD sync wave, read as Argo CD reads it: `argocd.argoproj.io/sync-wave` as a
+    /// base-10 integer (Go's `strconv.Atoi`: optional sign, digits only, no spaces); when it is
+    /// missing or not such a number, `helm.sh/hook-weight` the same way; else 0.
+    pub fn sync_wave(&self) -> i64 {
+        let wave = |key: &str| self.annotation(key).and_then(|v| v.parse::<i64>().ok());
+        wave(keys::ARGOCD_SYNC_WAVE)
+            .or_else(|| wave(keys::HELM_HOOK_WEIGHT))
+            .unwrap_or(0)
+    }
+
+    /// An Argo CD or Helm hook of any phase: Argo CD deletes and recreates hooks on each sync.
+    pub fn is_hook(&self) -> bool {
+        [keys::ARGOCD_HOOK, keys::HELM_HOOK]
+            .iter()
+            .any(|k| self.annotation(k).is_some_and(|v| !v.trim().is_empty()))
+    }
+
+    /// A Job with condition `Failed=True`.
+    pub fn is_failed_job(&self) -> bool {
+        self.workload().is_some_and(|w| w.failed)
+    }
+
+    /// `dbhook.io/lockstep`; `Err` holds a value that is neither `repository` nor `tag`.
+    pub fn lockstep_mode(&self) -> Result<LockstepMode, &str> {
+        match self.annotation(keys::LOCKSTEP).map(str::trim) {
+            None | Some("repository") => Ok(LockstepMode::Repository),
+            Some("tag") => Ok(LockstepMode::Tag),
+            Some(other) => Err(other),
+        }
     }
 
     /// A labelled Rollout, Deployment or StatefulSet (SPEC §1).
@@ -212,6 +271,26 @@ impl Object {
         match self.annotation(keys::ROLLOUT).map(str::trim).filter(|s| !s.is_empty()) {
             Some(names) => names.split(',').map(str::trim).any(|n| n == app.name()),
             None => self.db_cluster().is_some() && self.db_cluster() == app.db_cluster(),
+        }
+    }
+}
+
+/// How a migration Job's images are compared with its app's (`dbhook.io/lockstep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockstepMode {
+    /// Images of a shared repository must be the same version.
+    Repository,
+    /// Every compared image must carry the app's tag, whatever its repository (a separate
+    /// migrations image built from the same commit).
+    Tag,
+}
+
+impl LockstepMode {
+    pub const ALLOWED: &str = "repository, tag";
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockstepMode::Repository => "repository",
+            LockstepMode::Tag => "tag",
         }
     }
 }

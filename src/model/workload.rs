@@ -52,6 +52,42 @@ pub struct Container {
     pub image: Option<String>,
     #[serde(default)]
     pub env: Option<Vec<EnvVar>>,
+    /// `Always` on an init container makes it a native sidecar: it runs beside the main
+    /// containers for the pod's life instead of before them.
+    #[serde(default, rename = "restartPolicy")]
+    pub restart_policy: Option<String>,
+}
+
+impl Container {
+    /// A native sidecar (`initContainers[]` with `restartPolicy: Always`, e.g. a service-mesh
+    /// proxy): not part of what the workload runs as its release.
+    pub fn is_native_sidecar(&self, list: ContainerList) -> bool {
+        list == ContainerList::InitContainers && self.restart_policy.as_deref() == Some("Always")
+    }
+}
+
+/// The part of a Job's `status` the rules read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JobStatus {
+    #[serde(default)]
+    pub conditions: Vec<JobCondition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JobCondition {
+    #[serde(default, rename = "type")]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+impl JobStatus {
+    /// Condition `Failed=True`: the Job gave up (backoff limit, deadline, pod failure policy).
+    pub fn failed(&self) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True")
+    }
 }
 
 /// A workload's pod template; `pod` is None when the object has no template (a Rollout using
@@ -62,6 +98,8 @@ pub struct Workload {
     pub pod: Option<PodSpec>,
     /// `spec.workloadRef.name` of a Rollout.
     pub workload_ref: Option<String>,
+    /// A Job with condition `Failed=True`.
+    pub failed: bool,
 }
 
 /// Which list of the pod spec a container sits in; its JSON pointer segment.
@@ -114,10 +152,18 @@ impl Workload {
                 .map(str::to_string),
             _ => None,
         };
+        // Status is the controller's, not the user's: a body it cannot be read from is no reason
+        // to reject the object, so an unreadable status reads as "not failed".
+        let failed = kind == WorkloadKind::Job
+            && root
+                .get("status")
+                .and_then(|s| JobStatus::deserialize(s).ok())
+                .is_some_and(|s| s.failed());
         Ok(Workload {
             kind,
             pod,
             workload_ref,
+            failed,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The policy file (SPEC §4): schema, embedded default, validation and mode resolution.
 
+pub mod image_glob;
 mod params;
 
 use std::collections::BTreeMap;
@@ -8,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::rules::catalog::{self, CATALOG};
-pub use params::{CompressionParams, ImageTagParams, LockstepParams, Params, RetentionParams, ScheduleParams};
+pub use params::{
+    BackupConfiguredParams, ChecksumParams, CompressionParams, CoverageParams, ImageTagParams, LockstepParams, Params,
+    RetentionParams, ScheduleParams,
+};
 
 /// The embedded default policy, printed by `dbhook policy`.
 pub const DEFAULT_POLICY_YAML: &str = include_str!("default.yaml");
@@ -100,6 +104,36 @@ pub struct Policy {
     pub exclude_namespaces: Vec<String>,
     settings: BTreeMap<&'static str, RuleSetting>,
     pub params: Params,
+    pub exemptions: Exemptions,
+}
+
+/// How `dbhook.io/exempt-until` is honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exemptions {
+    /// Days before the expiry during which an exemption still applies but warns.
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+    /// An exemption without `dbhook.io/exempt-until` does not apply.
+    #[serde(default)]
+    pub require_expiry: bool,
+    /// An expiry further ahead than this many days does not apply.
+    #[serde(default)]
+    pub max_days: Option<u32>,
+}
+
+fn default_warn_days() -> u32 {
+    14
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions {
+            warn_days: default_warn_days(),
+            require_expiry: false,
+            max_days: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +155,7 @@ struct RawPolicy {
     exclude_namespaces: Option<Vec<String>>,
     /// Also accepted as a parameter of `migration-image-lockstep`, which wins.
     lockstep_memory_minutes: Option<u64>,
+    exemptions: Option<Value>,
     #[serde(default)]
     rules: BTreeMap<String, Value>,
 }
@@ -146,6 +181,7 @@ impl Default for Policy {
                 })
                 .collect(),
             params: Params::default(),
+            exemptions: Exemptions::default(),
         }
     }
 }
@@ -191,6 +227,9 @@ impl Policy {
         if let Some(m) = raw.lockstep_memory_minutes {
             policy.params.migration_image_lockstep.lockstep_memory_minutes = m;
         }
+        if let Some(e) = raw.exemptions {
+            policy.exemptions = params::decode(e).map_err(|e| PolicyError::Invalid(format!("exemptions.{e}")))?;
+        }
         for (id, entry) in raw.rules {
             let Some(info) = catalog::find(&id) else {
                 return Err(PolicyError::Invalid(format!(
@@ -209,10 +248,10 @@ impl Policy {
         let mut map = match entry {
             Value::Object(m) => m,
             Value::Null => serde_json::Map::new(),
-            // `rule-id: deny` is a natural shorthand.
-            Value::String(s) => {
+            // `rule-id: deny` is a natural shorthand; `false` is a bare `off` as Helm reads it.
+            Value::String(_) | Value::Bool(false) => {
                 let mut m = serde_json::Map::new();
-                m.insert("action".into(), Value::String(s));
+                m.insert("action".into(), entry);
                 m
             }
             other => return Err(format!("action: expected a mapping, got {other}")),
@@ -220,9 +259,14 @@ impl Policy {
         let default = self.setting(id);
         let action = match map.remove("action") {
             None => default.action,
-            Some(v) => {
-                serde_json::from_value(v.clone()).map_err(|_| format!("action: {v} is not one of deny, warn, off"))?
-            }
+            // YAML 1.1 readers (Helm values, kubectl) turn a bare `off` into `false` before
+            // dbhook sees the document; `true` (a bare `on` or `yes`) has no such meaning.
+            Some(Value::Bool(false)) => Action::Off,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+                format!(
+                    "action: {v} is not one of deny, warn, off (quote \"off\": a bare on/off is a YAML 1.1 boolean)"
+                )
+            })?,
         };
         let allow_exemption = match map.remove("allowExemption") {
             None => default.allow_exemption,

@@ -13,6 +13,11 @@ pub struct Params {
     pub backup_retention: RetentionParams,
     pub backup_compression: CompressionParams,
     pub scheduled_backup_schedule: ScheduleParams,
+    pub scheduled_backup_coverage: CoverageParams,
+    pub backup_configured: BackupConfiguredParams,
+    pub backup_s3_compat_checksums: ChecksumParams,
+    /// Keys the file uses that still work but have moved; shown when the policy is loaded.
+    pub deprecations: Vec<String>,
 }
 
 impl Default for Params {
@@ -20,6 +25,7 @@ impl Default for Params {
         Params {
             migration_image_lockstep: LockstepParams {
                 lockstep_memory_minutes: 60,
+                ignore_repositories: Vec::new(),
             },
             image_tag_pinned: ImageTagParams {
                 forbidden_tags: vec!["latest".to_string()],
@@ -31,7 +37,27 @@ impl Default for Params {
             },
             backup_compression: CompressionParams { allowed: None },
             scheduled_backup_schedule: ScheduleParams { max_interval_hours: 24 },
+            scheduled_backup_coverage: CoverageParams {
+                max_interval_hours: None,
+            },
+            backup_configured: BackupConfiguredParams {
+                allow_volume_snapshot_only: false,
+            },
+            backup_s3_compat_checksums: ChecksumParams {
+                ignore_endpoints: Vec::new(),
+            },
+            deprecations: Vec::new(),
         }
+    }
+}
+
+impl Params {
+    /// `scheduled-backup-coverage`'s limit; a policy that still sets it on
+    /// `scheduled-backup-schedule` keeps its meaning.
+    pub fn coverage_max_interval_hours(&self) -> u32 {
+        self.scheduled_backup_coverage
+            .max_interval_hours
+            .unwrap_or(self.scheduled_backup_schedule.max_interval_hours)
     }
 }
 
@@ -39,6 +65,8 @@ impl Default for Params {
 pub struct LockstepParams {
     /// How long a migration Job deleted by its hook policy is still paired with.
     pub lockstep_memory_minutes: u64,
+    /// Repositories never compared (shared utility images such as a database proxy).
+    pub ignore_repositories: Vec<super::image_glob::Glob>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,13 +88,33 @@ pub struct CompressionParams {
 
 #[derive(Debug, Clone)]
 pub struct ScheduleParams {
+    /// Deprecated here: read through [`Params::coverage_max_interval_hours`].
     pub max_interval_hours: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CoverageParams {
+    /// Unset: the deprecated `scheduled-backup-schedule` value, default 24.
+    pub max_interval_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupConfiguredParams {
+    /// A Cluster backed up by volume snapshots only is a warning instead of a denial.
+    pub allow_volume_snapshot_only: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChecksumParams {
+    /// Host globs (`*` any run of characters, `?` one) of S3-compatible stores known to be fine.
+    pub ignore_endpoints: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawLockstep {
     lockstep_memory_minutes: Option<u64>,
+    ignore_repositories: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +143,25 @@ struct RawSchedule {
     max_interval_hours: Option<u32>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawBackupConfigured {
+    allow_volume_snapshot_only: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawChecksums {
+    ignore_endpoints: Option<Vec<String>>,
+}
+
+fn max_interval_hours(h: u32) -> Result<u32, String> {
+    if h == 0 {
+        return Err("maxIntervalHours: must be at least 1".into());
+    }
+    Ok(h)
+}
+
 /// Deserializes with the failing key named: the error is `<key.path>: <problem>`.
 pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -121,6 +188,16 @@ impl Params {
                 let raw: RawLockstep = decode(Value::Object(map))?;
                 if let Some(m) = raw.lockstep_memory_minutes {
                     self.migration_image_lockstep.lockstep_memory_minutes = m;
+                }
+                if let Some(globs) = raw.ignore_repositories {
+                    self.migration_image_lockstep.ignore_repositories = globs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| {
+                            super::image_glob::Glob::new(g)
+                                .map_err(|e| format!("ignoreRepositories[{i}]: invalid glob {g:?}: {e}"))
+                        })
+                        .collect::<Result<_, _>>()?;
                 }
             }
             ids::IMAGE_TAG_PINNED => {
@@ -162,10 +239,33 @@ impl Params {
             ids::SCHEDULED_BACKUP_SCHEDULE => {
                 let raw: RawSchedule = decode(Value::Object(map))?;
                 if let Some(h) = raw.max_interval_hours {
-                    if h == 0 {
-                        return Err("maxIntervalHours: must be at least 1".into());
+                    self.scheduled_backup_schedule.max_interval_hours = max_interval_hours(h)?;
+                    self.deprecations.push(format!(
+                        "rules.{id}.maxIntervalHours is deprecated: the gap between backups is judged per Cluster \
+                         by {}; move the key there (until then it applies there)",
+                        ids::SCHEDULED_BACKUP_COVERAGE
+                    ));
+                }
+            }
+            ids::SCHEDULED_BACKUP_COVERAGE => {
+                let raw: RawSchedule = decode(Value::Object(map))?;
+                if let Some(h) = raw.max_interval_hours {
+                    self.scheduled_backup_coverage.max_interval_hours = Some(max_interval_hours(h)?);
+                }
+            }
+            ids::BACKUP_CONFIGURED => {
+                let raw: RawBackupConfigured = decode(Value::Object(map))?;
+                if let Some(b) = raw.allow_volume_snapshot_only {
+                    self.backup_configured.allow_volume_snapshot_only = b;
+                }
+            }
+            ids::BACKUP_S3_COMPAT_CHECKSUMS => {
+                let raw: RawChecksums = decode(Value::Object(map))?;
+                if let Some(globs) = raw.ignore_endpoints {
+                    if let Some(bad) = globs.iter().find(|g| g.trim().is_empty()) {
+                        return Err(format!("ignoreEndpoints: {bad:?} is not a host glob"));
                     }
-                    self.scheduled_backup_schedule.max_interval_hours = h;
+                    self.backup_s3_compat_checksums.ignore_endpoints = globs;
                 }
             }
             _ => {

@@ -182,3 +182,53 @@ fn existing_violations_are_allowed_by_default_and_each_rule_can_be_made_strict()
         );
     }
 }
+
+/// Helm and kubectl read values as YAML 1.1, where a bare `off` is the boolean `false`: the
+/// policy the chart renders then says `action: false` (or `rule-id: false`), and means off.
+#[test]
+fn yaml_1_1_false_is_off_as_action_and_as_shorthand() {
+    let p = Policy::from_yaml(
+        "rules:\n  cluster-exists: {action: false}\n  backup-compression: false\n  image-tag-pinned: \"off\"\n",
+    )
+    .unwrap();
+    assert_eq!(p.action(catalog::CLUSTER_EXISTS), Action::Off);
+    assert_eq!(p.action(catalog::BACKUP_COMPRESSION), Action::Off);
+    assert_eq!(p.action(catalog::IMAGE_TAG_PINNED), Action::Off);
+    // Other rules keep their defaults.
+    assert_eq!(p.action(catalog::BACKUP_CONFIGURED), Action::Deny);
+}
+
+#[test]
+fn yaml_1_1_true_is_not_an_action() {
+    let e = err("rules:\n  cluster-exists: {action: true}\n");
+    assert!(e.contains("rules.cluster-exists.action") && e.contains("quote"), "{e}");
+    let e = err("rules:\n  cluster-exists: true\n");
+    assert!(e.contains("rules.cluster-exists"), "{e}");
+}
+
+#[test]
+fn ignore_repositories_takes_globs_and_names_a_bad_one() {
+    let p = Policy::from_yaml(
+        "rules:\n  migration-image-lockstep: {ignoreRepositories: ['gcr.io/cloud-sql-connectors/*', '*/istio/proxyv2']}\n",
+    )
+    .unwrap();
+    let globs = &p.params.migration_image_lockstep.ignore_repositories;
+    assert_eq!(globs.len(), 2);
+    assert!(globs[0].matches("gcr.io/cloud-sql-connectors/cloud-sql-proxy"));
+    assert!(
+        Policy::default()
+            .params
+            .migration_image_lockstep
+            .ignore_repositories
+            .is_empty()
+    );
+    let err = Policy::from_yaml("rules:\n  migration-image-lockstep: {ignoreRepositories: ['ok/*', 'bad/[x']}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("migration-image-lockstep"), "{err}");
+    assert!(err.contains("ignoreRepositories[1]: invalid glob \"bad/[x\""), "{err}");
+    let err = Policy::from_yaml("rules:\n  migration-image-lockstep: {ignoreRepositories: 'ok/*'}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ignoreRepositories"), "{err}");
+}

@@ -6,14 +6,16 @@
 //! - Barman Cloud plugin: they live on the `barmancloud.cnpg.io/v1` ObjectStore and are checked
 //!   there, on the ObjectStore object (at its own admission, or as its own document offline).
 //!   The Cluster is not judged for them, so one misconfigured store shared by three Clusters
-//!   is one finding, not four.
+//!   is one finding, not four. The S3 checksum variables are the exception: the plugin merges
+//!   each Cluster's `spec.env` into that Cluster's sidecar, so they are judged per Cluster, with
+//!   its ObjectStore from the view.
 
 use super::catalog::{
     BACKUP_COMPRESSION, BACKUP_CONFIGURED, BACKUP_IN_TREE_DEPRECATED, BACKUP_RETENTION, BACKUP_S3_COMPAT_CHECKSUMS,
     BACKUP_STORE_EXISTS,
 };
 use super::{Ctx, Violation};
-use crate::model::cnpg::{BARMAN_PLUGIN, BarmanObjectStore, ClusterSpec, ObjectStoreSpec};
+use crate::model::cnpg::{BARMAN_PLUGIN, BarmanObjectStore, ClusterSpec, ObjectStoreSpec, PluginConfiguration};
 use crate::model::{Object, Spec};
 use crate::view::Lookup;
 use k8s_openapi::api::core::v1::EnvVar;
@@ -51,26 +53,66 @@ fn cluster(obj: &Object) -> Option<&ClusterSpec> {
     }
 }
 
-pub fn configured(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
+pub fn configured(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let Some(c) = cluster(obj) else { return };
     if c.archives_wal() {
         return;
     }
-    let message = match c.plugins.iter().find(|p| p.name == BARMAN_PLUGIN) {
-        Some(p) if p.enabled == Some(false) => format!(
-            "WAL is not archived: the {BARMAN_PLUGIN} plugin entry is disabled (enabled: false), so there is no \
-             point-in-time recovery: enable it"
-        ),
-        Some(_) => format!(
-            "WAL is not archived: the {BARMAN_PLUGIN} plugin entry needs isWALArchiver: true, or there is no \
-             point-in-time recovery"
-        ),
-        None => format!(
-            "WAL is not archived, so there is no point-in-time recovery: add the {BARMAN_PLUGIN} plugin to \
-             spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>"
-        ),
+    let (problem, path, snapshots_only) = not_archiving(c);
+    let v = if c.is_replica(obj.name()) {
+        Violation::new(
+            BACKUP_CONFIGURED,
+            format!(
+                "replica cluster without its own WAL archive ({problem}): fine while it follows its source, but \
+                 configure archiving before promoting it"
+            ),
+        )
+        .warn_only()
+    } else if snapshots_only && ctx.policy.params.backup_configured.allow_volume_snapshot_only {
+        Violation::new(BACKUP_CONFIGURED, problem).warn_only()
+    } else {
+        Violation::new(BACKUP_CONFIGURED, problem)
     };
-    out.push(Violation::new(BACKUP_CONFIGURED, message).at("spec.plugins"));
+    out.push(v.at(path));
+}
+
+/// Why a Cluster that does not archive WAL does not, where to fix it, and whether it is backed up
+/// by volume snapshots only.
+fn not_archiving(c: &ClusterSpec) -> (String, String, bool) {
+    let index = |p: &PluginConfiguration| c.plugins.iter().position(|q| std::ptr::eq(p, q)).unwrap_or(0);
+    // Enabled entries without isWALArchiver: CNPG runs them but archives through none of them.
+    if let Some(p) = c
+        .plugins
+        .iter()
+        .find(|p| p.is_enabled() && p.is_wal_archiver != Some(true))
+    {
+        let message = format!(
+            "WAL is not archived: plugin {} is enabled but not the designated WAL archiver (CNPG treats \
+             archiving as inactive): set isWALArchiver: true on the entry that archives",
+            p.name
+        );
+        return (message, format!("spec.plugins[{}].isWALArchiver", index(p)), false);
+    }
+    if let Some(p) = c.plugins.iter().find(|p| p.is_wal_archiver == Some(true)) {
+        let message = format!(
+            "WAL is not archived: the {} plugin entry is disabled (enabled: false), so there is no \
+             point-in-time recovery: enable it",
+            p.name
+        );
+        return (message, format!("spec.plugins[{}].enabled", index(p)), false);
+    }
+    if c.has_volume_snapshot() {
+        let message = format!(
+            "volume snapshots only: no point-in-time recovery, only the last snapshot can be restored: also \
+             archive WAL with the {BARMAN_PLUGIN} plugin (isWALArchiver: true)"
+        );
+        return (message, "spec.backup.volumeSnapshot".to_string(), true);
+    }
+    let message = format!(
+        "WAL is not archived, so there is no point-in-time recovery: add the {BARMAN_PLUGIN} plugin to \
+         spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>"
+    );
+    (message, "spec.plugins".to_string(), false)
 }
 
 pub fn retention(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
@@ -205,49 +247,129 @@ pub fn compression(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     }
 }
 
-pub fn s3_compat_checksums(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
-    let (cfg, env, env_path) = match store(obj) {
-        Some(Store::InTree(c, s)) => (s, &c.env, "spec.env"),
-        Some(Store::ObjectStore(o)) => {
-            let Some(cfg) = o.configuration.as_ref() else { return };
-            let env = o.instance_sidecar_configuration.as_ref().map(|s| &s.env);
-            (cfg, env.unwrap_or(&EMPTY_ENV), "spec.instanceSidecarConfiguration.env")
+/// The variables that can carry the endpoint instead of `endpointURL`, in the AWS SDKs' order.
+const ENDPOINT_VARS: [&str; 2] = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"];
+
+pub fn s3_compat_checksums(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Some(c) = cluster(obj) else { return };
+    let ignore = &ctx.policy.params.backup_s3_compat_checksums.ignore_endpoints;
+    // In-tree stores (the Cluster's own and its externalClusters') run with the Cluster's env.
+    for (_, store) in c.in_tree_stores() {
+        let envs = [("spec.env", &c.env)];
+        if let Some(v) = checksum_problem(store, &envs, ignore) {
+            out.push(v.at("spec.env"));
         }
-        None => return,
-    };
+    }
+    // Plugin stores: the ObjectStore's sidecar env plus the Cluster's spec.env, merged.
+    for (_, p) in c.barman_plugins() {
+        let Some(name) = p.barman_object_name().map(str::trim).filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let Lookup::Present(store_obj) = ctx.view.object_store(obj.namespace(), name) else {
+            continue; // backup-store-exists reports a missing store
+        };
+        let Spec::ObjectStore(o) = &store_obj.spec else {
+            continue;
+        };
+        let Some(cfg) = o.configuration.as_ref() else { continue };
+        let sidecar = o.instance_sidecar_configuration.as_ref().map_or(&EMPTY_ENV, |s| &s.env);
+        let envs = [("spec.env", &c.env), ("the ObjectStore's sidecar env", sidecar)];
+        if let Some(v) = checksum_problem(cfg, &envs, ignore) {
+            out.push(v.at("spec.env"));
+        }
+    }
+}
+
+/// The finding for one S3 store read with the env lists `envs` (where, vars), if it needs one.
+fn checksum_problem(cfg: &BarmanObjectStore, envs: &[(&str, &Vec<EnvVar>)], ignore: &[String]) -> Option<Violation> {
     if !cfg.is_s3() {
-        return;
+        return None;
     }
-    let Some(host) = cfg.endpoint_url.as_deref().and_then(endpoint_host) else {
-        return; // no endpointURL: AWS S3 itself
-    };
-    if is_aws_host(&host) {
-        return;
+    let endpoint = cfg
+        .endpoint_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| ENDPOINT_VARS.iter().find_map(|name| literal(envs, name)));
+    // No endpoint at all: AWS S3 itself.
+    let host = endpoint.and_then(endpoint_host_as_written)?;
+    let lower = host.to_ascii_lowercase();
+    if is_aws_host(&lower) || ignore.iter().any(|g| glob_matches(&g.to_ascii_lowercase(), &lower)) {
+        return None;
     }
-    let missing: Vec<String> = CHECKSUM_VARS
-        .iter()
-        .filter_map(|name| match env.iter().find(|e| e.name == *name) {
-            None => Some(name.to_string()),
+    let mut missing: Vec<String> = Vec::new();
+    for name in CHECKSUM_VARS {
+        let found: Vec<&EnvVar> = envs
+            .iter()
+            .flat_map(|(_, e)| e.iter())
+            .filter(|e| e.name == name)
+            .collect();
+        let fine = found.iter().any(|e| match &e.value {
             // A value from a ConfigMap or Secret cannot be seen here: trust it.
-            Some(EnvVar { value: None, .. }) => None,
-            Some(EnvVar { value: Some(v), .. }) if v.trim().eq_ignore_ascii_case("when_required") => None,
-            Some(EnvVar { value: Some(_), .. }) => Some(name.to_string()),
-        })
-        .collect();
-    if missing.is_empty() {
-        return;
+            None => true,
+            Some(v) => v.trim().eq_ignore_ascii_case("when_required"),
+        });
+        if fine {
+            continue;
+        }
+        // Names are case-sensitive: show a near miss exactly as it is written.
+        let near = envs
+            .iter()
+            .flat_map(|(_, e)| e.iter())
+            .find(|e| e.name != name && e.name.eq_ignore_ascii_case(name));
+        missing.push(match near {
+            Some(e) => format!("{name} (not {})", e.name),
+            None => name.to_string(),
+        });
     }
-    out.push(
-        Violation::new(
-            BACKUP_S3_COMPAT_CHECKSUMS,
-            format!(
-                "set {} to when_required in {env_path}: newer AWS SDKs fail against {} without it",
-                missing.join(" and "),
-                display_host(&host)
-            ),
-        )
-        .at(env_path),
-    );
+    if missing.is_empty() {
+        return None;
+    }
+    let whence = envs.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(" or ");
+    Some(Violation::new(
+        BACKUP_S3_COMPAT_CHECKSUMS,
+        format!(
+            "set {} to when_required in {whence}: newer AWS SDKs fail against {} without it",
+            missing.join(" and "),
+            display_host(host)
+        ),
+    ))
+}
+
+/// The literal value of env var `name` in any of `envs`.
+fn literal<'a>(envs: &[(&str, &'a Vec<EnvVar>)], name: &str) -> Option<&'a str> {
+    envs.iter()
+        .flat_map(|(_, e)| e.iter())
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.as_deref())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// `*` matches any run of characters (dots included), `?` exactly one.
+fn glob_matches(glob: &str, text: &str) -> bool {
+    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
+    let (mut gi, mut ti) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match g.get(gi) {
+            Some('*') => {
+                backtrack = Some((gi, ti));
+                gi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                gi += 1;
+                ti += 1;
+            }
+            _ => match backtrack {
+                Some((bg, bt)) => {
+                    gi = bg + 1;
+                    ti = bt + 1;
+                    backtrack = Some((bg, bt + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    g[gi.min(g.len())..].iter().all(|c| *c == '*')
 }
 
 /// A host short enough for a warning (they are cut at 256 characters): in-cluster names lose
@@ -268,6 +390,11 @@ static EMPTY_ENV: Vec<EnvVar> = Vec::new();
 
 /// The lowercase host of an endpoint URL (`https://user@Host:9000/path` → `host`).
 pub fn endpoint_host(url: &str) -> Option<String> {
+    endpoint_host_as_written(url).map(|h| h.to_ascii_lowercase())
+}
+
+/// The host of an endpoint URL as the user wrote it (`https://user@Host:9000/path` → `Host`).
+pub fn endpoint_host_as_written(url: &str) -> Option<&str> {
     let rest = url.trim();
     let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -277,7 +404,7 @@ pub fn endpoint_host(url: &str) -> Option<String> {
     } else {
         host_port.split(':').next().unwrap_or("")
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
     (!host.is_empty()).then_some(host)
 }
 
@@ -290,19 +417,53 @@ pub fn is_aws_host(host: &str) -> bool {
 
 pub fn in_tree_deprecated(obj: &Object, _: &Ctx<'_>, out: &mut Vec<Violation>) {
     let Some(c) = cluster(obj) else { return };
-    if c.in_tree_store().is_none() {
+    let mut any = false;
+    for (path, _) in c.in_tree_stores() {
+        any = true;
+        let how = if path == IN_TREE_PATH {
+            format!("move it to a barmancloud.cnpg.io/v1 ObjectStore used through plugin {BARMAN_PLUGIN}")
+        } else {
+            format!(
+                "move it to an ObjectStore and give the entry plugin {BARMAN_PLUGIN} with parameters.barmanObjectName"
+            )
+        };
+        out.push(
+            Violation::new(
+                BACKUP_IN_TREE_DEPRECATED,
+                format!("{path} is deprecated since CNPG 1.26 (removal currently announced for 1.31): {how}"),
+            )
+            .at(path),
+        );
+    }
+    if !any {
         return;
     }
-    out.push(
-        Violation::new(
-            BACKUP_IN_TREE_DEPRECATED,
-            format!(
-                "{IN_TREE_PATH} is deprecated since CNPG 1.26, removal planned for 1.31: move it to a \
-                 barmancloud.cnpg.io/v1 ObjectStore used through plugin {BARMAN_PLUGIN}"
-            ),
-        )
-        .at(IN_TREE_PATH),
-    );
+    if let Some(image) = c.image_name.as_deref().filter(|i| lacks_barman_cloud(i)) {
+        out.push(
+            Violation::new(
+                BACKUP_IN_TREE_DEPRECATED,
+                format!(
+                    "spec.imageName {image} is a minimal/standard operand image without barman-cloud, so in-tree \
+                     backup and recovery fail: use the {BARMAN_PLUGIN} plugin (its sidecar brings barman-cloud)"
+                ),
+            )
+            .at("spec.imageName"),
+        );
+    }
+}
+
+/// CNPG's `-minimal-` and `-standard-` operand images (`17.5-minimal-bookworm`) ship without
+/// barman-cloud; only the `-system-` flavour (and the legacy images) have it.
+fn lacks_barman_cloud(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let Some((_, tag)) = last.split_once(':') else {
+        return false;
+    };
+    ["-minimal", "-standard"].iter().any(|flavour| {
+        tag.match_indices(flavour)
+            .any(|(i, _)| matches!(tag[i + flavour.len()..].chars().next(), None | Some('-')))
+    })
 }
 
 pub fn store_exists(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
@@ -343,5 +504,7 @@ pub fn store_exists(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     }
 }
 
+#[cfg(test)]
+mod checksum_tests;
 #[cfg(test)]
 mod tests;

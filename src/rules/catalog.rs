@@ -27,6 +27,8 @@ pub const BACKUP_STORE_EXISTS: &str = "backup-store-exists";
 pub const SCHEDULED_BACKUP_PRESENT: &str = "scheduled-backup-present";
 pub const SCHEDULED_BACKUP_SCHEDULE: &str = "scheduled-backup-schedule";
 pub const SCHEDULED_BACKUP_TARGET: &str = "scheduled-backup-target";
+pub const MIGRATION_JOB_REPLACEABLE: &str = "migration-job-replaceable";
+pub const SCHEDULED_BACKUP_COVERAGE: &str = "scheduled-backup-coverage";
 
 const fn rule(id: &'static str, default_action: Action, summary: &'static str, why: &'static str) -> RuleInfo {
     RuleInfo {
@@ -70,6 +72,12 @@ pub const CATALOG: &[RuleInfo] = &[
         "a hand-written DB_URL keeps pointing at the old database after a switchover or rename",
     ),
     rule(
+        MIGRATION_JOB_REPLACEABLE,
+        Action::Warn,
+        "a migration Job that is not a hook can be applied again next release (generateName, tag in the name, Replace=true)",
+        "a fixed-name Job gets a new image next release; its pod template is immutable and the sync fails",
+    ),
+    rule(
         CLUSTER_EXISTS,
         Action::Warn,
         "the dbhook.io/cluster label names a CNPG Cluster in the namespace",
@@ -84,7 +92,7 @@ pub const CATALOG: &[RuleInfo] = &[
     rule(
         BACKUP_CONFIGURED,
         Action::Deny,
-        "a CNPG Cluster archives WAL (barmanObjectStore or the Barman Cloud plugin)",
+        "a CNPG Cluster archives WAL (barmanObjectStore or an archiver plugin); replicas warn",
         "without WAL archiving there is no point-in-time recovery: a bad migration is unrecoverable",
     ),
     rule(
@@ -108,7 +116,7 @@ pub const CATALOG: &[RuleInfo] = &[
     rule(
         BACKUP_IN_TREE_DEPRECATED,
         Action::Warn,
-        "spec.backup.barmanObjectStore is deprecated; use the Barman Cloud plugin",
+        "in-tree barmanObjectStore (backup, externalClusters) is deprecated; use the Barman Cloud plugin",
         "in-tree Barman support is planned for removal in CNPG 1.31: upgrades will break backups",
     ),
     rule(
@@ -126,8 +134,14 @@ pub const CATALOG: &[RuleInfo] = &[
     rule(
         SCHEDULED_BACKUP_SCHEDULE,
         Action::Deny,
-        "the schedule has six fields (seconds first) and fires at least every maxIntervalHours",
+        "the schedule parses as CNPG reads it: six fields, seconds first, and fires at all",
         "a five-field schedule such as \"0 2 * * *\" runs hourly, not daily",
+    ),
+    rule(
+        SCHEDULED_BACKUP_COVERAGE,
+        Action::Deny,
+        "the ScheduledBackups of a Cluster together back it up at least every maxIntervalHours",
+        "a weekly backup alone, or a suspended daily one, leaves days of changes without a base backup",
     ),
     rule(
         SCHEDULED_BACKUP_TARGET,

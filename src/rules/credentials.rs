@@ -31,7 +31,12 @@ pub fn plaintext(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                     )
                     .at(env_path(w.kind.pod_spec_pointer(), &c, i))
                     // The message leaves the value out; a different credential is a new finding.
-                    .judged(super::fingerprint(value)),
+                    .judged(super::fingerprint(value))
+                    // The value itself would be the credential: name the variable and its kind only.
+                    .evidence(
+                        format!("container {} env {}: value (a literal {kind} with a password)", c.name(), var.name),
+                        format!("container {} env {}: valueFrom.secretKeyRef", c.name(), var.name),
+                    ),
                 );
             }
         }
@@ -61,7 +66,17 @@ pub fn source(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                             cfg.secret_key
                         ),
                     )
-                    .at(env_path(w.kind.pod_spec_pointer(), &c, i)),
+                    .at(env_path(w.kind.pod_spec_pointer(), &c, i))
+                    .evidence(
+                        format!("container {} env {} from {}", c.name(), var.name, mutate::describe_source(var)),
+                        format!(
+                            "container {} env {} from secretKeyRef {}/{}",
+                            c.name(),
+                            var.name,
+                            cfg.secret_name,
+                            cfg.secret_key
+                        ),
+                    ),
                 );
             }
         }

@@ -56,6 +56,9 @@ impl View for AdmissionView {
     fn app_workloads_for(&self, job: &Object) -> Listing {
         self.0.app_workloads_for(job)
     }
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.0.deployment(ns, name)
+    }
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
         self.0.namespace_mode_label(ns)
     }

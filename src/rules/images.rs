@@ -16,6 +16,15 @@ pub fn tag_pinned(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         if image.digest.is_some() {
             continue;
         }
+        let expected = match &params.tag_pattern {
+            Some(re) => format!(
+                "a digest, or a tag matching {} other than {}",
+                re.as_str(),
+                params.forbidden_tags.join(", ")
+            ),
+            None if params.forbidden_tags.is_empty() => "a tag or a digest".to_string(),
+            None => format!("a tag other than {}, or a digest", params.forbidden_tags.join(", ")),
+        };
         let problem = match image.tag {
             None => "has no tag (it floats with latest)".to_string(),
             Some(tag) if params.forbidden_tags.iter().any(|f| f == tag) => format!("uses the floating tag {tag}"),
@@ -40,7 +49,8 @@ pub fn tag_pinned(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                 dotted(w.kind.pod_spec_pointer()),
                 c.list.field(),
                 c.index
-            )),
+            ))
+            .evidence(format!("container {} image {}", c.name(), c.image()), expected),
         );
     }
 }

@@ -15,6 +15,10 @@ pub fn check(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                 format!("{e}; DB_URL is not injected until this is fixed"),
             )
             .at("metadata.annotations")
+            .evidence(
+                e.to_string(),
+                "dbhook.io/ annotations naming a C identifier, a DNS-1123 Secret name, a non-empty key and existing containers",
+            )
         }));
     }
 }

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod catalog;
 pub mod credentials;
 pub mod cron;
+pub mod explain;
 pub mod images;
 pub mod injection;
 pub mod lockstep;
@@ -13,6 +14,7 @@ pub mod schedule;
 use chrono::{DateTime, Utc};
 use kube::core::admission::Operation;
 
+pub use crate::evidence::Consulted;
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::view::{Origin, View};
@@ -58,6 +60,12 @@ pub struct Violation {
     /// pre-existing when the old object yields the same rule, path and judged value (the
     /// message when this is unset). Never a secret: see [`fingerprint`].
     pub judged: Option<String>,
+    /// What the rule saw and what would pass, when it says so; the engine falls back to the
+    /// path, the judged value and the rule's summary.
+    pub observed: Option<String>,
+    pub expected: Option<String>,
+    /// Other objects the rule read to reach this finding.
+    pub consulted: Vec<Consulted>,
 }
 
 impl Violation {
@@ -68,7 +76,26 @@ impl Violation {
             path: None,
             warn_only: false,
             judged: None,
+            observed: None,
+            expected: None,
+            consulted: Vec::new(),
         }
+    }
+    /// What the rule saw and what would pass (evidence). Quote values as written; the engine
+    /// redacts credentials.
+    pub fn evidence(mut self, observed: impl Into<String>, expected: impl Into<String>) -> Violation {
+        self.observed = Some(observed.into());
+        self.expected = Some(expected.into());
+        self
+    }
+    /// Records another object read to reach the finding (with its resourceVersion when it came
+    /// from the cluster).
+    pub fn consulted(mut self, obj: &Object) -> Violation {
+        let c = Consulted::of(obj);
+        if !self.consulted.contains(&c) {
+            self.consulted.push(c);
+        }
+        self
     }
     pub fn at(mut self, path: impl Into<String>) -> Violation {
         self.path = Some(path.into());
@@ -110,6 +137,7 @@ fn check_for(id: &str) -> Check {
         c::IMAGE_TAG_PINNED => images::tag_pinned,
         c::DB_URL_PLAINTEXT => credentials::plaintext,
         c::DB_URL_SOURCE => credentials::source,
+        c::MIGRATION_JOB_REPLACEABLE => lockstep::replaceable::check,
         c::CLUSTER_EXISTS => references::cluster_exists,
         c::APP_SECRET_HAS_KEY => references::app_secret_has_key,
         c::BACKUP_CONFIGURED => backup::configured,
@@ -121,6 +149,7 @@ fn check_for(id: &str) -> Check {
         c::SCHEDULED_BACKUP_PRESENT => schedule::present,
         c::SCHEDULED_BACKUP_SCHEDULE => schedule::schedule,
         c::SCHEDULED_BACKUP_TARGET => schedule::target,
+        c::SCHEDULED_BACKUP_COVERAGE => schedule::coverage,
         _ => |_, _, _| {},
     }
 }

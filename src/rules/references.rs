@@ -23,7 +23,11 @@ pub fn cluster_exists(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             ns_label(obj)
         ),
     )
-    .at(format!("metadata.labels[{}]", keys::CLUSTER));
+    .at(format!("metadata.labels[{}]", keys::CLUSTER))
+    .evidence(
+        format!("no postgresql.cnpg.io Cluster {}/{cluster}", ns_label(obj)),
+        format!("a CNPG Cluster {cluster} in namespace {}", ns_label(obj)),
+    );
     // At admission CREATE the Cluster may come later in the same sync (Argo CD applies
     // built-in kinds such as Deployments before custom resources): a warning only.
     out.push(if ctx.is_admission_create() { v.warn_only() } else { v });
@@ -74,7 +78,18 @@ pub fn app_secret_has_key(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
         Some(_) => format!("metadata.annotations[{}]", keys::SECRET_KEY),
         None => format!("metadata.labels[{}]", keys::CLUSTER),
     };
-    out.push(Violation::new(APP_SECRET_HAS_KEY, message).at(path));
+    out.push(
+        Violation::new(APP_SECRET_HAS_KEY, message)
+            .at(path)
+            .evidence(
+                format!(
+                    "Secret {} key {key}; Cluster {cluster} bootstraps ({method}) with Secret {user_secret} (keys username, password)",
+                    cfg.secret_name
+                ),
+                format!("Secret {user_secret} with key {}", BASIC_AUTH_KEYS.join(" or ")),
+            )
+            .consulted(&found),
+    );
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
-//! `scheduled-backup-present`, `scheduled-backup-schedule` and `scheduled-backup-target`: base
-//! backups are scheduled, on a schedule CNPG runs the way the user meant, for a Cluster and a
-//! method that can take them.
+//! `scheduled-backup-present`, `scheduled-backup-schedule`, `scheduled-backup-coverage` and
+//! `scheduled-backup-target`: base backups are scheduled, on a schedule CNPG runs the way the
+//! user meant, often enough, for a Cluster and a method that can take them.
 //!
 //! A suspended ScheduledBackup (`spec.suspend: true`) is still checked for its schedule and its
 //! target: resuming it is a one-field change that nobody reviews, and it then runs exactly as
 //! written. It does not count as a backup for `scheduled-backup-present`, which warns (never
 //! denies, so maintenance can suspend backups) when every ScheduledBackup of a Cluster is
 //! suspended.
+
+mod coverage;
 
 use chrono::TimeDelta;
 
@@ -16,6 +18,8 @@ use super::{Ctx, Violation};
 use crate::model::cnpg::{BARMAN_PLUGIN, ClusterSpec, ScheduledBackupSpec};
 use crate::model::{Object, Spec};
 use crate::view::Lookup;
+pub use coverage::coverage;
+use coverage::{Plan, Problem, human};
 
 /// A ScheduledBackup `spec.method`; CNPG defaults to `barmanObjectStore` when it is unset.
 const METHODS: [&str; 3] = ["barmanObjectStore", "volumeSnapshot", "plugin"];
@@ -33,15 +37,21 @@ pub fn present(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             } else {
                 "no volume snapshot is ever taken"
             };
+            let replica = if c.is_replica(obj.name()) {
+                " (a replica cluster: its source's backups may be enough, so this is a warning)"
+            } else {
+                ""
+            };
             let v = Violation::new(
                 SCHEDULED_BACKUP_PRESENT,
                 format!(
-                    "no ScheduledBackup targets this Cluster, so {why}: add one with spec.cluster.name: {}, \
+                    "no ScheduledBackup targets this Cluster, so {why}{replica}: add one with spec.cluster.name: {}, \
                      schedule \"0 0 2 * * *\", method {}",
                     obj.name(),
                     suggested_method(c)
                 ),
             );
+            let v = if replica.is_empty() { v } else { v.warn_only() };
             out.push(ctx.lenient_on_create(v));
         }
         return;
@@ -64,7 +74,7 @@ pub fn present(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
 }
 
 fn suggested_method(c: &ClusterSpec) -> &'static str {
-    if c.barman_plugin().is_some() {
+    if c.wal_archiver().is_some() {
         "plugin"
     } else if c.in_tree_store().is_some() {
         "barmanObjectStore"
@@ -75,7 +85,6 @@ fn suggested_method(c: &ClusterSpec) -> &'static str {
 
 pub fn schedule(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let Spec::ScheduledBackup(sb) = &obj.spec else { return };
-    let max_hours = ctx.policy.params.scheduled_backup_schedule.max_interval_hours;
     let Some(expr) = sb.schedule.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
         out.push(
             Violation::new(
@@ -87,33 +96,64 @@ pub fn schedule(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         return;
     };
     let problem = match cron::parse(expr) {
-        Err(CronError::FiveFields { suggestion }) => five_field_hint(expr, &suggestion),
+        Err(CronError::FiveFields { suggestion }) => {
+            let still = converted_coverage(obj, sb, &suggestion, ctx);
+            five_field_hint(expr, &suggestion, &still)
+        }
         Err(CronError::Invalid(reason)) => format!(
             "spec.schedule \"{expr}\" is invalid: {reason}; use six fields, seconds first, e.g. \"0 0 2 * * *\""
         ),
-        Ok(s) => match s.max_gap() {
-            None => format!(
-                "spec.schedule \"{expr}\" never fires (no date matches it), so no backup is ever taken: fix the \
-                 day-of-month and month fields"
-            ),
-            Some(gap) if gap > TimeDelta::hours(i64::from(max_hours)) => format!(
-                "spec.schedule \"{expr}\" leaves up to {} between backups, over the policy's maxIntervalHours of \
-                 {max_hours}: back up at least every {max_hours} hours, e.g. \"0 0 2 * * *\"",
-                human(gap)
-            ),
-            Some(_) => return,
-        },
+        Ok(s) if !s.fires_at_all() => format!(
+            "spec.schedule \"{expr}\" never fires (no date matches it), so no backup is ever taken: fix the \
+             day-of-month and month fields"
+        ),
+        Ok(_) => return,
     };
     out.push(Violation::new(SCHEDULED_BACKUP_SCHEDULE, problem).at("spec.schedule"));
+}
+
+/// What the literal six-field conversion would leave uncovered, as a clause for the hint: the
+/// target Cluster's ScheduledBackups with the converted schedule in place of this one (all of
+/// them taken to fit when the Cluster is not in the view). Empty when it would be covered.
+fn converted_coverage(obj: &Object, sb: &ScheduledBackupSpec, suggestion: &str, ctx: &Ctx<'_>) -> String {
+    if sb.is_suspended() {
+        return String::new();
+    }
+    let max_hours = ctx.policy.params.coverage_max_interval_hours();
+    let max = TimeDelta::hours(i64::from(max_hours));
+    let name = sb.cluster_name();
+    let cluster = name.and_then(|n| ctx.view.cluster(obj.namespace(), n).present());
+    let spec = cluster.as_deref().and_then(|c| match &c.spec {
+        Spec::Cluster(c) => Some(c.as_ref()),
+        _ => None,
+    });
+    let listing = name.map(|n| ctx.view.scheduled_backups_for(obj.namespace(), n));
+    let others = listing.iter().flat_map(|l| &l.items).filter_map(|o| match &o.spec {
+        Spec::ScheduledBackup(other) if o.name() != obj.name() => Some((o.name(), other.as_ref(), None)),
+        _ => None,
+    });
+    let plan = Plan::of(others.chain([(obj.name(), sb, Some(suggestion))]), spec, max);
+    let whom = match name {
+        Some(n) => format!("Cluster {n}"),
+        None => "the Cluster".to_string(),
+    };
+    match plan.problem(max) {
+        Some(Problem::Gap(gap)) => format!(
+            ", which would still leave {whom} up to {} without a base backup (over maxIntervalHours {max_hours})",
+            human(gap)
+        ),
+        Some(Problem::Never) => ", which would never fire".to_string(),
+        None => String::new(),
+    }
 }
 
 /// What a five-field schedule does under CNPG's parser (robfig/cron with seconds first and an
 /// optional day-of-week): `a b c d e` is second `a`, minute `b`, hour `c`, day-of-month `d`,
 /// month `e`, any weekday.
-fn five_field_hint(expr: &str, suggestion: &str) -> String {
+fn five_field_hint(expr: &str, suggestion: &str, still: &str) -> String {
     let body = expr.trim();
     let f: Vec<&str> = body.split_whitespace().collect();
-    let question = format!("did you mean \"{suggestion}\"?");
+    let question = format!("did you mean \"{suggestion}\"{still}?");
     let [sec, min, hour, dom, month] = f[..] else {
         return format!("\"{expr}\" has five fields, read with a seconds field first — {question}");
     };
@@ -135,20 +175,6 @@ fn five_field_hint(expr: &str, suggestion: &str) -> String {
         _ => return format!("{as_read} — {question}"),
     };
     format!("\"{expr}\" {what} — {question} (CloudNativePG schedules have six fields, seconds first)")
-}
-
-fn human(d: TimeDelta) -> String {
-    let s = d.num_seconds();
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if s % 86_400 == 0 {
-        plural(s / 86_400, "day")
-    } else if s % 3600 == 0 {
-        plural(s / 3600, "hour")
-    } else if s % 60 == 0 {
-        plural(s / 60, "minute")
-    } else {
-        plural(s, "second")
-    }
 }
 
 pub fn target(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {

@@ -110,11 +110,13 @@ fn signed_for_localhost(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// What `serve --dev` prints: where the CA is and a request to paste.
-pub fn banner(dev: &DevCerts, port: u16) -> String {
+/// What `serve --dev` prints: where the CA is, where the cluster view comes from, and a request
+/// to paste.
+pub fn banner(dev: &DevCerts, port: u16, view: &str) -> String {
     let state = if dev.created { "created" } else { "reusing" };
     format!(
         "dbhook serve --dev: {state} a development CA and certificate for localhost in {dir}/\n\
+         {view}\n\
          try:\n  curl --cacert {ca} -H 'Content-Type: application/json' \
          --data @examples/review-rollout.json https://localhost:{port}/mutate\n",
         dir = dev.ca.parent().map_or_else(|| ".".into(), |d| d.display().to_string()),

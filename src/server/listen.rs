@@ -166,9 +166,52 @@ pub async fn serve_tls(
     shutdown: Signal,
     drain: Duration,
 ) {
+    serve_tls_as(
+        "webhook",
+        listener,
+        move || tls.acceptor(),
+        app,
+        limits,
+        shutdown,
+        drain,
+    )
+    .await;
+}
+
+/// Serves the admin `app` over TLS with the webhook's certificate (reloaded with it), asking
+/// no client certificate: kubelet probes and scrapers have none.
+pub async fn serve_admin_tls(
+    listener: TcpListener,
+    tls: Arc<Tls>,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: Signal,
+    drain: Duration,
+) {
+    serve_tls_as(
+        "admin",
+        listener,
+        move || tls.admin_acceptor(),
+        app,
+        limits,
+        shutdown,
+        drain,
+    )
+    .await;
+}
+
+async fn serve_tls_as(
+    name: &'static str,
+    listener: TcpListener,
+    acceptor: impl Fn() -> tokio_rustls::TlsAcceptor,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: Signal,
+    drain: Duration,
+) {
     let handshake_timeout = limits.handshake_timeout;
     let handshake = move |tcp: TcpStream, peer: SocketAddr| {
-        let acceptor = tls.acceptor();
+        let acceptor = acceptor();
         async move {
             match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
@@ -190,7 +233,7 @@ pub async fn serve_tls(
             }
         }
     };
-    serve(listener, "webhook", app, limits, shutdown, drain, handshake).await;
+    serve(listener, name, app, limits, shutdown, drain, handshake).await;
 }
 
 /// Serves `app` over plain HTTP (the admin port).

@@ -2,6 +2,7 @@
 //! [`Server::bind`] for running it in-process.
 
 pub mod admin;
+pub mod auth;
 pub mod certs;
 pub mod dev;
 mod listen;
@@ -52,6 +53,10 @@ pub struct Config {
     pub reload_interval: Duration,
     /// Watch the files' directories for changes; without it only the poll notices them.
     pub watch_files: bool,
+    /// Who may read `/report` and `/metrics` (default: open, as in standalone mode).
+    pub admin_access: Arc<auth::AdminAccess>,
+    /// Serve the admin port over TLS with the webhook's serving certificate (`--admin-tls`).
+    pub admin_tls: bool,
 }
 
 impl Config {
@@ -70,6 +75,8 @@ impl Config {
             shutdown_timeout: Duration::from_secs(20),
             reload_interval: Duration::from_secs(10),
             watch_files: true,
+            admin_access: Arc::new(auth::AdminAccess::open()),
+            admin_tls: false,
         }
     }
 }
@@ -160,6 +167,8 @@ impl Server {
             shutdown_timeout,
             reload_interval,
             watch_files,
+            admin_access,
+            admin_tls,
         } = config;
         let reload = reload::Every {
             poll: reload_interval,
@@ -241,10 +250,11 @@ impl Server {
             view,
             metrics,
             shutdown: signal.clone(),
+            access: admin_access.clone(),
         }));
         let webhook = tokio::spawn(listen::serve_tls(
             listener,
-            tls,
+            tls.clone(),
             webhook_app,
             conn.clone(),
             signal.clone(),
@@ -256,13 +266,24 @@ impl Server {
             max_connections: 64,
             ..conn
         };
-        let admin = tokio::spawn(listen::serve_plain(
-            admin_listener,
-            admin_app,
-            admin_conn,
-            admin_signal,
-            Duration::from_secs(1),
-        ));
+        let admin = if admin_tls {
+            tokio::spawn(listen::serve_admin_tls(
+                admin_listener,
+                tls,
+                admin_app,
+                admin_conn,
+                admin_signal,
+                Duration::from_secs(1),
+            ))
+        } else {
+            tokio::spawn(listen::serve_plain(
+                admin_listener,
+                admin_app,
+                admin_conn,
+                admin_signal,
+                Duration::from_secs(1),
+            ))
+        };
         let task = tokio::spawn(async move {
             if let Err(e) = webhook.await {
                 tracing::error!(error = %e, "webhook listener failed");
@@ -275,7 +296,9 @@ impl Server {
                 let _ = task.await;
             }
         });
-        tracing::info!(%addr, %admin_addr, "dbhook serving: webhook on https://{addr}, admin on http://{admin_addr}");
+        let admin_scheme = if admin_tls { "https" } else { "http" };
+        tracing::info!(%addr, %admin_addr, "dbhook serving: webhook on https://{addr}, admin on {admin_scheme}://{admin_addr}");
+        tracing::info!(admin_tls, "admin endpoints: {}", admin_access.describe());
         Ok(RunningServer {
             addr,
             admin_addr,

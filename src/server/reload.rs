@@ -136,7 +136,11 @@ pub fn parse_policy(path: &Path, contents: &Contents) -> Result<Policy, String> 
     let files = contents.as_ref().map_err(Clone::clone)?;
     let bytes = files.first().ok_or_else(|| format!("{}: not read", path.display()))?;
     let text = std::str::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))?;
-    Policy::from_yaml(text).map_err(|e| format!("{}: {e}", path.display()))
+    let policy = Policy::from_yaml(text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for note in &policy.params.deprecations {
+        tracing::warn!(policy = %path.display(), "{note}");
+    }
+    Ok(policy)
 }
 
 /// The reload callback for `--policy`: a good file replaces the policy for the next review; a

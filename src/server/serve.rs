@@ -1,8 +1,9 @@
 //! `dbhook serve` itself: flags to [`Config`], the view, logging, the runtime, and signals.
 
+use std::ffi::OsStr;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,21 +14,94 @@ use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::view::{EmptyView, LiveView};
 
+use super::auth::{AdminAccess, AuthOptions};
 use super::{Config, Server, StartError, TlsPaths, dev, reload, shutdown};
 
-/// The view the server judges against. `--standalone`, and `--dev` without a kubeconfig:
-/// [`EmptyView`], where every lookup of another object is unknown and never denies. Otherwise
-/// the cluster view's watch caches, fed from the API server with read-only access.
+/// Where the cluster view comes from, decided from the flags and `KUBECONFIG` alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewSource {
+    /// No Kubernetes API: every lookup of another object is unknown.
+    Standalone { dev: bool },
+    /// The kubeconfig `--kubeconfig` names, or the one `KUBECONFIG` names (as kubectl reads it).
+    Kubeconfig { path: Option<PathBuf>, shown: String },
+    /// In a cluster: the service account; elsewhere `KUBECONFIG` or `~/.kube/config`.
+    Discovered,
+}
+
+impl ViewSource {
+    /// `--standalone`, or `--dev` without a kubeconfig named by `--kubeconfig` or `KUBECONFIG`:
+    /// `--dev` runs on laptops whose `~/.kube/config` may point at production, so it never
+    /// picks that up by itself.
+    pub fn of(args: &ServeArgs, kubeconfig_env: Option<&OsStr>) -> ViewSource {
+        if args.standalone {
+            return ViewSource::Standalone { dev: false };
+        }
+        if let Some(path) = &args.kubeconfig {
+            return ViewSource::Kubeconfig {
+                path: Some(path.clone()),
+                shown: path.display().to_string(),
+            };
+        }
+        if !args.dev {
+            return ViewSource::Discovered;
+        }
+        match kubeconfig_env.filter(|v| !v.is_empty()) {
+            None => ViewSource::Standalone { dev: true },
+            Some(list) => {
+                let paths: Vec<PathBuf> = std::env::split_paths(list).collect();
+                // A single file is read as given, even in a pod; a list is merged as kubectl does.
+                let path = match paths.as_slice() {
+                    [one] => Some(one.clone()),
+                    _ => None,
+                };
+                ViewSource::Kubeconfig {
+                    path,
+                    shown: format!("KUBECONFIG={}", list.to_string_lossy()),
+                }
+            }
+        }
+    }
+
+    /// One line for the `--dev` banner and the log.
+    pub fn describe(&self) -> String {
+        match self {
+            ViewSource::Standalone { dev: true } => "cluster view: none, standalone (--dev reads no ~/.kube/config; \
+                pass --kubeconfig or set KUBECONFIG to watch a cluster): lookups of other objects are unknown"
+                .into(),
+            ViewSource::Standalone { dev: false } => {
+                "cluster view: none, standalone: lookups of other objects are unknown".into()
+            }
+            ViewSource::Kubeconfig { shown, .. } => {
+                format!("cluster view: the cluster of {shown}, ready once every watch has synced")
+            }
+            ViewSource::Discovered => {
+                "cluster view: in-cluster configuration or KUBECONFIG / ~/.kube/config, ready once every watch has synced"
+                    .into()
+            }
+        }
+    }
+}
+
+/// The view the server judges against: [`EmptyView`] when standalone, where every lookup of
+/// another object is unknown and never denies; otherwise the cluster view's watch caches, fed
+/// from the API server with read-only access.
 pub async fn build_view(
     args: &ServeArgs,
     policy: &Arc<ArcSwap<Policy>>,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<dyn LiveView>, StartError> {
-    let kubeconfig = args.kubeconfig.as_deref();
-    if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
-        tracing::info!("standalone: no cluster view, lookups of other objects are unknown");
-        return Ok(Arc::new(EmptyView));
-    }
+    let source = ViewSource::of(args, std::env::var_os("KUBECONFIG").as_deref());
+    tracing::info!("{}", source.describe());
+    let kubeconfig = match &source {
+        ViewSource::Standalone { .. } => {
+            if args.reports {
+                tracing::warn!("--reports needs the cluster view; standalone, no Reports are written");
+            }
+            return Ok(Arc::new(EmptyView));
+        }
+        ViewSource::Kubeconfig { path, .. } => path.as_deref(),
+        ViewSource::Discovered => None,
+    };
     let client = crate::cluster::client(kubeconfig).await.map_err(|e| {
         StartError::Kube(format!(
             "{e:#}; pass --kubeconfig, run in a cluster, or use --standalone to serve without the cluster view"
@@ -35,8 +109,29 @@ pub async fn build_view(
     })?;
     let options = crate::cluster::ClusterOptions::from_serve_args(args);
     let view = crate::cluster::start(client, policy.clone(), metrics.clone(), options).await;
-    tracing::info!("cluster view started: ready once every watch has synced");
+    tracing::info!(
+        sync_timeout_s = args.sync_timeout.0.as_secs(),
+        "cluster view started: ready once every watch has synced, or after the sync timeout with the unsynced resources degraded"
+    );
     Ok(view)
+}
+
+/// Who may read `/report` and `/metrics`: with a cluster, bearer tokens reviewed by its API
+/// server (a client of its own, so the view's watches never queue behind a review); standalone
+/// (the same condition as [`build_view`]), everyone.
+pub async fn build_admin_access(args: &ServeArgs) -> Result<Arc<AdminAccess>, StartError> {
+    let kubeconfig = args.kubeconfig.as_deref();
+    if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
+        return Ok(Arc::new(AdminAccess::open()));
+    }
+    let client = crate::cluster::client(kubeconfig)
+        .await
+        .map_err(|e| StartError::Kube(format!("{e:#}; the admin port checks tokens with the API server")))?;
+    let options = AuthOptions {
+        metrics: args.metrics_auth,
+        ..AuthOptions::default()
+    };
+    Ok(Arc::new(AdminAccess::reviewed(client, options)))
 }
 
 /// Loads `--policy` (or the embedded default) for startup; the error names the file.
@@ -111,7 +206,8 @@ async fn run(args: ServeArgs) -> u8 {
         }
     };
     if let Some(dev) = dev {
-        print!("{}", dev::banner(&dev, server.addr.port()));
+        let source = ViewSource::of(&args, std::env::var_os("KUBECONFIG").as_deref());
+        print!("{}", dev::banner(&dev, server.addr.port(), &source.describe()));
     }
     let signal = shutdown::os_signal().await;
     tracing::info!(
@@ -164,6 +260,8 @@ async fn configure(args: &ServeArgs) -> Result<(Config, Option<dev::DevCerts>), 
     let mut config = Config::new(tls);
     config.metrics = Arc::new(Metrics::new());
     config.view = build_view(args, &policy, &config.metrics).await?;
+    config.admin_access = build_admin_access(args).await?;
+    config.admin_tls = args.admin_tls;
     config.addr = addr;
     config.admin_addr = admin_addr;
     config.policy_path.clone_from(&args.policy);

@@ -135,6 +135,8 @@ pub struct Tls {
     provider: Arc<CryptoProvider>,
     resolver: Arc<CertResolver>,
     config: ArcSwap<ServerConfig>,
+    /// The admin port's configuration: same resolver (so the same reloads), no client auth.
+    admin_config: Arc<ServerConfig>,
     not_after: ArcSwap<DateTime<Utc>>,
     metrics: Arc<Metrics>,
 }
@@ -163,6 +165,7 @@ impl Tls {
             (None, _) => None,
         };
         let config = server_config(&provider, &resolver, roots)?;
+        let admin_config = Arc::new(server_config(&provider, &resolver, None)?);
         for result in ["success", "error"] {
             metrics
                 .tls_reloads
@@ -174,6 +177,7 @@ impl Tls {
             provider,
             resolver,
             config: ArcSwap::from_pointee(config),
+            admin_config,
             not_after: ArcSwap::from_pointee(pair.not_after),
             metrics,
         };
@@ -188,6 +192,11 @@ impl Tls {
     /// An acceptor with the current configuration, for one connection.
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.config.load_full())
+    }
+
+    /// An acceptor for one admin connection: the current pair, no client certificate.
+    pub fn admin_acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.admin_config.clone())
     }
 
     /// Expiry of the pair being served.

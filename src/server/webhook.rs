@@ -127,7 +127,7 @@ async fn review(state: &WebhookState, scope: Scope, req: Request) -> Response {
     let answer = match read_body(req, state.max_body_bytes, state.request_timeout).await {
         Ok(body) => {
             let policy = state.policy.load();
-            admission::handle(&body, scope, state.view.as_ref(), &policy, chrono::Utc::now()).map_err(Rejected::Bad)
+            admission::handle(&body, scope, state.view.as_ref(), &policy, state.view.now()).map_err(Rejected::Bad)
         }
         Err(rejected) => Err(rejected),
     };

@@ -169,6 +169,7 @@ clientConfig:
   {{- with .caBundle }}
   caBundle: {{ . }}
   {{- end }}
+{{- include "dbhook.matchConditions" $root }}
 {{- end }}
 {{- define "dbhook.webhookMetadata" -}}
 metadata:
@@ -202,7 +203,7 @@ metadata:
 
 {{/* Flags the chart renders for `dbhook serve`; extraArgs must not repeat them. */}}
 {{- define "dbhook.chartFlags" -}}
-{{- list "--addr" "--admin-addr" "--tls-cert" "--tls-key" "--policy" "--log-format" "--shutdown-timeout" "--request-timeout" | toJson }}
+{{- list "--addr" "--admin-addr" "--tls-cert" "--tls-key" "--policy" "--log-format" "--shutdown-timeout" "--request-timeout" "--metrics-auth" "--admin-tls" | toJson }}
 {{- end }}
 
 {{/* Combinations of values the schema cannot express; each fails the render with a reason. */}}
@@ -219,4 +220,14 @@ metadata:
 {{- fail (printf "extraArgs: %s is set by the chart (flags: %s); use the chart's value for it instead" $flag (join ", " $flags)) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* A probe from values; with admin.tls an httpGet without a scheme gets HTTPS. */}}
+{{- define "dbhook.probe" -}}
+{{- $root := index . 0 }}
+{{- $probe := deepCopy (index . 1) }}
+{{- if and $root.Values.admin.tls $probe.httpGet (not $probe.httpGet.scheme) }}
+{{- $_ := set $probe.httpGet "scheme" "HTTPS" }}
+{{- end }}
+{{- toYaml $probe }}
 {{- end }}

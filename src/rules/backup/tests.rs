@@ -4,30 +4,30 @@ use crate::rules::Check;
 use crate::testing::{At, run_rule};
 
 /// A plugin-based Cluster (as in examples/shop.yaml); `extra` is appended under `spec:`.
-fn plugin_cluster(extra: &str) -> String {
+pub(super) fn plugin_cluster(extra: &str) -> String {
     format!(
         "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {{name: shop-pg, namespace: shop}}\nspec:\n  instances: 3\n  plugins:\n    - name: barman-cloud.cloudnative-pg.io\n      isWALArchiver: true\n      parameters: {{barmanObjectName: shop-backups}}\n{extra}---\n"
     )
 }
 
 /// An in-tree Cluster; `store` is the barmanObjectStore body (indented by 6), `extra` goes under `spec:`.
-fn in_tree_cluster(retention: &str, store: &str, extra: &str) -> String {
+pub(super) fn in_tree_cluster(retention: &str, store: &str, extra: &str) -> String {
     format!(
         "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {{name: shop-pg, namespace: shop}}\nspec:\n  instances: 3\n{extra}  backup:\n    {retention}\n    barmanObjectStore:\n      destinationPath: s3://bucket/shop-pg\n{store}---\n"
     )
 }
 
 /// An ObjectStore; `config` is the body of spec.configuration (indented by 4), `extra` goes under `spec:`.
-fn object_store(retention: &str, config: &str, extra: &str) -> String {
+pub(super) fn object_store(retention: &str, config: &str, extra: &str) -> String {
     format!(
         "apiVersion: barmancloud.cnpg.io/v1\nkind: ObjectStore\nmetadata: {{name: shop-backups, namespace: shop}}\nspec:\n  {retention}\n  configuration:\n    destinationPath: s3://bucket/shop-pg\n{config}{extra}---\n"
     )
 }
 
-const GZIP: &str = "    wal: {compression: gzip}\n    data: {compression: gzip}\n";
-const GZIP_IN_TREE: &str = "      wal: {compression: gzip}\n      data: {compression: gzip}\n";
+pub(super) const GZIP: &str = "    wal: {compression: gzip}\n    data: {compression: gzip}\n";
+pub(super) const GZIP_IN_TREE: &str = "      wal: {compression: gzip}\n      data: {compression: gzip}\n";
 
-fn found(check: Check, yaml: &str, target: &str, policy: &str) -> Vec<String> {
+pub(super) fn found(check: Check, yaml: &str, target: &str, policy: &str) -> Vec<String> {
     let policy = if policy.is_empty() {
         Policy::default()
     } else {
@@ -39,60 +39,164 @@ fn found(check: Check, yaml: &str, target: &str, policy: &str) -> Vec<String> {
         .collect()
 }
 
+/// (message part, path, warn only)
+type Expected<'a> = (&'a str, &'a str, bool);
+
 #[test]
-fn backup_configured_accepts_in_tree_and_the_wal_archiving_plugin() {
+fn backup_configured_accepts_in_tree_and_any_wal_archiver_plugin() {
     let none = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  instances: 1\n";
-    let cases = [
-        ("plugin", plugin_cluster(""), None),
+    let snapshots = format!("{none}  backup:\n    volumeSnapshot: {{className: csi-snap}}\n");
+    let pgbackrest = plugin_cluster("").replace("barman-cloud.cloudnative-pg.io", "pgbackrest.dalibo.com");
+    let allow = "rules: {backup-configured: {allowVolumeSnapshotOnly: true}}";
+    // (case, cluster, policy, expected message part, path, warn only)
+    let cases: Vec<(&str, String, &str, Option<Expected>)> = vec![
+        ("plugin", plugin_cluster(""), "", None),
         (
             "in-tree",
             in_tree_cluster("retentionPolicy: 30d", GZIP_IN_TREE, ""),
+            "",
+            None,
+        ),
+        ("pgBackRest archives WAL", pgbackrest.clone(), "", None),
+        (
+            "an archiver next to other plugins",
+            plugin_cluster("").replace(
+                "  plugins:\n",
+                "  plugins:\n    - name: cnpg-i-hello-world.cloudnative-pg.io\n",
+            ),
+            "",
             None,
         ),
         (
             "nothing",
             none.to_string(),
-            Some(
+            "",
+            Some((
                 "WAL is not archived, so there is no point-in-time recovery: add the barman-cloud.cloudnative-pg.io plugin to spec.plugins with isWALArchiver: true and parameters.barmanObjectName: <ObjectStore>",
-            ),
+                "spec.plugins",
+                false,
+            )),
         ),
         (
             "plugin without isWALArchiver",
             plugin_cluster("").replace("      isWALArchiver: true\n", ""),
-            Some("the barman-cloud.cloudnative-pg.io plugin entry needs isWALArchiver: true"),
+            "",
+            Some((
+                "WAL is not archived: plugin barman-cloud.cloudnative-pg.io is enabled but not the designated WAL archiver (CNPG treats archiving as inactive): set isWALArchiver: true on the entry that archives",
+                "spec.plugins[0].isWALArchiver",
+                false,
+            )),
         ),
         (
-            "plugin with isWALArchiver false",
-            plugin_cluster("").replace("isWALArchiver: true", "isWALArchiver: false"),
-            Some("plugin entry needs isWALArchiver: true"),
+            "pgBackRest with isWALArchiver false",
+            pgbackrest.replace("isWALArchiver: true", "isWALArchiver: false"),
+            "",
+            Some((
+                "plugin pgbackrest.dalibo.com is enabled but not the designated WAL archiver (CNPG treats archiving as inactive)",
+                "spec.plugins[0].isWALArchiver",
+                false,
+            )),
         ),
         (
             "plugin disabled",
             plugin_cluster("").replace("isWALArchiver: true", "isWALArchiver: true\n      enabled: false"),
-            Some("plugin entry is disabled (enabled: false)"),
-        ),
-        (
-            "another plugin archives WAL",
-            plugin_cluster("").replace("barman-cloud.cloudnative-pg.io", "pgbackrest.example.com"),
-            Some("add the barman-cloud.cloudnative-pg.io plugin"),
+            "",
+            Some((
+                "the barman-cloud.cloudnative-pg.io plugin entry is disabled (enabled: false)",
+                "spec.plugins[0].enabled",
+                false,
+            )),
         ),
         (
             "volume snapshots only",
-            format!("{none}  backup:\n    volumeSnapshot: {{className: csi-snap}}\n"),
-            Some("add the barman-cloud.cloudnative-pg.io plugin"),
+            snapshots.clone(),
+            "",
+            Some((
+                "volume snapshots only: no point-in-time recovery",
+                "spec.backup.volumeSnapshot",
+                false,
+            )),
+        ),
+        (
+            "volume snapshots only, allowed",
+            snapshots.clone(),
+            allow,
+            Some((
+                "volume snapshots only: no point-in-time recovery",
+                "spec.backup.volumeSnapshot",
+                true,
+            )),
+        ),
+        (
+            "replica cluster",
+            format!("{none}  replica: {{enabled: true, source: origin}}\n"),
+            "",
+            Some((
+                "replica cluster without its own WAL archive (WAL is not archived, so",
+                "spec.plugins",
+                true,
+            )),
+        ),
+        (
+            "replica by primary naming another cluster",
+            format!("{none}  replica: {{primary: shop-pg-east, source: shop-pg-east}}\n"),
+            "",
+            Some(("replica cluster without its own WAL archive", "spec.plugins", true)),
+        ),
+        (
+            "primary of a distributed topology",
+            format!("{none}  replica: {{primary: shop-pg, source: shop-pg-east}}\n"),
+            "",
+            Some(("WAL is not archived, so", "spec.plugins", false)),
+        ),
+        (
+            "replica explicitly disabled",
+            format!("{none}  replica: {{enabled: false, primary: other, source: other}}\n"),
+            "",
+            Some(("WAL is not archived, so", "spec.plugins", false)),
         ),
     ];
-    for (case, yaml, want) in cases {
-        let got = found(configured, &yaml, "Cluster/shop-pg", "");
+    for (case, yaml, policy, want) in cases {
+        let p = if policy.is_empty() {
+            Policy::default()
+        } else {
+            Policy::from_yaml(policy).unwrap()
+        };
+        let got = run_rule(configured, &yaml, "Cluster/shop-pg", At::Complete, &p);
         match want {
             None => assert!(got.is_empty(), "{case}: {got:?}"),
-            Some(w) => {
+            Some((message, path, warn_only)) => {
                 assert_eq!(got.len(), 1, "{case}");
-                assert!(got[0].contains(w), "{case}: {}", got[0]);
-                assert!(got[0].starts_with("WAL is not archived"), "{case}: {}", got[0]);
+                assert!(got[0].message.contains(message), "{case}: {}", got[0].message);
+                assert_eq!(got[0].path.as_deref(), Some(path), "{case}");
+                assert_eq!(got[0].warn_only, warn_only, "{case}");
             }
         }
     }
+}
+
+#[test]
+fn replica_detection_follows_cnpg_is_replica() {
+    let spec = |replica: &str| -> ClusterSpec {
+        serde_json::from_value(
+            serde_json::json!({"replica": serde_json::from_str::<serde_json::Value>(replica).unwrap()}),
+        )
+        .unwrap()
+    };
+    let cases = [
+        (r#"{"enabled": true}"#, true),
+        (r#"{"enabled": false, "primary": "x"}"#, false),
+        (r#"{"primary": "other"}"#, true),
+        (r#"{"primary": "shop-pg"}"#, false),
+        (r#"{"primary": "east", "self": "east"}"#, false),
+        (r#"{"primary": "east", "self": "west"}"#, true),
+        // A stanza with neither field: CNPG compares its own name with an empty primary.
+        (r#"{"source": "origin"}"#, true),
+    ];
+    for (replica, want) in cases {
+        assert_eq!(spec(replica).is_replica("shop-pg"), want, "{replica}");
+    }
+    assert!(!ClusterSpec::default().is_replica("shop-pg"));
 }
 
 #[test]
@@ -342,143 +446,6 @@ fn compression_is_set_valid_and_allowed() {
 }
 
 #[test]
-fn endpoint_hosts_and_aws_detection() {
-    let cases = [
-        ("https://s3.eu-west-1.amazonaws.com", "s3.eu-west-1.amazonaws.com", true),
-        (
-            "https://s3.cn-north-1.amazonaws.com.cn/",
-            "s3.cn-north-1.amazonaws.com.cn",
-            true,
-        ),
-        ("https://bucket.s3.amazonaws.com:443/x", "bucket.s3.amazonaws.com", true),
-        (
-            "https://axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com",
-            "axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com",
-            false,
-        ),
-        ("http://minio.minio:9000", "minio.minio", false),
-        (
-            "https://0123abcd.r2.cloudflarestorage.com",
-            "0123abcd.r2.cloudflarestorage.com",
-            false,
-        ),
-        ("https://S3.AmazonAWS.com", "s3.amazonaws.com", true),
-        ("https://notamazonaws.com", "notamazonaws.com", false),
-        (
-            "https://amazonaws.com.evil.example",
-            "amazonaws.com.evil.example",
-            false,
-        ),
-        ("minio:9000", "minio", false),
-        ("http://user:pw@[::1]:9000/", "::1", false),
-    ];
-    for (url, host, aws) in cases {
-        assert_eq!(endpoint_host(url).as_deref(), Some(host), "{url}");
-        assert_eq!(is_aws_host(host), aws, "{url}");
-    }
-    assert_eq!(endpoint_host("https:///path"), None);
-}
-
-#[test]
-fn hosts_in_messages_stay_recognisable() {
-    let cases = [
-        ("minio.minio.svc.cluster.local", "minio.minio.svc"),
-        ("minio.minio.svc", "minio.minio.svc"),
-        ("minio", "minio"),
-        ("10.0.0.12", "10.0.0.12"),
-        ("0123abcd.r2.cloudflarestorage.com", "0123abcd.r2.cloudflarestorage.com"),
-        (
-            "axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com",
-            "….oraclecloud.com",
-        ),
-    ];
-    for (host, shown) in cases {
-        assert_eq!(display_host(host), shown, "{host}");
-    }
-}
-
-#[test]
-fn s3_compatible_stores_need_the_checksum_variables() {
-    const BOTH: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}\n      - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, value: when_required}\n";
-    const ONE: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}\n";
-    const WRONG: &str = "  instanceSidecarConfiguration:\n    env:\n      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_supported}\n      - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, valueFrom: {configMapKeyRef: {name: s3, key: v}}}\n";
-    let oci = "    endpointURL: https://axaxnpcrorw5.compat.objectstorage.eu-frankfurt-1.oraclecloud.com\n";
-    let minio = "    endpointURL: http://minio.minio:9000\n";
-    let r2 = "    endpointURL: https://0123abcd.r2.cloudflarestorage.com\n";
-    let aws = "    endpointURL: https://s3.eu-central-1.amazonaws.com\n";
-    // (case, endpoint, env block, expected)
-    let cases: Vec<(&str, &str, &str, Option<&str>)> = vec![
-        ("OCI with both", oci, BOTH, None),
-        (
-            "OCI without env",
-            oci,
-            "",
-            Some(
-                "set AWS_REQUEST_CHECKSUM_CALCULATION and AWS_RESPONSE_CHECKSUM_VALIDATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against ….oraclecloud.com without it",
-            ),
-        ),
-        (
-            "MinIO with one",
-            minio,
-            ONE,
-            Some(
-                "set AWS_RESPONSE_CHECKSUM_VALIDATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against minio.minio without it",
-            ),
-        ),
-        (
-            "R2 with a wrong value; valueFrom trusted",
-            r2,
-            WRONG,
-            Some(
-                "set AWS_REQUEST_CHECKSUM_CALCULATION to when_required in spec.instanceSidecarConfiguration.env: newer AWS SDKs fail against 0123abcd.r2.cloudflarestorage.com without it",
-            ),
-        ),
-        ("AWS endpoint", aws, "", None),
-        ("no endpoint is AWS", "", "", None),
-    ];
-    for (case, endpoint, env, want) in cases {
-        let store = object_store("retentionPolicy: 30d", &format!("{endpoint}{GZIP}"), env);
-        let got = found(s3_compat_checksums, &store, "ObjectStore/shop-backups", "");
-        match want {
-            None => assert!(got.is_empty(), "{case}: {got:?}"),
-            Some(w) => {
-                assert_eq!(got.len(), 1, "{case}");
-                assert!(got[0].contains(w), "{case}: {}", got[0]);
-            }
-        }
-        // The same store in-tree reads the Cluster's spec.env.
-        let cluster_env = env
-            .replace("  instanceSidecarConfiguration:\n    env:\n", "  env:\n")
-            .replace("      - ", "    - ");
-        let tree_store = match endpoint {
-            "" => GZIP_IN_TREE.to_string(),
-            e => format!("  {e}{GZIP_IN_TREE}"),
-        };
-        let tree = in_tree_cluster("retentionPolicy: 30d", &tree_store, &cluster_env);
-        let got = found(s3_compat_checksums, &tree, "Cluster/shop-pg", "");
-        assert_eq!(got.len(), usize::from(want.is_some()), "{case} in-tree: {got:?}");
-        if want.is_some() {
-            assert!(got[0].contains(" in spec.env: "), "{}", got[0]);
-        }
-    }
-    // Azure and Google stores are not S3.
-    let azure = object_store("retentionPolicy: 30d", GZIP, "")
-        .replace("s3://bucket/shop-pg", "https://acct.blob.core.windows.net/backups")
-        .replace(
-            "  configuration:\n",
-            "  configuration:\n    endpointURL: https://acct.blob.core.windows.net\n",
-        );
-    assert!(found(s3_compat_checksums, &azure, "ObjectStore/shop-backups", "").is_empty());
-    let gcs = object_store("retentionPolicy: 30d", GZIP, "")
-        .replace("s3://bucket/shop-pg", "gs://bucket/shop-pg")
-        .replace(
-            "  configuration:\n",
-            "  configuration:\n    endpointURL: https://storage.googleapis.com\n",
-        );
-    assert!(found(s3_compat_checksums, &gcs, "ObjectStore/shop-backups", "").is_empty());
-}
-
-#[test]
 fn in_tree_backup_is_deprecated_with_a_migration_hint() {
     let got = found(
         in_tree_deprecated,
@@ -488,10 +455,73 @@ fn in_tree_backup_is_deprecated_with_a_migration_hint() {
     );
     assert_eq!(got.len(), 1);
     assert!(
-        got[0].starts_with("spec.backup.barmanObjectStore is deprecated since CNPG 1.26, removal planned for 1.31")
+        got[0].starts_with(
+            "spec.backup.barmanObjectStore is deprecated since CNPG 1.26 (removal currently announced for 1.31)"
+        ),
+        "{}",
+        got[0]
     );
     assert!(got[0].contains("barmancloud.cnpg.io/v1 ObjectStore"));
     assert!(found(in_tree_deprecated, &plugin_cluster(""), "Cluster/shop-pg", "").is_empty());
+}
+
+#[test]
+fn in_tree_external_clusters_and_minimal_images_are_flagged() {
+    let external = "  externalClusters:\n    - name: origin\n      barmanObjectStore: {destinationPath: 's3://old/origin'}\n    - name: live\n      connectionParameters: {host: origin-rw}\n";
+    let run = |yaml: &str| {
+        run_rule(
+            in_tree_deprecated,
+            yaml,
+            "Cluster/shop-pg",
+            At::Complete,
+            &Policy::default(),
+        )
+    };
+    let got = run(&plugin_cluster(external));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].path.as_deref(),
+        Some("spec.externalClusters[0].barmanObjectStore")
+    );
+    assert!(
+        got[0].message.starts_with(
+            "spec.externalClusters[0].barmanObjectStore is deprecated since CNPG 1.26 (removal currently announced for 1.31): move it to an ObjectStore"
+        ),
+        "{}",
+        got[0].message
+    );
+    // (image, flagged)
+    let images = [
+        ("ghcr.io/cloudnative-pg/postgresql:17.5-minimal-bookworm", true),
+        ("ghcr.io/cloudnative-pg/postgresql:17-standard-trixie", true),
+        (
+            "ghcr.io/cloudnative-pg/postgresql:17.5-202506020807-minimal-bookworm@sha256:abc",
+            true,
+        ),
+        ("ghcr.io/cloudnative-pg/postgresql:17-minimal", true),
+        ("ghcr.io/cloudnative-pg/postgresql:17.5-system-bookworm", false),
+        ("ghcr.io/cloudnative-pg/postgresql:17.5", false),
+        ("registry.example.com/minimal-images/postgresql:17.5", false),
+        ("ghcr.io/acme/postgresql:17-minimalist", false),
+    ];
+    for (image, flagged) in images {
+        let extra = format!("  imageName: {image}\n");
+        let got = run(&in_tree_cluster("retentionPolicy: 30d", GZIP_IN_TREE, &extra));
+        let image_findings: Vec<_> = got
+            .iter()
+            .filter(|v| v.path.as_deref() == Some("spec.imageName"))
+            .collect();
+        assert_eq!(image_findings.len(), usize::from(flagged), "{image}: {got:?}");
+        if flagged {
+            assert!(
+                image_findings[0].message.contains("without barman-cloud"),
+                "{}",
+                image_findings[0].message
+            );
+        }
+        // With the plugin there is no in-tree backup to break.
+        assert!(run(&plugin_cluster(&extra)).is_empty(), "{image}");
+    }
 }
 
 #[test]
@@ -558,7 +588,11 @@ fn messages_fit_an_admission_warning_for_real_names() {
         (schedule::present, plugin_cluster(""), "Cluster/shop-pg"),
         (retention, store.clone(), "ObjectStore/shop-backups"),
         (compression, store.clone(), "ObjectStore/shop-backups"),
-        (s3_compat_checksums, store, "ObjectStore/shop-backups"),
+        (
+            s3_compat_checksums,
+            format!("{}{store}", plugin_cluster("")),
+            "Cluster/shop-pg",
+        ),
     ];
     let cluster = plugin_cluster("");
     for (expr, method) in [

@@ -52,7 +52,8 @@ fn five_field_schedules_are_described_as_cnpg_runs_them() {
         ),
         (
             "0 2 3 * *",
-            "\"0 2 3 * *\" runs daily at 03:02:00 — did you mean \"0 0 2 3 * *\"?",
+            "\"0 2 3 * *\" runs daily at 03:02:00 — did you mean \"0 0 2 3 * *\", which would still leave Cluster \
+             shop-pg up to 31 days without a base backup (over maxIntervalHours 24)?",
         ),
         (
             "5 * * * *",
@@ -60,11 +61,11 @@ fn five_field_schedules_are_described_as_cnpg_runs_them() {
         ),
         (
             "0 2 * * 0",
-            "\"0 2 * * 0\" is read seconds first by CNPG (second 0, minute 2, hour *, day *, month 0) and rejected: month field \"0\": value 0 out of range 1-12 — did you mean \"0 0 2 * * 0\"?",
+            "\"0 2 * * 0\" is read seconds first by CNPG (second 0, minute 2, hour *, day *, month 0) and rejected: month field \"0\": value 0 out of range 1-12 — did you mean \"0 0 2 * * 0\", which would still leave Cluster shop-pg up to 7 days without a base backup (over maxIntervalHours 24)?",
         ),
         (
             "0 2 1,15 * *",
-            "\"0 2 1,15 * *\" is read seconds first by CNPG (second 0, minute 2, hour 1,15, day *, month *) — did you mean \"0 0 2 1,15 * *\"?",
+            "\"0 2 1,15 * *\" is read seconds first by CNPG (second 0, minute 2, hour 1,15, day *, month *) — did you mean \"0 0 2 1,15 * *\", which would still leave Cluster shop-pg up to 17 days without a base backup (over maxIntervalHours 24)?",
         ),
         ("CRON_TZ=Europe/Berlin 0 2 * * *", "has no CRON_TZ= time zone prefix"),
     ];
@@ -76,35 +77,30 @@ fn five_field_schedules_are_described_as_cnpg_runs_them() {
 }
 
 #[test]
-fn six_field_schedules_are_bounded_by_max_interval_hours() {
+fn six_field_schedules_must_parse_and_fire_but_their_interval_is_judged_per_cluster() {
     let default = Policy::default();
-    let weekly_ok = Policy::from_yaml("rules: {scheduled-backup-schedule: {maxIntervalHours: 168}}").unwrap();
-    // (schedule, policy, expected message part)
-    let cases: Vec<(&str, &Policy, Option<&str>)> = vec![
-        ("0 0 2 * * *", &default, None),
-        ("0 30 1 * * *", &default, None),
-        ("0 0 */6 * * *", &default, None),
-        ("@daily", &default, None),
-        ("@every 12h", &default, None),
-        (
-            "0 0 2 * * 0",
-            &default,
-            Some("leaves up to 7 days between backups, over the policy's maxIntervalHours of 24"),
-        ),
-        ("@weekly", &default, Some("leaves up to 7 days")),
-        ("0 0 2 * * 0", &weekly_ok, None),
-        ("0 0 2 * * 1-5", &default, Some("leaves up to 3 days")),
-        ("@every 25h", &default, Some("leaves up to 25 hours")),
-        ("@every 90m", &default, None),
-        ("0 0 0 30 2 *", &default, Some("never fires")),
-        ("0 0 0 31 4 *", &default, Some("never fires")),
-        ("nonsense", &default, Some("is invalid: expected 6 fields")),
-        ("0 0 25 * * *", &default, Some("\"0 0 25 * * *\" is invalid: ")),
-        ("0 0 2 * * 7", &default, Some("robfig/cron does not accept 7")),
-        ("0 0 2 * * * *", &default, Some("found 7")),
+    // (schedule, expected message part)
+    let cases: Vec<(&str, Option<&str>)> = vec![
+        ("0 0 2 * * *", None),
+        ("0 30 1 * * *", None),
+        ("0 0 */6 * * *", None),
+        ("@daily", None),
+        ("@every 12h", None),
+        // Weekly, weekdays-only and long @every schedules are fine here: together with the
+        // Cluster's other ScheduledBackups they may cover it (scheduled-backup-coverage).
+        ("0 0 2 * * 0", None),
+        ("@weekly", None),
+        ("0 0 2 * * 1-5", None),
+        ("@every 25h", None),
+        ("0 0 0 30 2 *", Some("never fires")),
+        ("0 0 0 31 4 *", Some("never fires")),
+        ("nonsense", Some("is invalid: expected 6 fields")),
+        ("0 0 25 * * *", Some("\"0 0 25 * * *\" is invalid: ")),
+        ("0 0 2 * * 7", Some("robfig/cron does not accept 7")),
+        ("0 0 2 * * * *", Some("found 7")),
     ];
-    for (expr, policy, want) in cases {
-        let got = schedule_messages(&with_schedule(expr), policy);
+    for (expr, want) in cases {
+        let got = schedule_messages(&with_schedule(expr), &default);
         match want {
             None => assert!(got.is_empty(), "{expr}: {got:?}"),
             Some(w) => {
@@ -113,6 +109,66 @@ fn six_field_schedules_are_bounded_by_max_interval_hours() {
             }
         }
     }
+}
+
+#[test]
+fn a_policy_still_setting_max_interval_hours_on_the_schedule_rule_loads_with_a_note() {
+    let old = Policy::from_yaml("rules: {scheduled-backup-schedule: {maxIntervalHours: 168}}").unwrap();
+    assert_eq!(old.params.coverage_max_interval_hours(), 168);
+    assert_eq!(old.params.deprecations.len(), 1);
+    assert!(
+        old.params.deprecations[0].contains("scheduled-backup-coverage"),
+        "{:?}",
+        old.params.deprecations
+    );
+    // The new key wins over the old one, and alone carries no note.
+    let both = Policy::from_yaml(
+        "rules: {scheduled-backup-schedule: {maxIntervalHours: 168}, scheduled-backup-coverage: {maxIntervalHours: 48}}",
+    )
+    .unwrap();
+    assert_eq!(both.params.coverage_max_interval_hours(), 48);
+    let new = Policy::from_yaml("rules: {scheduled-backup-coverage: {maxIntervalHours: 48}}").unwrap();
+    assert_eq!(new.params.coverage_max_interval_hours(), 48);
+    assert!(new.params.deprecations.is_empty());
+    assert_eq!(Policy::default().params.coverage_max_interval_hours(), 24);
+    assert!(Policy::default().params.deprecations.is_empty());
+    let zero = Policy::from_yaml("rules: {scheduled-backup-coverage: {maxIntervalHours: 0}}").unwrap_err();
+    assert!(
+        zero.to_string()
+            .contains("rules.scheduled-backup-coverage.maxIntervalHours"),
+        "{zero}"
+    );
+}
+
+#[test]
+fn the_five_field_hint_says_when_the_literal_conversion_leaves_the_cluster_uncovered() {
+    let weekly = with_schedule("0 2 * * 0");
+    let daily = "apiVersion: postgresql.cnpg.io/v1\nkind: ScheduledBackup\nmetadata: {name: shop-pg-nightly, namespace: shop}\nspec:\n  schedule: '0 0 3 * * *'\n  cluster: {name: shop-pg}\n  method: plugin\n  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}\n---\n";
+    let alone = format!("{weekly}{PLUGIN_CLUSTER}");
+    let got = schedule_messages(&alone, &Policy::default());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].ends_with(
+            "— did you mean \"0 0 2 * * 0\", which would still leave Cluster shop-pg up to 7 days without a base \
+             backup (over maxIntervalHours 24)?"
+        ),
+        "{}",
+        got[0]
+    );
+    // With a daily ScheduledBackup beside it the conversion is enough: the plain hint.
+    let with_daily = format!("{weekly}{daily}{PLUGIN_CLUSTER}");
+    let got = schedule_messages(&with_daily, &Policy::default());
+    assert!(got[0].ends_with("— did you mean \"0 0 2 * * 0\"?"), "{}", got[0]);
+    // The conversion stays literal: a daily five-field schedule converts to a daily one.
+    let got = schedule_messages(
+        &format!("{}{PLUGIN_CLUSTER}", with_schedule("0 2 * * *")),
+        &Policy::default(),
+    );
+    assert!(got[0].contains("did you mean \"0 0 2 * * *\"?"), "{}", got[0]);
+    // A larger limit makes the weekly conversion enough.
+    let weekly_ok = Policy::from_yaml("rules: {scheduled-backup-coverage: {maxIntervalHours: 168}}").unwrap();
+    let got = schedule_messages(&alone, &weekly_ok);
+    assert!(got[0].ends_with("— did you mean \"0 0 2 * * 0\"?"), "{}", got[0]);
 }
 
 #[test]
@@ -130,6 +186,31 @@ fn missing_schedule_and_suspended_backups() {
 
 fn present_at(yaml: &str, at: At) -> Vec<crate::rules::Violation> {
     run_rule(present, yaml, "Cluster/shop-pg", at, &Policy::default())
+}
+
+#[test]
+fn a_replica_cluster_without_scheduled_backup_is_only_warned() {
+    let replicas = [
+        PLUGIN_CLUSTER.replace("spec:\n", "spec:\n  replica: {enabled: true, source: origin}\n"),
+        PLUGIN_CLUSTER.replace(
+            "spec:\n",
+            "spec:\n  replica: {primary: shop-pg-east, source: shop-pg-east}\n",
+        ),
+    ];
+    for cluster in &replicas {
+        for at in [At::Complete, At::Update] {
+            let got = present_at(cluster, at);
+            assert_eq!(got.len(), 1, "{at:?}");
+            assert!(got[0].warn_only, "{at:?}: a replica is warned, never denied");
+            assert!(got[0].message.contains("a replica cluster"), "{}", got[0].message);
+        }
+    }
+    // The primary of a distributed topology is no replica.
+    let primary = PLUGIN_CLUSTER.replace(
+        "spec:\n",
+        "spec:\n  replica: {primary: shop-pg, source: shop-pg-east}\n",
+    );
+    assert!(!present_at(&primary, At::Update)[0].warn_only);
 }
 
 #[test]
