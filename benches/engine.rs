@@ -12,8 +12,8 @@ use dbhook::manifest;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
 use dbhook::view::{EmptyView, Listing, Lookup, ManifestView, Origin, View};
-use serde_json::{Value, json};
 use kube::core::admission::Operation;
+use serde_json::{Value, json};
 
 fn shop() -> Vec<Value> {
     let text = include_str!("../examples/shop.yaml");
@@ -168,11 +168,25 @@ fn coverage_benches(c: &mut Criterion) {
     let view = ManifestView::new(objects, true);
     assert_eq!(view.scheduled_backups_for("shop", "shop-pg").items.len(), 1_000);
     c.bench_function("validate/cluster with 1,000 ScheduledBackups (coverage)", |b| {
-        b.iter(|| engine::review(&Change::state(black_box(&cluster), Operation::Update), &view, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::state(black_box(&cluster), Operation::Update),
+                &view,
+                &policy,
+                now,
+            )
+        })
     });
     let admission = AtAdmission(view);
     c.bench_function("validate/scheduled-backup change among 1,000 (coverage)", |b| {
-        b.iter(|| engine::review(&Change::state(black_box(&changed), Operation::Update), &admission, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::state(black_box(&changed), Operation::Update),
+                &admission,
+                &policy,
+                now,
+            )
+        })
     });
 }
 
