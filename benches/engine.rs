@@ -12,8 +12,8 @@ use dbhook::manifest;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
 use dbhook::view::{EmptyView, Listing, Lookup, ManifestView, Origin, View};
-use serde_json::{Value, json};
 use kube::core::admission::Operation;
+use serde_json::{Value, json};
 
 fn shop() -> Vec<Value> {
     let text = include_str!("../examples/shop.yaml");
@@ -168,11 +168,25 @@ fn coverage_benches(c: &mut Criterion) {
     let view = ManifestView::new(objects, true);
     assert_eq!(view.scheduled_backups_for("shop", "shop-pg").items.len(), 1_000);
     c.bench_function("validate/cluster with 1,000 ScheduledBackups (coverage)", |b| {
-        b.iter(|| engine::review(&Change::state(black_box(&cluster), Operation::Update), &view, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::state(black_box(&cluster), Operation::Update),
+                &view,
+                &policy,
+                now,
+            )
+        })
     });
     let admission = AtAdmission(view);
     c.bench_function("validate/scheduled-backup change among 1,000 (coverage)", |b| {
-        b.iter(|| engine::review(&Change::state(black_box(&changed), Operation::Update), &admission, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::state(black_box(&changed), Operation::Update),
+                &admission,
+                &policy,
+                now,
+            )
+        })
     });
 }
 
@@ -201,7 +215,14 @@ fn benches(c: &mut Criterion) {
     // a compliant object costs a CREATE, and one with a pre-existing violation one rule more.
     let rollout_v5 = Object::from_value(&touched(&rollout)).expect("decodes");
     c.bench_function("review/seed-rollout UPDATE (engine only)", |b| {
-        b.iter(|| engine::review(&Change::update(black_box(&rollout_v5), &rollout_obj), &EmptyView, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::update(black_box(&rollout_v5), &rollout_obj),
+                &EmptyView,
+                &policy,
+                now,
+            )
+        })
     });
     let violating = with_plaintext(&rollout);
     let violating_obj = Object::from_value(&violating).expect("decodes");
@@ -210,13 +231,24 @@ fn benches(c: &mut Criterion) {
         b.iter(|| engine::review(&Change::create(black_box(&violating_v5)), &EmptyView, &policy, now))
     });
     c.bench_function("review/violating-rollout UPDATE (engine only)", |b| {
-        b.iter(|| engine::review(&Change::update(black_box(&violating_v5), &violating_obj), &EmptyView, &policy, now))
+        b.iter(|| {
+            engine::review(
+                &Change::update(black_box(&violating_v5), &violating_obj),
+                &EmptyView,
+                &policy,
+                now,
+            )
+        })
     });
     for (name, object, old) in [
         ("validate/seed-rollout", &rollout, None),
         ("validate/seed-rollout UPDATE", &touched(&rollout), Some(&rollout)),
         ("validate/violating-rollout", &violating, None),
-        ("validate/violating-rollout UPDATE", &touched(&violating), Some(&violating)),
+        (
+            "validate/violating-rollout UPDATE",
+            &touched(&violating),
+            Some(&violating),
+        ),
     ] {
         let body = match old {
             None => review_body(object, "CREATE"),

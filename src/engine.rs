@@ -348,11 +348,7 @@ fn ratchet(change: &Change<'_>, found: &[Violation], ctx: &Ctx<'_>) -> Vec<bool>
 type Key<'a> = (&'static str, Option<&'a str>, &'a str);
 
 fn key(v: &Violation) -> Key<'_> {
-    (
-        v.rule,
-        v.path.as_deref(),
-        v.judged.as_deref().unwrap_or(&v.message),
-    )
+    (v.rule, v.path.as_deref(), v.judged.as_deref().unwrap_or(&v.message))
 }
 
 fn apply_mutation(d: &mut Decision, obj: &Object, operation: &Operation, policy: &Policy) {

@@ -10,7 +10,6 @@ use dbhook::cluster::{Answer, Res, Served};
 use dbhook::engine::{self, Change};
 use dbhook::policy::{Action, Mode, Policy};
 use dbhook::view::{LiveView, View};
-use kube::core::admission::Operation;
 use serde_json::{Value, json};
 use support::*;
 
@@ -205,7 +204,7 @@ async fn relabelling_a_namespace_to_audit_changes_its_mode() {
     let obj = admitted(DEPLOYMENTS, leaky_deployment());
 
     assert_eq!(engine::mode_for(NS, h.view.as_ref(), &policy), Mode::Enforce);
-    let d = engine::review(&Change::state(&obj, Operation::Create), h.view.as_ref(), &policy, h.now());
+    let d = engine::review(&Change::create(&obj), h.view.as_ref(), &policy, h.now());
     assert!(!d.allowed, "{d:?}");
     assert!(
         d.findings
@@ -218,7 +217,7 @@ async fn relabelling_a_namespace_to_audit_changes_its_mode() {
         engine::mode_for(NS, h.view.as_ref(), &policy) == Mode::Audit
     })
     .await;
-    let d = engine::review(&Change::state(&obj, Operation::Create), h.view.as_ref(), &policy, h.now());
+    let d = engine::review(&Change::create(&obj), h.view.as_ref(), &policy, h.now());
     assert!(d.allowed, "{d:?}");
     assert!(
         d.warnings

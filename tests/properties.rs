@@ -278,8 +278,10 @@ fn arb_judged_spec() -> impl Strategy<Value = Value> {
         Just(json!({"template": {"spec": pod("ghcr.io/acme/web")}})),
         Just(json!({"schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": {"spec": pod("web:1")}}}})),
         Just(json!({"instances": 1, "storage": {"size": "1Gi"}})),
-        Just(json!({"plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
-                                 "parameters": {"barmanObjectName": "store"}}]})),
+        Just(
+            json!({"plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
+                                 "parameters": {"barmanObjectName": "store"}}]})
+        ),
         Just(json!({"schedule": "0 2 * * *", "cluster": {"name": "pg"}})),
         Just(json!({"retentionPolicy": "1x", "configuration": {"destinationPath": "s3://b"}})),
     ]
@@ -287,7 +289,10 @@ fn arb_judged_spec() -> impl Strategy<Value = Value> {
 
 /// Metadata changes that leave alone everything dbhook judges: labels and annotations outside
 /// `dbhook.io/` and the hook annotations, finalizers, managedFields, resourceVersion.
-fn arb_insignificant_meta() -> impl Strategy<Value = (Vec<(String, String)>, Vec<(String, String)>, Vec<String>, bool)> {
+/// Labels or annotations to set.
+type Pairs = Vec<(String, String)>;
+
+fn arb_insignificant_meta() -> impl Strategy<Value = (Pairs, Pairs, Vec<String>, bool)> {
     let key = prop_oneof![
         "example\\.com/[a-z]{1,6}",
         "[a-z]{1,8}",

@@ -567,7 +567,10 @@ async fn a_failed_newest_migration_job_is_not_the_reference() {
     let a = rig.update(ROLLOUTS, &live, rollout(&web("v1"))).await;
     assert!(a.allowed, "{:#}", a.raw);
     assert_eq!(
-        a.lockstep_warnings().into_iter().map(str::to_string).collect::<Vec<_>>(),
+        a.lockstep_warnings()
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
         vec![format!(
             "pre-existing: {}",
             differs(&web("v1"), &web("v2"), "web-migrate-2", "tag")

@@ -220,7 +220,12 @@ fn denial(response: &Value) -> String {
 }
 
 fn violations(response: &Value) -> Value {
-    serde_json::from_str(response["auditAnnotations"]["violations"].as_str().expect("violations annotation")).unwrap()
+    serde_json::from_str(
+        response["auditAnnotations"]["violations"]
+            .as_str()
+            .expect("violations annotation"),
+    )
+    .unwrap()
 }
 
 fn legacy_cluster() -> Value {
@@ -251,7 +256,10 @@ async fn a_label_only_update_of_a_non_compliant_cluster_is_allowed_with_a_pre_ex
         .iter()
         .find(|v| v["rule"] == "backup-configured")
         .unwrap();
-    assert_eq!((entry["action"].as_str(), entry["state"].as_str()), (Some("deny"), Some("pre-existing")));
+    assert_eq!(
+        (entry["action"].as_str(), entry["state"].as_str()),
+        (Some("deny"), Some("pre-existing"))
+    );
     // The same Cluster created now is denied: the ratchet only forgives what was there.
     let created = {
         let mut r = update("u-create", &new, Value::Null, false);
@@ -280,7 +288,10 @@ async fn an_update_that_removes_wal_archiving_is_denied() {
     touched_by(&mut new, "kubectl-client-side-apply");
     let response = validate(&h2, server.addr, &update("u-wal", &new, old.clone(), false)).await;
     let message = denial(&response);
-    assert!(message.starts_with("dbhook denied Cluster shop/shop-pg: [backup-configured] "), "{message}");
+    assert!(
+        message.starts_with("dbhook denied Cluster shop/shop-pg: [backup-configured] "),
+        "{message}"
+    );
     assert_eq!(violations(&response)[0]["rule"], "backup-configured");
     // Its label-only update is fine: nothing to ratchet, nothing to deny.
     let mut relabelled = old.clone();
@@ -297,7 +308,10 @@ async fn an_image_bump_keeps_a_pre_existing_plaintext_url_but_a_new_value_is_den
     let response = validate(&h2, server.addr, &update("u-bump", &bumped, old.clone(), false)).await;
     assert_eq!(response["allowed"], true, "{response}");
     assert!(
-        has_warning(&response, "dbhook: [db-url-plaintext] pre-existing: container api env DB_URL"),
+        has_warning(
+            &response,
+            "dbhook: [db-url-plaintext] pre-existing: container api env DB_URL"
+        ),
         "{:?}",
         warnings(&response)
     );
@@ -307,7 +321,10 @@ async fn an_image_bump_keeps_a_pre_existing_plaintext_url_but_a_new_value_is_den
     );
     let response = validate(&h2, server.addr, &update("u-new", &other, old, false)).await;
     let message = denial(&response);
-    assert!(message.contains("[db-url-plaintext] container api env DB_URL"), "{message}");
+    assert!(
+        message.contains("[db-url-plaintext] container api env DB_URL"),
+        "{message}"
+    );
     let text = response.to_string();
     assert!(!text.contains("s3cret"), "no credential in the answer: {text}");
 }
@@ -317,7 +334,12 @@ async fn a_finalizer_removal_of_a_violating_job_is_allowed_even_under_a_strict_p
     let strict = Policy::from_yaml("rules:\n  db-url-plaintext: {allowExistingViolations: false}\n").unwrap();
     let (_pki, server, h2) = server_with(strict).await;
     let env = json!([{"name": "DB_URL", "value": PLAINTEXT}]);
-    let old = migration_job("web-migrate", JOB_IMAGE, env.clone(), json!(["argocd.argoproj.io/hook-finalizer"]));
+    let old = migration_job(
+        "web-migrate",
+        JOB_IMAGE,
+        env.clone(),
+        json!(["argocd.argoproj.io/hook-finalizer"]),
+    );
     let mut released = migration_job("web-migrate", JOB_IMAGE, env, json!([]));
     touched_by(&mut released, "argocd-controller");
     released["metadata"]["resourceVersion"] = json!("481299");
@@ -334,7 +356,12 @@ async fn a_finalizer_removal_of_a_violating_job_is_allowed_even_under_a_strict_p
     deleting["metadata"]["deletionTimestamp"] = json!("2026-12-01T04:00:00Z");
     let mut deleting_relabelled = deleting.clone();
     deleting_relabelled["metadata"]["labels"]["team"] = json!("payments");
-    let response = validate(&h2, server.addr, &update("u-del", &deleting_relabelled, deleting, false)).await;
+    let response = validate(
+        &h2,
+        server.addr,
+        &update("u-del", &deleting_relabelled, deleting, false),
+    )
+    .await;
     assert_eq!(response["allowed"], true, "{response}");
 }
 
@@ -347,7 +374,10 @@ async fn a_lockstep_mismatch_on_a_dry_run_is_warned_not_denied() {
     let response = validate(&h2, server.addr, &review).await;
     assert_eq!(response["allowed"], true, "{response}");
     assert!(
-        has_warning(&response, "dbhook: [migration-image-lockstep] image ghcr.io/acme/shop-web"),
+        has_warning(
+            &response,
+            "dbhook: [migration-image-lockstep] image ghcr.io/acme/shop-web"
+        ),
         "{:?}",
         warnings(&response)
     );
@@ -371,7 +401,10 @@ async fn a_controller_annotation_update_of_a_rollout_whose_image_already_mismatc
     let response = validate(&h2, server.addr, &update("u-ctl", &new, old.clone(), false)).await;
     assert_eq!(response["allowed"], true, "{response}");
     assert!(
-        has_warning(&response, "dbhook: [migration-image-lockstep] pre-existing: image ghcr.io/acme/shop-web"),
+        has_warning(
+            &response,
+            "dbhook: [migration-image-lockstep] pre-existing: image ghcr.io/acme/shop-web"
+        ),
         "{:?}",
         warnings(&response)
     );
@@ -408,13 +441,22 @@ async fn an_unusable_old_object_is_judged_as_a_new_one_with_a_warning() {
     undecodable["spec"]["template"]["spec"]["containers"] = json!("not a list");
     let mut bad_metadata = old.clone();
     bad_metadata["metadata"]["labels"] = json!("not a map");
-    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "api", "namespace": "shop"}, "data": {}});
+    let config_map =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "api", "namespace": "shop"}, "data": {}});
     let cases = [
         ("undecodable", undecodable, "oldObject cannot be decoded: "),
         ("bad metadata", bad_metadata, "oldObject cannot be decoded: metadata"),
-        ("another kind", config_map, "oldObject is a v1 ConfigMap, not a apps/v1 Deployment"),
+        (
+            "another kind",
+            config_map,
+            "oldObject is a v1 ConfigMap, not a apps/v1 Deployment",
+        ),
         ("missing", Value::Null, "the UPDATE carries no oldObject"),
-        ("a number", json!(42), "oldObject cannot be decoded: the object is not a JSON object"),
+        (
+            "a number",
+            json!(42),
+            "oldObject cannot be decoded: the object is not a JSON object",
+        ),
     ];
     for (label, old, reason) in cases {
         let response = validate(&h2, server.addr, &update(label, &bumped, old, false)).await;

@@ -1,9 +1,9 @@
 //! The `dbhook` command line: flags (each with a `DBHOOK_*` env var) parsed into plain configs.
 
 pub mod check;
-pub mod formats;
 mod evidence_text;
 pub mod explain;
+pub mod formats;
 pub mod mutate;
 pub mod openreports;
 pub mod output;

@@ -167,11 +167,19 @@ fn existing_violations_are_allowed_by_default_and_each_rule_can_be_made_strict()
     )
     .unwrap();
     assert!(!p.setting(catalog::BACKUP_CONFIGURED).allow_existing_violations);
-    assert_eq!(p.action(catalog::BACKUP_CONFIGURED), Action::Deny, "the action keeps its default");
+    assert_eq!(
+        p.action(catalog::BACKUP_CONFIGURED),
+        Action::Deny,
+        "the action keeps its default"
+    );
     assert!(p.setting(catalog::BACKUP_RETENTION).allow_existing_violations);
     assert_eq!(p.params.backup_retention.min_days, 3);
     for rule in CATALOG {
-        assert!(Policy::default().setting(rule.id).allow_existing_violations, "{}", rule.id);
+        assert!(
+            Policy::default().setting(rule.id).allow_existing_violations,
+            "{}",
+            rule.id
+        );
     }
 }
 

@@ -10,7 +10,13 @@ const PLAINTEXT: &str = "        - name: web\n          image: ghcr.io/acme/web:
 const CLEAN: &str = "        - name: web\n          image: ghcr.io/acme/web:sha-1a2b3c4\n";
 
 fn run(yaml: &str, policy: &Policy, scope: Scope) -> Decision {
-    review_scoped(&Change::state(&object(yaml), Operation::Create), &EmptyView, policy, Utc::now(), scope)
+    review_scoped(
+        &Change::state(&object(yaml), Operation::Create),
+        &EmptyView,
+        policy,
+        Utc::now(),
+        scope,
+    )
 }
 
 #[test]
@@ -154,7 +160,13 @@ fn namespace_label_switches_mode_when_the_policy_allows_it() {
     assert_eq!(d.mode, Mode::Audit);
     assert!(d.allowed);
     let locked = Policy::from_yaml("allowNamespaceMode: false").unwrap();
-    let d = review_scoped(&Change::state(&obj, Operation::Create), &view, &locked, Utc::now(), Scope::Validate);
+    let d = review_scoped(
+        &Change::state(&obj, Operation::Create),
+        &view,
+        &locked,
+        Utc::now(),
+        Scope::Validate,
+    );
     assert_eq!(d.mode, Mode::Enforce);
     assert!(!d.allowed);
 }
@@ -228,7 +240,12 @@ fn excluded_namespaces_deletes_and_unlabelled_objects_are_left_alone() {
     let d = run(&yaml, &p, Scope::All);
     assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
     let obj = object(&yaml);
-    let d = review(&Change::state(&obj, Operation::Delete), &EmptyView, &Policy::default(), Utc::now());
+    let d = review(
+        &Change::state(&obj, Operation::Delete),
+        &EmptyView,
+        &Policy::default(),
+        Utc::now(),
+    );
     assert!(d.allowed && d.findings.is_empty());
     let unlabelled = rollout("{app: web}", "{}", PLAINTEXT);
     let d = run(&unlabelled, &Policy::default(), Scope::All);
@@ -254,7 +271,12 @@ fn objects_being_deleted_are_neither_judged_nor_patched() {
     );
     let obj = object(&yaml);
     assert!(obj.meta.deletion_timestamp.is_some());
-    let d = review(&Change::state(&obj, Operation::Update), &EmptyView, &Policy::default(), Utc::now());
+    let d = review(
+        &Change::state(&obj, Operation::Update),
+        &EmptyView,
+        &Policy::default(),
+        Utc::now(),
+    );
     assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
 }
 
@@ -270,7 +292,13 @@ fn at_admission(yaml: &str) -> (Object, crate::testing::AtAdmission) {
 fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
     let (obj, view) = at_admission(BACKED_UP_CLUSTER);
     let policy = Policy::default();
-    let create = review_scoped(&Change::state(&obj, Operation::Create), &view, &policy, Utc::now(), Scope::Validate);
+    let create = review_scoped(
+        &Change::state(&obj, Operation::Create),
+        &view,
+        &policy,
+        Utc::now(),
+        Scope::Validate,
+    );
     assert!(create.allowed, "{:?}", create.message);
     let finding = create
         .findings
@@ -284,7 +312,13 @@ fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
             .iter()
             .any(|w| w.starts_with("dbhook: [scheduled-backup-present] no ScheduledBackup targets this Cluster"))
     );
-    let update = review_scoped(&Change::state(&obj, Operation::Update), &view, &policy, Utc::now(), Scope::Validate);
+    let update = review_scoped(
+        &Change::state(&obj, Operation::Update),
+        &view,
+        &policy,
+        Utc::now(),
+        Scope::Validate,
+    );
     assert!(!update.allowed);
     assert!(
         update
@@ -317,7 +351,13 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
     );
     let lenient =
         Policy::from_yaml("rules:\n  scheduled-backup-present: {action: deny, allowExemption: true}\n").unwrap();
-    let d = review_scoped(&Change::state(&obj, Operation::Update), &view, &lenient, Utc::now(), Scope::Validate);
+    let d = review_scoped(
+        &Change::state(&obj, Operation::Update),
+        &view,
+        &lenient,
+        Utc::now(),
+        Scope::Validate,
+    );
     assert!(d.allowed && d.findings.iter().all(|f| f.rule != "scheduled-backup-present"));
     assert!(d.warnings.iter().all(|w| !w.contains("exemption")), "{:?}", d.warnings);
     assert_eq!(d.exempted.len(), 1);
@@ -326,7 +366,13 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
     assert_eq!(trail[0]["action"], "deny");
     // Audit mode: the exempted rule is not even a would-be denial.
     let audit = Policy::from_yaml("mode: audit\nrules:\n  scheduled-backup-present: {allowExemption: true}\n").unwrap();
-    let d = review_scoped(&Change::state(&obj, Operation::Update), &view, &audit, Utc::now(), Scope::Validate);
+    let d = review_scoped(
+        &Change::state(&obj, Operation::Update),
+        &view,
+        &audit,
+        Utc::now(),
+        Scope::Validate,
+    );
     assert!(
         d.allowed && !d.audit_annotations["violations"].contains("scheduled-backup-present"),
         "{:?}",
@@ -387,7 +433,10 @@ fn a_different_credential_at_the_same_place_is_a_new_violation() {
     let d = validate(&Change::update(&new, &old), &Policy::default());
     assert!(!d.allowed);
     let message = d.message.unwrap();
-    assert!(message.starts_with("dbhook denied Rollout shop/web: [db-url-plaintext] "), "{message}");
+    assert!(
+        message.starts_with("dbhook denied Rollout shop/web: [db-url-plaintext] "),
+        "{message}"
+    );
     assert!(!message.contains("0ther") && !message.contains("s3cret"), "{message}");
     // The key holds no credential either.
     let mut found = Vec::new();
@@ -412,7 +461,10 @@ fn a_violation_added_next_to_an_existing_one_is_denied_alone() {
     let d = validate(&Change::update(&new, &old), &Policy::default());
     let message = d.message.unwrap();
     assert!(message.contains("container worker env DB_URL"), "{message}");
-    assert!(!message.contains("container web env"), "the old one is not a reason: {message}");
+    assert!(
+        !message.contains("container web env"),
+        "the old one is not a reason: {message}"
+    );
     assert!(
         d.warnings
             .iter()
@@ -428,14 +480,21 @@ fn a_rule_without_allow_existing_violations_judges_every_update_strictly() {
     let d = validate(&Change::update(&new, &old), &strict);
     assert!(!d.allowed);
     assert!(d.findings.iter().all(|f| !f.pre_existing));
-    assert!(d.warnings.iter().all(|w| !w.contains("pre-existing")), "{:?}", d.warnings);
+    assert!(
+        d.warnings.iter().all(|w| !w.contains("pre-existing")),
+        "{:?}",
+        d.warnings
+    );
 }
 
 #[test]
 fn updates_of_terminating_objects_and_finalizer_removals_are_never_denied() {
     let strict = Policy::from_yaml("rules:\n  db-url-plaintext: {allowExistingViolations: false}\n").unwrap();
     let plain = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
-    let finalized = object(&with_meta(&plain, "  finalizers: [argocd.argoproj.io/hook-finalizer]\n"));
+    let finalized = object(&with_meta(
+        &plain,
+        "  finalizers: [argocd.argoproj.io/hook-finalizer]\n",
+    ));
     let released = object(&plain);
     let d = validate(
         &Change::update(&released, &finalized).only_removes_finalizers(true),
@@ -448,7 +507,10 @@ fn updates_of_terminating_objects_and_finalizer_removals_are_never_denied() {
             .any(|w| w.starts_with("dbhook: [db-url-plaintext] pre-existing: "))
     );
     let deleting = object(&with_meta(&plain, "  deletionTimestamp: '2026-11-23T08:00:00Z'\n"));
-    for change in [Change::update(&released, &deleting), Change::update(&deleting, &released)] {
+    for change in [
+        Change::update(&released, &deleting),
+        Change::update(&deleting, &released),
+    ] {
         let d = review(&change, &EmptyView, &strict, Utc::now());
         assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
     }
@@ -495,7 +557,10 @@ fn a_dry_run_only_warns_about_lockstep_and_an_unchanged_mismatch_is_pre_existing
         dry.warnings
     );
     // A controller touching only metadata: the same app image against the same Job image.
-    let touched = lockstep_rollout("sha-2222222", "{dbhook.io/cluster: shop-pg, rollouts-pod-template-hash: x}");
+    let touched = lockstep_rollout(
+        "sha-2222222",
+        "{dbhook.io/cluster: shop-pg, rollouts-pod-template-hash: x}",
+    );
     assert!(run(&Change::update(&touched, &wrong)).allowed);
     // Moving from one wrong image to another is a new mismatch.
     let other = lockstep_rollout("sha-3333333", labels);
