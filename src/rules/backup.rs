@@ -275,7 +275,7 @@ pub fn s3_compat_checksums(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>
         let sidecar = o.instance_sidecar_configuration.as_ref().map_or(&EMPTY_ENV, |s| &s.env);
         let envs = [("spec.env", &c.env), ("the ObjectStore's sidecar env", sidecar)];
         if let Some(v) = checksum_problem(cfg, &envs, ignore) {
-            out.push(v.at("spec.env"));
+            out.push(v.at("spec.env").consulted(&store_obj));
         }
     }
 }
@@ -325,14 +325,20 @@ fn checksum_problem(cfg: &BarmanObjectStore, envs: &[(&str, &Vec<EnvVar>)], igno
         return None;
     }
     let whence = envs.iter().map(|(w, _)| *w).collect::<Vec<_>>().join(" or ");
-    Some(Violation::new(
-        BACKUP_S3_COMPAT_CHECKSUMS,
-        format!(
-            "set {} to when_required in {whence}: newer AWS SDKs fail against {} without it",
-            missing.join(" and "),
-            display_host(host)
+    Some(
+        Violation::new(
+            BACKUP_S3_COMPAT_CHECKSUMS,
+            format!(
+                "set {} to when_required in {whence}: newer AWS SDKs fail against {} without it",
+                missing.join(" and "),
+                display_host(host)
+            ),
+        )
+        .evidence(
+            format!("endpoint {} without {}", display_host(host), missing.join(", ")),
+            format!("{} set to when_required in {whence}", CHECKSUM_VARS.join(" and ")),
         ),
-    ))
+    )
 }
 
 /// The literal value of env var `name` in any of `envs`.
@@ -496,7 +502,11 @@ pub fn store_exists(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                             }
                         ),
                     )
-                    .at(path);
+                    .at(path)
+                    .evidence(
+                        format!("barmanObjectName {name}: no such ObjectStore"),
+                        format!("a barmancloud.cnpg.io/v1 ObjectStore {name} in the Cluster's namespace"),
+                    );
                     out.push(ctx.lenient_on_create(v));
                 }
             }

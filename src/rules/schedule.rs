@@ -51,6 +51,10 @@ pub fn present(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                     suggested_method(c)
                 ),
             );
+            let v = v.evidence(
+                format!("no ScheduledBackup with spec.cluster.name {}", obj.name()),
+                "at least one ScheduledBackup targeting the Cluster",
+            );
             let v = if replica.is_empty() { v } else { v.warn_only() };
             out.push(ctx.lenient_on_create(v));
         }
@@ -59,17 +63,23 @@ pub fn present(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let suspended = |o: &Object| matches!(&o.spec, Spec::ScheduledBackup(s) if s.suspend == Some(true));
     if listing.items.iter().all(|o| suspended(o)) {
         let names: Vec<&str> = listing.items.iter().map(|o| o.name()).collect();
-        out.push(
-            Violation::new(
-                SCHEDULED_BACKUP_PRESENT,
-                format!(
-                    "every ScheduledBackup of this Cluster is suspended ({}), so no base backup is taken: set \
-                     spec.suspend: false when the maintenance is over",
-                    names.join(", ")
-                ),
-            )
-            .warn_only(),
-        );
+        let mut v = Violation::new(
+            SCHEDULED_BACKUP_PRESENT,
+            format!(
+                "every ScheduledBackup of this Cluster is suspended ({}), so no base backup is taken: set \
+                 spec.suspend: false when the maintenance is over",
+                names.join(", ")
+            ),
+        )
+        .evidence(
+            format!("{} ScheduledBackup(s), all with spec.suspend: true", names.len()),
+            "at least one ScheduledBackup not suspended",
+        )
+        .warn_only();
+        for item in &listing.items {
+            v = v.consulted(item);
+        }
+        out.push(v);
     }
 }
 
@@ -227,14 +237,22 @@ pub fn target(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                     }
                 ),
             )
-            .at("spec.cluster.name");
+            .at("spec.cluster.name")
+            .evidence(
+                format!("spec.cluster.name {name}: no such Cluster"),
+                format!("a postgresql.cnpg.io/v1 Cluster {name} in the same namespace"),
+            );
             out.push(ctx.lenient_on_create(v));
         }
         Lookup::Present(cluster) => {
             if let Spec::Cluster(c) = &cluster.spec
                 && let Some(v) = method_misfit(sb, method, name, c)
             {
-                out.push(v);
+                let observed = format!("spec.method {}", method.unwrap_or("barmanObjectStore (unset)"));
+                out.push(
+                    v.evidence(observed, format!("a method Cluster {name} is configured for"))
+                        .consulted(&cluster),
+                );
             }
         }
     }

@@ -33,7 +33,7 @@ pub fn coverage(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             let listing = ctx.view.scheduled_backups_for(obj.namespace(), obj.name());
             let backups = entries(&listing.items, None);
             if let Some(v) = judge(ctx, obj.name(), c, &backups, listing.complete) {
-                out.push(v);
+                out.push(consulted(v, &listing.items, None));
             }
         }
         // Offline and in the report every ScheduledBackup is also in the view, so the Cluster
@@ -47,11 +47,24 @@ pub fn coverage(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             let listing = ctx.view.scheduled_backups_for(obj.namespace(), name);
             let backups = entries(&listing.items, Some(obj));
             if let Some(v) = judge(ctx, name, c, &backups, listing.complete) {
-                out.push(v.at("spec.cluster.name"));
+                out.push(consulted(
+                    v.at("spec.cluster.name").consulted(&cluster),
+                    &listing.items,
+                    Some(obj),
+                ));
             }
         }
         _ => {}
     }
+}
+
+/// `v` with the ScheduledBackups it was judged from (the reviewed one is the subject itself).
+fn consulted(mut v: Violation, items: &[Arc<Object>], reviewed: Option<&Object>) -> Violation {
+    let replaced = reviewed.map(Object::name);
+    for item in items.iter().filter(|o| Some(o.name()) != replaced) {
+        v = v.consulted(item);
+    }
+    v
 }
 
 /// The ScheduledBackups of a Cluster as `(name, spec)`, with `reviewed` in place of the view's
@@ -104,7 +117,14 @@ fn judge(
             listed_with_reasons(&plan.excluded),
         ),
     };
-    let v = Violation::new(SCHEDULED_BACKUP_COVERAGE, message);
+    let observed = match problem {
+        Problem::Gap(gap) => format!("up to {} between base backups", human(gap)),
+        Problem::Never => "no ScheduledBackup that counts".to_string(),
+    };
+    let v = Violation::new(SCHEDULED_BACKUP_COVERAGE, message).evidence(
+        observed,
+        format!("a base backup at least every {max_hours} hours (maxIntervalHours)"),
+    );
     // A replica cluster may rely on its source's backups; CREATE and an incomplete view may
     // lack a ScheduledBackup that is being applied alongside.
     let lenient = !complete || ctx.is_admission_create() || c.is_replica(cluster);
