@@ -1,4 +1,4 @@
-//! The Prometheus metrics of SPEC §8: one registry for the process, shared by the server and
+//! The Prometheus metrics listed in README.md, "The webhook server": one registry for the process, shared by the server and
 //! the cluster view.
 
 use prometheus_client::encoding::text::encode;

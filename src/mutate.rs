@@ -1,4 +1,4 @@
-//! DB_URL injection (SPEC §2) as JSON Patch operations over the pod templates.
+//! DB_URL injection (README.md, "What it does") as JSON Patch operations over the pod templates.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};

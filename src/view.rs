@@ -40,7 +40,7 @@ impl Listing {
     }
 }
 
-/// Where the review happens; some rules behave differently at admission (SPEC §3, §6).
+/// Where the review happens; some rules behave differently at admission (docs/rules.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Admission,

@@ -283,7 +283,7 @@ fn findings_carry_the_line_where_the_object_starts() {
     assert_eq!(summary["patched"], 4, "Deployment, CronJob, migration Job and test Job");
 }
 
-/// The JSON report of SPEC §7, key for key.
+/// The JSON report of `check --output json` (README.md, "CLI"), key for key.
 #[test]
 fn json_output_has_exactly_the_spec_shape() {
     let out = dbhook(

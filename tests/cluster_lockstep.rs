@@ -1,4 +1,4 @@
-//! Migration-image lockstep (SPEC §3) decided by the real engine over the live cluster view,
+//! Migration-image lockstep (docs/rules.md) decided by the real engine over the live cluster view,
 //! in the order Argo CD applies a release: the PreSync migration Job first, then the Rollout.
 //!
 //! The tests that need the `migration-image-lockstep` rule body (written on the `rules` branch)

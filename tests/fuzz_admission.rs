@@ -1,6 +1,6 @@
 //! Fuzzing `admission::handle` around real shapes: the `examples/review-*.json` AdmissionReviews
 //! (and kinds built from them) with fields deleted, retyped, duplicated or replaced by arbitrary
-//! values. Whatever comes out must keep SPEC §2 and §5: no panic; a 400 or a well-formed
+//! values. Whatever comes out must keep README.md, "What it does", and docs/rules.md: no panic; a 400 or a well-formed
 //! answer echoing the uid; audit never denies or patches; a denial names a rule id in
 //! `[brackets]` or is a decode error; warnings are bounded; a returned patch applies to the
 //! object and re-admitting the result yields no patch.

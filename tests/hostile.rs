@@ -1,4 +1,4 @@
-//! Hostile input against the running server (SPEC §5, §8; SECURITY.md "Hostile or broken
+//! Hostile input against the running server (README.md, "The webhook server"; SECURITY.md "Hostile or broken
 //! input"): every body gets 400/413 with a plain reason or a well-formed AdmissionResponse, and
 //! the server answers the next valid review after each one. The number of requests tried is
 //! printed for the record.
@@ -198,7 +198,7 @@ fn check(what: &str, reply: &Reply, uid: Option<&str>, audit: bool, expect: Expe
     }
 }
 
-/// Asserts the SPEC §5 envelope and response invariants; returns `response`.
+/// Asserts the AdmissionReview envelope and response invariants; returns `response`.
 fn well_formed<'a>(what: &str, answer: &'a Value, uid: Option<&str>, audit: bool) -> &'a Value {
     assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{what}");
     assert_eq!(answer["kind"], "AdmissionReview", "{what}");

@@ -19,7 +19,7 @@ async fn server() -> (Pki, dbhook::server::RunningServer, reqwest::Client, reqwe
 }
 
 /// Admits `review`, applies the returned patch, and admits the result again: the second answer
-/// must carry no patch (SPEC §2, idempotence). Returns the first answer.
+/// must carry no patch (README.md, "What it does", idempotence). Returns the first answer.
 async fn patch_and_readmit(client: &reqwest::Client, addr: std::net::SocketAddr, review: &Value) -> Value {
     let first = post(client, addr, "/mutate", review).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);

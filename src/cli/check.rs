@@ -77,7 +77,7 @@ pub fn decode(docs: &[Document]) -> Result<Vec<Arc<Object>>, InputError> {
         .collect()
 }
 
-/// Reviews every document against the others (SPEC §6 offline view).
+/// Reviews every document against the others (the offline view, docs/rules.md).
 pub fn check_documents(
     docs: &[Document],
     policy: &Policy,

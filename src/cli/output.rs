@@ -133,7 +133,7 @@ pub fn text_with(checked: &Checked, mode: Mode, colour: bool, explain: bool) -> 
     out
 }
 
-/// SPEC §7 `check --output json`.
+/// `check --output json` (README.md, "CLI").
 pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
 }

@@ -1,4 +1,4 @@
-//! Lockstep memory (SPEC §3): migration Jobs deleted by their hook policy once they succeeded
+//! Lockstep memory (docs/rules.md): migration Jobs deleted by their hook policy once they succeeded
 //! are still paired with their app workload for `lockstepMemoryMinutes` after deletion, so the
 //! Rollout that Argo CD updates after the PreSync Job is checked against that Job.
 

@@ -1,4 +1,4 @@
-//! The live cluster view (SPEC §6): kube watch caches of labelled workloads, CNPG and Barman
+//! The live cluster view (docs/rules.md: unknown never denies): kube watch caches of labelled workloads, CNPG and Barman
 //! Cloud resources and Namespace labels, answering the [`View`] lookups from memory; CRDs that are
 //! not installed make their kind unknown; lockstep memory of deleted hook Jobs; the background
 //! report. Read-only, except the opt-in OpenReports writer (`serve --reports`, see

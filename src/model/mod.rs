@@ -12,7 +12,7 @@ pub use cnpg::{ClusterSpec, ObjectStoreSpec, ScheduledBackupSpec};
 pub use image::ImageRef;
 pub use workload::{Workload, WorkloadKind};
 
-/// Label and annotation keys of SPEC §1.
+/// Label and annotation keys of README.md, "Labels and annotations".
 pub mod keys {
     pub const CLUSTER: &str = "dbhook.io/cluster";
     pub const ENV_NAME: &str = "dbhook.io/env-name";
@@ -295,7 +295,7 @@ impl Object {
         }
     }
 
-    /// A labelled Rollout, Deployment or StatefulSet (SPEC §1).
+    /// A labelled Rollout, Deployment or StatefulSet (README.md, "Labels and annotations").
     pub fn is_app_workload(&self) -> bool {
         self.db_cluster().is_some()
             && self.workload().is_some_and(|w| {
@@ -306,7 +306,7 @@ impl Object {
             })
     }
 
-    /// Whether migration Job `self` pairs with app workload `app` (SPEC §3 lockstep): named by
+    /// Whether migration Job `self` pairs with app workload `app` (docs/rules.md, migration-image-lockstep): named by
     /// `dbhook.io/rollout`, or else sharing the `dbhook.io/cluster` value, in one namespace.
     pub fn job_pairs_with(&self, app: &Object) -> bool {
         if self.namespace() != app.namespace() || !app.is_app_workload() {

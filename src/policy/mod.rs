@@ -1,4 +1,4 @@
-//! The policy file (SPEC §4): schema, embedded default, validation and mode resolution.
+//! The policy file (README.md, "Policy"): schema, embedded default, validation and mode resolution.
 
 pub mod image_glob;
 mod params;
@@ -302,7 +302,7 @@ impl Policy {
         self.exclude_namespaces.iter().any(|n| n == namespace)
     }
 
-    /// SPEC §5: the policy's mode unless the namespace label overrides it and the policy allows
+    /// The policy's mode unless the namespace label overrides it and the policy allows
     /// that. An unrecognised label value keeps the policy mode.
     pub fn mode_for(&self, namespace_label: Option<&str>) -> Mode {
         match namespace_label.and_then(Mode::parse) {

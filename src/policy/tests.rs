@@ -47,7 +47,7 @@ rules:
   scheduled-backup-present: {action: deny, allowExemption: true}
 "#,
     )
-    .expect("SPEC example parses");
+    .expect("the README example parses");
     assert_eq!(p.action(catalog::CLUSTER_EXISTS), Action::Off);
     assert!(p.setting(catalog::SCHEDULED_BACKUP_PRESENT).allow_exemption);
     assert!(!p.setting(catalog::BACKUP_RETENTION).allow_exemption);

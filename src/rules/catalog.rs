@@ -1,4 +1,4 @@
-//! The rule ids of SPEC §3 with their default actions and one-line summaries.
+//! The rule ids of docs/rules.md with their default actions and one-line summaries.
 
 use crate::policy::Action;
 
@@ -39,7 +39,7 @@ const fn rule(id: &'static str, default_action: Action, summary: &'static str, w
     }
 }
 
-/// Every rule, in SPEC order.
+/// Every rule, in the order of docs/rules.md.
 pub const CATALOG: &[RuleInfo] = &[
     rule(
         INJECTION_CONFIG,

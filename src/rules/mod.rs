@@ -36,7 +36,7 @@ impl Ctx<'_> {
         matches!(self.operation, Operation::Create)
     }
     /// A CREATE at admission: objects applied in the same sync may not be in the view yet, so
-    /// "does not exist" findings are only warnings then (SPEC §6).
+    /// "does not exist" findings are only warnings then (docs/rules.md: unknown never denies).
     pub fn is_admission_create(&self) -> bool {
         self.origin() == Origin::Admission && self.is_create()
     }

@@ -1,4 +1,4 @@
-//! The HTTPS admission webhook and its admin server (SPEC §5, §7, §8): `dbhook serve`, and
+//! The HTTPS admission webhook and its admin server (README.md, "The webhook server"): `dbhook serve`, and
 //! [`Server::bind`] for running it in-process.
 
 pub mod admin;

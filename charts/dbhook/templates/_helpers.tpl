@@ -131,7 +131,7 @@ matchExpressions:
 {{- default $root.Values.webhook.failurePolicy $hook.failurePolicy }}
 {{- end }}
 
-{{/* Workload resources of SPEC §1, for the mutating and the workload validating webhook. */}}
+{{/* Workload resources of README.md, "Labels and annotations", for the mutating and the workload validating webhook. */}}
 {{- define "dbhook.workloadRules" -}}
 - operations: [CREATE, UPDATE]
   apiGroups: [apps]
