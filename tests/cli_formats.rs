@@ -386,6 +386,23 @@ fn yaml_1_1_booleans_are_booleans_and_errors_name_file_line_and_field() {
 }
 
 #[test]
+fn rendered_alert_templates_are_plain_strings_not_chart_sources() {
+    // A PrometheusRule as rendered charts and CloudNativePG's samples ship it: `{{ $labels.pod }}`
+    // inside a plain string is valid YAML that kubectl applies; mutate keeps it byte for byte.
+    let rule = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: cnpg\n  namespace: shop\nspec:\n  groups:\n  - name: r\n    rules:\n    - alert: Long\n      annotations:\n        description: Pod {{ $labels.pod }} is slow.\n      expr: up == 0\n";
+    let app = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n  labels: {dbhook.io/cluster: shop-pg}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]\n";
+    let input = format!("{rule}---\n{app}");
+    let out = dbhook(&["check", "-"], Some(&input));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 objects checked"), "{}", stdout(&out));
+    let out = dbhook(&["mutate", "-"], Some(&input));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("{rule}---\n")), "{text}");
+    assert!(text.contains("name: DB_URL"), "{text}");
+}
+
+#[test]
 fn unrendered_templates_are_named_as_such() {
     let chart = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\n";
     for cmd in ["check", "mutate"] {

@@ -42,7 +42,16 @@ pub fn document(text: &str) -> Result<Value, LoadError> {
                 line: 1,
                 message: "more than one document where one was expected".into(),
             }),
-            None => Ok(builder.root.unwrap_or(Value::Null)),
+            None => {
+                let root = builder.root.unwrap_or(Value::Null);
+                match templated_identity(&root, &builder.templated) {
+                    Some(line) => Err(LoadError {
+                        line,
+                        message: TEMPLATE_HINT.into(),
+                    }),
+                    None => Ok(root),
+                }
+            }
         },
     };
     result.map_err(|e| match template_line(text) {
@@ -51,6 +60,27 @@ pub fn document(text: &str) -> Result<Value, LoadError> {
             message: TEMPLATE_HINT.into(),
         },
         None => e,
+    })
+}
+
+/// The line of a `{{ … }}` in the fields that name an object (apiVersion, kind, metadata name,
+/// generateName, namespace): there it can only be a chart source, not a rendered manifest.
+/// Elsewhere a plain `Pod {{ $labels.pod }} is down` (Prometheus rules, ApplicationSet and Argo
+/// Workflows parameters) is an ordinary string that kubectl accepts, and so do we.
+fn templated_identity(root: &Value, templated: &[(usize, String)]) -> Option<usize> {
+    let meta = root.get("metadata");
+    let fields = [
+        root.get("apiVersion"),
+        root.get("kind"),
+        meta.and_then(|m| m.get("name")),
+        meta.and_then(|m| m.get("generateName")),
+        meta.and_then(|m| m.get("namespace")),
+    ];
+    fields.into_iter().flatten().filter_map(Value::as_str).find_map(|v| {
+        templated
+            .iter()
+            .find(|(_, text)| text == v)
+            .map(|(line, _)| (*line).max(1))
     })
 }
 
@@ -100,6 +130,8 @@ struct Builder {
     documents: usize,
     line: usize,
     error: Option<LoadError>,
+    /// Plain scalars holding `{{ … }}`, with their lines.
+    templated: Vec<(usize, String)>,
 }
 
 impl Builder {
@@ -196,8 +228,7 @@ impl MarkedEventReceiver for Builder {
                 let expecting_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 let is_merge = expecting_key && style == TScalarStyle::Plain && tag.is_none() && text == "<<";
                 if style == TScalarStyle::Plain && text.contains("{{") && text.contains("}}") {
-                    self.fail(TEMPLATE_HINT.into());
-                    return;
+                    self.templated.push((self.line, text.clone()));
                 }
                 match scalar(&text, style, tag.as_ref()) {
                     Ok(v) => self.push(v, anchor, is_merge),
@@ -444,6 +475,26 @@ mod tests {
         }
         let quoted = document("a: \"{{ .Values.x }}\"\n").unwrap();
         assert_eq!(quoted, json!({"a": "{{ .Values.x }}"}));
+    }
+
+    #[test]
+    fn braces_inside_a_plain_string_are_read_as_kubectl_reads_them() {
+        // As in CloudNativePG's own samples/monitoring/prometheusrule.yaml and rendered
+        // kube-prometheus rules, ApplicationSets and Argo Workflows: valid YAML, kubectl applies it.
+        let rule = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: cnpg\nspec:\n  groups:\n  - name: r\n    rules:\n    - alert: Long\n      annotations:\n        description: Pod {{ $labels.pod }} is slow.\n";
+        let v = document(rule).unwrap();
+        assert_eq!(
+            v["spec"]["groups"][0]["rules"][0]["annotations"]["description"],
+            json!("Pod {{ $labels.pod }} is slow.")
+        );
+        let appset = "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: apps\nspec:\n  template:\n    spec:\n      source:\n        helm:\n          valueFiles:\n          - $values/{{valuesPath}}\n";
+        assert_eq!(
+            document(appset).unwrap()["spec"]["template"]["spec"]["source"]["helm"]["valueFiles"][0],
+            json!("$values/{{valuesPath}}")
+        );
+        // In a field naming the object it can only be a chart source, and says so with its line.
+        let err = document("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n  namespace: ns-{{ .Release.Namespace }}\n").unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (5, TEMPLATE_HINT));
     }
 
     #[test]
