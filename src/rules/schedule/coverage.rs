@@ -107,7 +107,7 @@ fn judge(
         Problem::Gap(gap) => format!(
             "ScheduledBackups of Cluster {cluster} ({}) leave up to {} without a base backup, over \
              maxIntervalHours {max_hours}{}: add or resume a daily one, e.g. \"0 0 2 * * *\"",
-            listed(plan.counted.iter().map(|n| n.to_string())),
+            listed(plan.counted.iter().map(|n| n.to_string()), false),
             human(gap),
             plan.not_counted_note(),
         ),
@@ -260,13 +260,13 @@ pub(super) fn method_fits(sb: &ScheduledBackupSpec, c: &ClusterSpec) -> bool {
 }
 
 /// Names joined with commas while they fit [`LIST_BUDGET`], then "and N more" (or "N of them"
-/// when not even the first fits).
-fn listed(items: impl ExactSizeIterator<Item = String>) -> String {
+/// when not even the first fits, unless `keep_first`).
+fn listed(items: impl ExactSizeIterator<Item = String>, keep_first: bool) -> String {
     let total = items.len();
     let mut shown: Vec<String> = Vec::new();
     let mut used = 0;
     for item in items {
-        if used + item.len() > LIST_BUDGET {
+        if (!keep_first || !shown.is_empty()) && used + item.len() > LIST_BUDGET {
             break;
         }
         used += item.len() + 2;
@@ -281,7 +281,9 @@ fn listed(items: impl ExactSizeIterator<Item = String>) -> String {
 }
 
 fn listed_with_reasons(excluded: &[(&str, Excluded)]) -> String {
-    listed(excluded.iter().map(|(name, why)| format!("{name}: {}", why.reason())))
+    // The first reason is always shown: a bare "1 of them" hid why a lone ScheduledBackup
+    // does not count.
+    listed(excluded.iter().map(|(name, why)| format!("{name}: {}", why.reason())), true)
 }
 
 /// A duration in the largest unit that divides it: `7 days`, `36 hours`, `90 minutes`.
@@ -298,3 +300,6 @@ pub(super) fn human(d: TimeDelta) -> String {
         plural(s, "second")
     }
 }
+
+#[cfg(test)]
+mod tests;
