@@ -62,9 +62,10 @@ pub fn configured(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let v = if c.is_replica(obj.name()) {
         Violation::new(
             BACKUP_CONFIGURED,
+            // What it means for a replica leads: the API server may cut a warning at 256 characters.
             format!(
-                "replica cluster without its own WAL archive ({problem}): fine while it follows its source, but \
-                 configure archiving before promoting it"
+                "replica cluster without its own WAL archive: fine while it follows its source, but configure \
+                 archiving before promoting it. {problem}"
             ),
         )
         .warn_only()

@@ -132,7 +132,8 @@ fn backup_configured_accepts_in_tree_and_any_wal_archiver_plugin() {
             format!("{none}  replica: {{enabled: true, source: origin}}\n"),
             "",
             Some((
-                "replica cluster without its own WAL archive (WAL is not archived, so",
+                "replica cluster without its own WAL archive: fine while it follows its source, but configure \
+                 archiving before promoting it. WAL is not archived, so",
                 "spec.plugins",
                 true,
             )),
