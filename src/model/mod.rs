@@ -137,7 +137,8 @@ impl KindId {
 
 /// A handled kind whose body does not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot decode {kind} {name}: {reason}")]
+// An object whose metadata does not decode has no name to show: no "Cluster : …".
+#[error("cannot decode {kind}{}: {reason}", if .name.is_empty() { String::new() } else { format!(" {}", .name) })]
 pub struct DecodeError {
     pub kind: String,
     pub name: String,

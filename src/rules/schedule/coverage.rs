@@ -136,6 +136,9 @@ fn judge(
 pub(super) enum Excluded {
     Suspended,
     NoSchedule,
+    /// Standard five-field cron: CNPG runs it seconds first, not as written, and
+    /// scheduled-backup-schedule denies it.
+    FiveFields,
     Invalid,
     NeverFires,
     Method(String),
@@ -147,6 +150,7 @@ impl Excluded {
         match self {
             Excluded::Suspended => "suspended".into(),
             Excluded::NoSchedule => "no schedule".into(),
+            Excluded::FiveFields => "five-field schedule, see scheduled-backup-schedule".into(),
             Excluded::Invalid => "schedule does not parse".into(),
             Excluded::NeverFires => "never fires".into(),
             Excluded::Method(m) => format!("method {m} not configured on the Cluster"),
@@ -219,7 +223,10 @@ impl<'a> Plan<'a> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or(Excluded::NoSchedule)?;
-        let parsed = cron::parse(expr).map_err(|_| Excluded::Invalid)?;
+        let parsed = cron::parse(expr).map_err(|e| match e {
+            cron::CronError::FiveFields { .. } => Excluded::FiveFields,
+            _ => Excluded::Invalid,
+        })?;
         match parsed.every() {
             Some(d) if d > max => Err(Excluded::EveryTooLong),
             Some(_) => Ok(parsed),

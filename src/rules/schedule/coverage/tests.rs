@@ -67,6 +67,12 @@ fn the_union_of_a_clusters_scheduled_backups_is_judged() {
             "weekly, daily unparseable",
             format!("{five_fields}{}", weekly()),
             &default,
+            Some("not counted: shop-pg-daily: five-field schedule, see scheduled-backup-schedule"),
+        ),
+        (
+            "weekly, daily garbage",
+            format!("{}{}", sb("shop-pg-daily", "0 0 2 * * * *x", ""), weekly()),
+            &default,
             Some("not counted: shop-pg-daily: schedule does not parse"),
         ),
         ("weekly with a weekly limit", weekly(), &weekly_ok, None),
