@@ -231,7 +231,11 @@ fn a_document_without_kind_or_a_handled_kind_that_does_not_decode_exits_2() {
     let bad_meta = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  [...]\nspec: {instances: 1}\n";
     let out = dbhook(&["check", "-"], Some(bad_meta));
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("<stdin>:1: cannot decode Cluster: metadata"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("<stdin>:1: cannot decode Cluster: metadata"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -493,7 +493,10 @@ mod tests {
             json!("$values/{{valuesPath}}")
         );
         // In a field naming the object it can only be a chart source, and says so with its line.
-        let err = document("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n  namespace: ns-{{ .Release.Namespace }}\n").unwrap_err();
+        let err = document(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n  namespace: ns-{{ .Release.Namespace }}\n",
+        )
+        .unwrap_err();
         assert_eq!((err.line, err.message.as_str()), (5, TEMPLATE_HINT));
     }
 

@@ -61,7 +61,10 @@ pub fn coverage(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
 /// `v` with the ScheduledBackups it was judged from (the reviewed one is the subject itself).
 fn consulted(mut v: Violation, items: &[Arc<Object>], reviewed: Option<&Object>) -> Violation {
     let replaced = reviewed.map(Object::name);
-    for item in items.iter().filter(|o| Some(o.name()) != replaced) {
+    // By name, as the message lists them: the view's order must not change the finding.
+    let mut read: Vec<&Arc<Object>> = items.iter().filter(|o| Some(o.name()) != replaced).collect();
+    read.sort_by(|a, b| a.name().cmp(b.name()));
+    for item in read {
         v = v.consulted(item);
     }
     v
@@ -290,7 +293,10 @@ fn listed(items: impl ExactSizeIterator<Item = String>, keep_first: bool) -> Str
 fn listed_with_reasons(excluded: &[(&str, Excluded)]) -> String {
     // The first reason is always shown: a bare "1 of them" hid why a lone ScheduledBackup
     // does not count.
-    listed(excluded.iter().map(|(name, why)| format!("{name}: {}", why.reason())), true)
+    listed(
+        excluded.iter().map(|(name, why)| format!("{name}: {}", why.reason())),
+        true,
+    )
 }
 
 /// A duration in the largest unit that divides it: `7 days`, `36 hours`, `90 minutes`.

@@ -92,12 +92,19 @@ fn the_union_of_a_clusters_scheduled_backups_is_judged() {
             &default,
             None,
         ),
-        ("@every within the limit", sb("shop-pg-often", "@every 6h", ""), &default, None),
+        (
+            "@every within the limit",
+            sb("shop-pg-often", "@every 6h", ""),
+            &default,
+            None,
+        ),
         (
             "@every over the limit never counts",
             sb("shop-pg-often", "@every 48h", ""),
             &default,
-            Some("no ScheduledBackup of Cluster shop-pg takes base backups (shop-pg-often: @every longer than the limit)"),
+            Some(
+                "no ScheduledBackup of Cluster shop-pg takes base backups (shop-pg-often: @every longer than the limit)",
+            ),
         ),
         (
             "@every over the limit next to a daily one",
@@ -205,7 +212,11 @@ fn a_scheduled_backup_change_is_judged_with_the_cluster_it_targets() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(!got[0].warn_only);
     assert_eq!(got[0].path.as_deref(), Some("spec.cluster.name"));
-    assert!(got[0].message.contains("shop-pg-daily: suspended"), "{}", got[0].message);
+    assert!(
+        got[0].message.contains("shop-pg-daily: suspended"),
+        "{}",
+        got[0].message
+    );
     // So is moving it to a weekly schedule.
     let moved = sb("shop-pg-daily", "0 0 2 * * 6", "");
     assert_eq!(on_backup(&moved, "shop-pg-daily", &world, ADMIT_UPDATE).len(), 1);
@@ -228,8 +239,16 @@ fn an_unrelated_change_yields_the_same_finding_for_the_old_and_the_new_object() 
     assert_eq!(old.len(), 1);
     assert_eq!(old, new);
     // The Cluster's own finding reads the same, whatever order the view lists backups in.
-    let a = on_cluster(&format!("{}{}{PLUGIN_CLUSTER}", weekly(), sb("a-monthly", "0 0 0 1 * *", "")), At::Update, &Policy::default());
-    let b = on_cluster(&format!("{}{}{PLUGIN_CLUSTER}", sb("a-monthly", "0 0 0 1 * *", ""), weekly()), At::Update, &Policy::default());
+    let a = on_cluster(
+        &format!("{}{}{PLUGIN_CLUSTER}", weekly(), sb("a-monthly", "0 0 0 1 * *", "")),
+        At::Update,
+        &Policy::default(),
+    );
+    let b = on_cluster(
+        &format!("{}{}{PLUGIN_CLUSTER}", sb("a-monthly", "0 0 0 1 * *", ""), weekly()),
+        At::Update,
+        &Policy::default(),
+    );
     assert_eq!(a, b);
     assert!(a[0].message.contains("(a-monthly, shop-pg-weekly)"), "{}", a[0].message);
 }
@@ -254,10 +273,20 @@ fn unparseable_and_hostile_schedules_never_break_coverage() {
     yaml.push_str("apiVersion: postgresql.cnpg.io/v1\nkind: ScheduledBackup\nmetadata: {name: no-schedule, namespace: shop}\nspec:\n  cluster: {name: shop-pg}\n  method: plugin\n  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}\n---\n");
     let got = on_cluster(&format!("{yaml}{PLUGIN_CLUSTER}"), At::Complete, &Policy::default());
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].message.starts_with("no ScheduledBackup of Cluster shop-pg takes base backups ("), "{}", got[0].message);
+    assert!(
+        got[0]
+            .message
+            .starts_with("no ScheduledBackup of Cluster shop-pg takes base backups ("),
+        "{}",
+        got[0].message
+    );
     assert!(got[0].message.contains(" more)"), "{}", got[0].message);
     // With a daily one beside them the Cluster is covered.
-    let got = on_cluster(&format!("{yaml}{}{PLUGIN_CLUSTER}", daily()), At::Complete, &Policy::default());
+    let got = on_cluster(
+        &format!("{yaml}{}{PLUGIN_CLUSTER}", daily()),
+        At::Complete,
+        &Policy::default(),
+    );
     assert!(got.is_empty(), "{got:?}");
 }
 
@@ -291,20 +320,46 @@ fn messages_fit_a_warning_for_real_names_and_stay_bounded_for_many() {
     let mut many = String::new();
     for i in 0..40 {
         let extra = if i % 2 == 0 { "  suspend: true\n" } else { "" };
-        many.push_str(&sb(&format!("shop-pg-production-weekly-full-backup-{i:02}"), "0 0 3 * * 0", extra));
+        many.push_str(&sb(
+            &format!("shop-pg-production-weekly-full-backup-{i:02}"),
+            "0 0 3 * * 0",
+            extra,
+        ));
     }
     let many = long(&format!("{many}{PLUGIN_CLUSTER}"));
     // The API server may cut a warning at 256 characters: what is kept must still say how long
     // the gap is and why a ScheduledBackup does not count; the hint may be cut.
-    let got = run_rule(coverage, &realistic, "Cluster/payments-ledger-pg", At::Complete, &Policy::default());
+    let got = run_rule(
+        coverage,
+        &realistic,
+        "Cluster/payments-ledger-pg",
+        At::Complete,
+        &Policy::default(),
+    );
     let warning = format!("dbhook: audit: would deny: [{}] {}", got[0].rule, got[0].message);
     let kept: String = warning.chars().take(256).collect();
-    for part in ["leave up to 7 days without a base backup", "not counted: payments-ledger-pg-daily: suspended"] {
-        assert!(kept.contains(part), "{part:?} not in the first 256 characters: {warning}");
+    for part in [
+        "leave up to 7 days without a base backup",
+        "not counted: payments-ledger-pg-daily: suspended",
+    ] {
+        assert!(
+            kept.contains(part),
+            "{part:?} not in the first 256 characters: {warning}"
+        );
     }
-    let got = run_rule(coverage, &many, "Cluster/payments-ledger-pg", At::Complete, &Policy::default());
+    let got = run_rule(
+        coverage,
+        &many,
+        "Cluster/payments-ledger-pg",
+        At::Complete,
+        &Policy::default(),
+    );
     let warning = format!("dbhook: audit: would deny: [{}] {}", got[0].rule, got[0].message);
-    assert!(warning.chars().count() <= 320, "{} chars: {warning}", warning.chars().count());
+    assert!(
+        warning.chars().count() <= 320,
+        "{} chars: {warning}",
+        warning.chars().count()
+    );
 }
 
 #[test]
