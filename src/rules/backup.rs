@@ -74,7 +74,15 @@ pub fn configured(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     } else {
         Violation::new(BACKUP_CONFIGURED, problem)
     };
-    out.push(v.at(path));
+    let observed = if snapshots_only {
+        "volume snapshots only, no WAL archiver"
+    } else {
+        "no WAL archiver"
+    };
+    out.push(v.at(path).evidence(
+        observed,
+        "spec.backup.barmanObjectStore or an enabled spec.plugins[] entry with isWALArchiver: true",
+    ));
 }
 
 /// Why a Cluster that does not archive WAL does not, where to fix it, and whether it is backed up
@@ -153,7 +161,19 @@ pub fn retention(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             },
         },
     };
-    out.push(Violation::new(BACKUP_RETENTION, problem).at(path));
+    let bounds = match params.max_days {
+        Some(max) => format!("{path} matching ^[1-9][0-9]*[dwm]$, {}..={max} days", params.min_days),
+        None => format!("{path} matching ^[1-9][0-9]*[dwm]$, at least {} days", params.min_days),
+    };
+    let observed = match value {
+        Some(v) if !v.is_empty() => format!("{path} {v:?}"),
+        _ => format!("{path} unset"),
+    };
+    out.push(
+        Violation::new(BACKUP_RETENTION, problem)
+            .at(path)
+            .evidence(observed, bounds),
+    );
 }
 
 /// A plugin-based Cluster that still sets `spec.backup.retentionPolicy`: the plugin ignores it

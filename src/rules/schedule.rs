@@ -119,7 +119,14 @@ pub fn schedule(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         ),
         Ok(_) => return,
     };
-    out.push(Violation::new(SCHEDULED_BACKUP_SCHEDULE, problem).at("spec.schedule"));
+    out.push(
+        Violation::new(SCHEDULED_BACKUP_SCHEDULE, problem)
+            .at("spec.schedule")
+            .evidence(
+                format!("spec.schedule {expr:?}"),
+                "six fields, seconds first, that fire (e.g. \"0 0 2 * * *\")",
+            ),
+    );
 }
 
 /// What the literal six-field conversion would leave uncovered, as a clause for the hint: the
