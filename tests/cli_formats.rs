@@ -362,9 +362,39 @@ fn each_subcommand_reads_its_own_output_variable() {
     assert!(serde_json::from_slice::<Value>(&rules.stdout).unwrap().is_array());
     let mutate = run_with_env(&["mutate", "examples/shop.yaml"], "DBHOOK_MUTATE_OUTPUT", "json");
     assert_eq!(serde_json::from_slice::<Value>(&mutate.stdout).unwrap()["kind"], "List");
+    // check reads DBHOOK_OUTPUT and its own DBHOOK_CHECK_OUTPUT, which wins; the flag beats both.
+    let check = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dbhook"));
+        c.args(["check"]).args(args).arg("examples/shop.yaml").current_dir(ROOT);
+        c.env_remove("DBHOOK_OUTPUT").env_remove("DBHOOK_CHECK_OUTPUT");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let json = |o: &std::process::Output| serde_json::from_slice::<Value>(&o.stdout).ok();
+    assert!(json(&check(&[("DBHOOK_OUTPUT", "json")], &[])).is_some_and(|v| v["summary"].is_object()));
+    assert!(json(&check(&[("DBHOOK_CHECK_OUTPUT", "json")], &[])).is_some_and(|v| v["summary"].is_object()));
+    let both = check(&[("DBHOOK_OUTPUT", "text"), ("DBHOOK_CHECK_OUTPUT", "sarif")], &[]);
+    assert_eq!(json(&both).unwrap()["version"], "2.1.0", "{}", stdout(&both));
+    let flag = check(&[("DBHOOK_CHECK_OUTPUT", "sarif")], &["-o", "text"]);
+    assert!(
+        json(&flag).is_none() && stdout(&flag).contains("objects checked"),
+        "{}",
+        stdout(&flag)
+    );
+    let bad = check(&[("DBHOOK_OUTPUT", "yaml")], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("DBHOOK_OUTPUT") && stderr(&bad).contains("junit"),
+        "{}",
+        stderr(&bad)
+    );
     // And --help names each one.
+    let help = stdout(&dbhook(&["check", "--help"], None));
+    assert!(help.contains("Also read from DBHOOK_OUTPUT"), "{help}");
     for (cmd, var) in [
-        ("check", "DBHOOK_OUTPUT"),
+        ("check", "DBHOOK_CHECK_OUTPUT"),
         ("rules", "DBHOOK_RULES_OUTPUT"),
         ("mutate", "DBHOOK_MUTATE_OUTPUT"),
     ] {

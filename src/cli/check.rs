@@ -250,7 +250,14 @@ pub fn run(args: &CheckArgs) -> u8 {
             return exit::INPUT;
         }
     };
-    let rendered = match args.output {
+    let format = match args.output_format() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("dbhook: {e}");
+            return exit::INPUT;
+        }
+    };
+    let rendered = match format {
         OutputFormat::Text => output::text_with(&checked, policy.mode, output::use_colour(), args.explain),
         OutputFormat::Json => formats::json_with_notes(&checked),
         OutputFormat::Sarif => formats::sarif_with_notes(&checked),

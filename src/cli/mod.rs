@@ -159,6 +159,28 @@ fn parse_sync_timeout(s: &str) -> Result<SyncTimeout, String> {
     Ok(SyncTimeout(std::time::Duration::from_secs(secs)))
 }
 
+impl CheckArgs {
+    /// `--output`, else DBHOOK_CHECK_OUTPUT (both read by clap), else DBHOOK_OUTPUT, else text.
+    pub fn output_format(&self) -> Result<OutputFormat, String> {
+        if let Some(f) = self.output {
+            return Ok(f);
+        }
+        match std::env::var("DBHOOK_OUTPUT") {
+            Ok(v) if !v.is_empty() => <OutputFormat as ValueEnum>::from_str(&v, false).map_err(|_| {
+                let allowed: Vec<String> = OutputFormat::value_variants()
+                    .iter()
+                    .filter_map(|f| f.to_possible_value().map(|p| p.get_name().to_string()))
+                    .collect();
+                format!(
+                    "DBHOOK_OUTPUT={v:?} is not an output format of check: use one of {}",
+                    allowed.join(", ")
+                )
+            }),
+            _ => Ok(OutputFormat::Text),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -185,9 +207,10 @@ pub struct CheckArgs {
     /// The input is the whole picture: objects it does not contain are absent, not unknown.
     #[arg(long, env = "DBHOOK_COMPLETE")]
     pub complete: bool,
-    /// Output format.
-    #[arg(long, short, env = "DBHOOK_OUTPUT", value_enum, default_value = "text")]
-    pub output: OutputFormat,
+    /// Output format [default: text]. Also read from DBHOOK_OUTPUT, which DBHOOK_CHECK_OUTPUT
+    /// overrides.
+    #[arg(long, short, env = "DBHOOK_CHECK_OUTPUT", value_enum)]
+    pub output: Option<OutputFormat>,
     /// Namespace of objects that carry none, as `kubectl apply -n` (kustomize, Flux and Argo CD
     /// set it at deploy time). Its variable is DBHOOK_CHECK_NAMESPACE: DBHOOK_NAMESPACE is
     /// `certs`'.
