@@ -25,7 +25,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::{Deserialize, Serialize};
 
 use super::resources::Res;
-use crate::model::workload::{Container, PodSpec};
+use crate::model::workload::{Container, JobStatus, PodSpec};
 use crate::model::{KindId, Marks, Object, Spec, Workload, WorkloadKind, keys};
 
 /// One of the watched resources, at the type level: kube's watcher decodes `Cached<K>` without
@@ -254,7 +254,9 @@ fn decode_spec(res: Res, spec: Option<&[u8]>, status: Option<&[u8]>) -> serde_js
     Ok(match KindId::of(&api_version(group, version), kind) {
         Some(KindId::Workload(kind)) => {
             let spec: WorkloadSpecWire = parse(spec)?;
-            let status: WorkloadStatusWire = parse(status)?;
+            // Status is the controller's: one the model cannot read means "not failed", as on
+            // the admission path, never an object without its spec.
+            let status: JobStatus = parse(status).unwrap_or_default();
             Spec::Workload(Box::new(spec.into_workload(kind, &status)))
         }
         Some(KindId::Cluster) => {
@@ -304,22 +306,8 @@ struct NameWire {
     name: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct WorkloadStatusWire {
-    conditions: Vec<ConditionWire>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct ConditionWire {
-    #[serde(rename = "type")]
-    type_: String,
-    status: String,
-}
-
 impl WorkloadSpecWire {
-    fn into_workload(self, kind: WorkloadKind, status: &WorkloadStatusWire) -> Workload {
+    fn into_workload(self, kind: WorkloadKind, status: &JobStatus) -> Workload {
         let template = match kind {
             WorkloadKind::CronJob => self.job_template.and_then(|j| j.spec).and_then(|s| s.template),
             _ => self.template,
@@ -338,11 +326,7 @@ impl WorkloadSpecWire {
                 WorkloadKind::Rollout => self.workload_ref.and_then(|r| r.name),
                 _ => None,
             },
-            failed: kind == WorkloadKind::Job
-                && status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == "Failed" && c.status == "True"),
+            failed: kind == WorkloadKind::Job && status.failed(),
         }
     }
 }
