@@ -8,14 +8,14 @@
 
 use std::io::Write;
 
-use kube::core::admission::Operation;
 use serde_json::Value;
 
 use super::{DocFormat, MutateArgs, exit, load_policy};
+use crate::engine::{self, Change, Scope};
 use crate::manifest::{Document, InputError, Source};
 use crate::model::Object;
-use crate::mutate;
 use crate::policy::Policy;
+use crate::view::EmptyView;
 
 /// What `mutate` made of its input.
 #[derive(Debug, Default)]
@@ -28,25 +28,25 @@ pub struct Mutated {
     pub notes: Vec<String>,
 }
 
-/// Applies the injection to one object; `None` when it does not change.
+/// Applies the injection to one object, as the mutating webhook would on CREATE; `None` when
+/// it does not change.
 fn patch(doc: &Document, policy: &Policy, notes: &mut Vec<String>) -> Result<Option<Value>, InputError> {
     let obj = Object::from_value(&doc.value).map_err(|e| InputError::Parse {
         file: doc.file.clone(),
         line: doc.line,
         message: e.to_string(),
     })?;
-    if policy.is_excluded(obj.namespace()) {
-        return Ok(None);
-    }
-    let m = mutate::plan(&obj, &Operation::Create, policy);
+    // The mutation reads neither the view nor the time; the mode does not matter either: the
+    // planned patch is applied in audit mode too, as the manifest is the output.
+    let d = engine::review_scoped(&Change::create(&obj), &EmptyView, policy, chrono::Utc::now(), Scope::Mutate);
     let at = format!("{}:{}: {} {}", doc.file, doc.line, obj.kind, obj.qualified_name());
-    notes.extend(m.warnings.iter().map(|w| format!("{at}: {w}")));
-    notes.extend(m.config_errors.iter().map(|e| format!("{at}: [injection-config] {e}")));
-    if m.patch.is_empty() {
+    notes.extend(d.notices.iter().map(|w| format!("{at}: {w}")));
+    notes.extend(d.config_errors.iter().map(|e| format!("{at}: [injection-config] {e}")));
+    if d.planned_patch.is_empty() {
         return Ok(None);
     }
     let mut value = doc.value.clone();
-    json_patch::patch(&mut value, &m.patch).map_err(|e| InputError::Parse {
+    json_patch::patch(&mut value, &d.planned_patch).map_err(|e| InputError::Parse {
         file: doc.file.clone(),
         line: doc.line,
         message: format!("cannot apply injection: {e}"),
