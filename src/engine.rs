@@ -360,7 +360,11 @@ pub fn review_scoped(
 /// skip the injection and every rule unseen.
 fn refuse_undecodable(d: &mut Decision, obj: &Object, reason: &str) {
     let (ns, name) = (obj.namespace(), obj.name());
-    let qualified = if ns.is_empty() { name.to_string() } else { format!("{ns}/{name}") };
+    let qualified = if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    };
     let message = format!("dbhook cannot decode {} {qualified}: {reason}", obj.kind);
     match d.mode {
         Mode::Enforce => {
@@ -631,3 +635,7 @@ fn apply_mode(d: &mut Decision, obj: &Object) {
 #[cfg(test)]
 #[path = "testing/engine.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "testing/engine_gate.rs"]
+mod gate_tests;

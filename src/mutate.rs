@@ -47,7 +47,7 @@ pub fn resolve(obj: &Object, policy: &Policy) -> Option<Resolved> {
 }
 
 /// Resolves the injection settings of a labelled workload; `Err` lists every problem found.
-pub fn resolve_config(obj: &Object, cluster: &str, policy: &Policy) -> Result<InjectionConfig, Vec<String>> {
+fn resolve_config(obj: &Object, cluster: &str, policy: &Policy) -> Result<InjectionConfig, Vec<String>> {
     let mut errors = Vec::new();
     let ann = |k: &str| obj.annotation(k);
 

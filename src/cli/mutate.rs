@@ -38,7 +38,13 @@ fn patch(doc: &Document, policy: &Policy, notes: &mut Vec<String>) -> Result<Opt
     })?;
     // The mutation reads neither the view nor the time; the mode does not matter either: the
     // planned patch is applied in audit mode too, as the manifest is the output.
-    let d = engine::review_scoped(&Change::create(&obj), &EmptyView, policy, chrono::Utc::now(), Scope::Mutate);
+    let d = engine::review_scoped(
+        &Change::create(&obj),
+        &EmptyView,
+        policy,
+        chrono::Utc::now(),
+        Scope::Mutate,
+    );
     let at = format!("{}:{}: {} {}", doc.file, doc.line, obj.kind, obj.qualified_name());
     notes.extend(d.notices.iter().map(|w| format!("{at}: {w}")));
     notes.extend(d.config_errors.iter().map(|e| format!("{at}: [injection-config] {e}")));

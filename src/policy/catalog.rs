@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::params::{self, Params};
 use super::Action;
+use super::params::{self, Params};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInfo {

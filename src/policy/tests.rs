@@ -1,5 +1,5 @@
-use super::*;
 use super::catalog::{self, CATALOG};
+use super::*;
 
 fn err(yaml: &str) -> String {
     Policy::from_yaml(yaml)

@@ -220,3 +220,31 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 pub(crate) mod fixture;
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_id_has_exactly_one_check_in_catalog_order() {
+        for info in CATALOG {
+            let checks = RULES.iter().filter(|r| r.info.id == info.id).count();
+            assert_eq!(checks, 1, "{} has {checks} checks", info.id);
+        }
+        let table: Vec<&str> = registry().iter().map(|r| r.info.id).collect();
+        let catalog: Vec<&str> = CATALOG.iter().map(|r| r.id).collect();
+        assert_eq!(table, catalog);
+    }
+
+    #[test]
+    fn the_table_holds_the_catalog_entries_themselves() {
+        for (rule, info) in RULES.iter().zip(CATALOG) {
+            assert_eq!(
+                (rule.info.default_action, rule.info.summary, rule.info.why),
+                (info.default_action, info.summary, info.why),
+                "{}",
+                info.id
+            );
+        }
+    }
+}
