@@ -214,6 +214,38 @@ mod tests {
     }
 
     #[test]
+    fn objects_the_webhook_would_not_patch_are_written_back_untouched() {
+        // The engine's gate decides for both front doors: an excluded namespace, an object
+        // being deleted.
+        let excluded = ROLLOUT.replace("  name: web\n", "  name: web\n  namespace: kube-system\n");
+        assert_eq!(mutate(&excluded), excluded);
+        let deleting = ROLLOUT.replace(
+            "  name: web\n",
+            "  name: web\n  deletionTimestamp: '2026-01-01T00:00:00Z'\n",
+        );
+        assert_eq!(mutate(&deleting), deleting);
+        assert_ne!(mutate(ROLLOUT), ROLLOUT, "the same Rollout is patched otherwise");
+    }
+
+    #[test]
+    fn unusable_annotations_are_a_note_and_no_patch() {
+        let bad = ROLLOUT.replace("  labels:", "  annotations: {dbhook.io/env-name: db-url}\n  labels:");
+        let sources = [Source {
+            file: "in.yaml".into(),
+            text: bad.clone(),
+        }];
+        let out = mutate_sources(&sources, &Policy::default()).unwrap();
+        assert_eq!(out.yaml, bad);
+        assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+        assert!(
+            out.notes[0]
+                .starts_with("in.yaml:2: Rollout web: [injection-config] annotation dbhook.io/env-name: \"db-url\""),
+            "{:?}",
+            out.notes
+        );
+    }
+
+    #[test]
     fn list_items_are_patched_in_place() {
         let list = format!(
             "apiVersion: v1\nkind: List\nitems:\n- {}\n",
