@@ -1,4 +1,5 @@
-//! `review()`: mutation plus the enabled rules, with exemptions and mode applied once. No I/O.
+//! `review()`: the gate (what is reviewed at all, what is refused unread), then mutation plus
+//! the enabled rules, with exemptions and mode applied once. No I/O.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
