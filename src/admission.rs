@@ -8,8 +8,8 @@ use kube::core::{DynamicObject, Status};
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::engine::{self, Change, Decision, Old, Scope};
-use crate::model::{KindId, Object};
+use crate::engine::{self, Change, Decision, Old, Scope, Skipped};
+use crate::model::{KindId, Marks, Object, Spec};
 use crate::policy::{Mode, Policy};
 use crate::redact;
 use crate::view::View;
@@ -274,69 +274,70 @@ pub fn handle(
         ..Summary::default()
     };
     let mut response = AdmissionResponse::from(&req);
-    // Subresources (status, scale) carry no pod template worth judging; the chart never sends
-    // them, but a hand-written configuration matching `*/*` might.
-    let acting = matches!(req.operation, Operation::Create | Operation::Update)
-        && req.sub_resource.is_none()
-        && !policy.is_excluded(namespace);
     let finalizers_only = match (&req.operation, &req.object, &req.old_object) {
         (Operation::Update, Some(new), Some(old)) => only_removes_finalizers(new, old),
         _ => false,
     };
-    // Even an object dbhook cannot read must be let go while it is being deleted.
-    let unblockable = finalizers_only || terminating(&req, &raw);
+    let deleting = terminating(&req, &raw);
     let object = req.object.take();
-    match decode(&req, object, raw.object.as_ref()) {
-        Some(Err(reason)) if acting && !unblockable => {
-            summary.decode_error = true;
-            let mode = engine::mode_for(namespace, view, policy);
-            summary.mode = Some(mode);
-            let message = format!(
-                "dbhook cannot decode {} {}: {reason}",
-                summary.kind,
-                qualified(&summary.namespace, &summary.name)
-            );
-            response = match mode {
-                Mode::Enforce => deny(response, message),
-                Mode::Audit => {
-                    response.warnings = Some(vec![crate::rules::truncate(
-                        &format!("dbhook: audit: {message}"),
-                        engine::MAX_WARNING_CHARS,
-                    )]);
-                    response
-                }
-            };
-        }
-        Some(Ok(obj)) if acting => {
-            let decoded_old = match req.operation {
-                Operation::Update => Some(decode_old(&mut req, raw.old_object.as_ref())),
-                _ => None,
-            };
-            let old = match &decoded_old {
-                None => Old::None,
-                Some(Ok(old)) => Old::Object(old),
-                Some(Err(reason)) => Old::Unusable(reason.clone()),
-            };
-            let change = Change::state(&obj, req.operation.clone())
-                .with_old(old)
-                .dry_run(req.dry_run)
-                .only_removes_finalizers(finalizers_only);
-            let decision = engine::review_scoped(&change, view, policy, now, scope);
-            summary.mode = Some(decision.mode);
-            response = respond(response, &decision, &mut summary)?;
-        }
-        _ => {}
-    }
+    let obj = match decode(&req, object, raw.object.as_ref()) {
+        // Not a kind dbhook reviews (or no object at all): nothing to ask the engine.
+        None => return finish(response, summary),
+        Some(Ok(obj)) => obj,
+        Some(Err(reason)) => undecodable(&req, reason),
+    };
+    let readable = !matches!(obj.spec, Spec::Undecodable(_));
+    let decoded_old = match req.operation {
+        Operation::Update if readable => Some(decode_old(&mut req, raw.old_object.as_ref())),
+        _ => None,
+    };
+    let old = match &decoded_old {
+        None => Old::None,
+        Some(Ok(old)) => Old::Object(old),
+        Some(Err(reason)) => Old::Unusable(reason.clone()),
+    };
+    let change = Change::state(&obj, req.operation.clone())
+        .with_old(old)
+        .dry_run(req.dry_run)
+        .only_removes_finalizers(finalizers_only)
+        .subresource(req.sub_resource.is_some())
+        .request_namespace(namespace)
+        .deleting(deleting);
+    let decision = engine::review_scoped(&change, view, policy, now, scope);
+    summary.decode_error = !readable && decision.skipped.is_none();
+    // The log names the mode wherever the engine had a readable object of its scope.
+    let in_scope = match decision.skipped {
+        None => true,
+        Some(Skipped::Terminating) => readable,
+        Some(_) => false,
+    };
+    summary.mode = in_scope.then_some(decision.mode);
+    response = respond(response, &decision, &mut summary)?;
+    finish(response, summary)
+}
+
+/// The body to send, and the summary with the outcome.
+fn finish(response: AdmissionResponse, mut summary: Summary) -> Result<Answer, BadRequest> {
     summary.allowed = response.allowed;
     let body = encode(response)?;
     Ok(Answer { body, summary })
 }
 
-fn qualified(ns: &str, name: &str) -> String {
-    if ns.is_empty() {
-        name.to_string()
-    } else {
-        format!("{ns}/{name}")
+/// The request's object, of a handled kind, as the model could not read it: named as the
+/// request names it, with the reason.
+fn undecodable(req: &AdmissionRequest<DynamicObject>, reason: String) -> Object {
+    let (api_version, kind) = request_kind(req);
+    Object {
+        api_version,
+        kind,
+        meta: ObjectMeta {
+            name: Some(req.name.clone()),
+            namespace: req.namespace.clone(),
+            ..ObjectMeta::default()
+        },
+        labels: Marks::default(),
+        annotations: Marks::default(),
+        spec: Spec::Undecodable(Box::new(reason)),
     }
 }
 

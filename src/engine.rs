@@ -1,4 +1,5 @@
-//! `review()`: mutation plus the enabled rules, with exemptions and mode applied once. No I/O.
+//! `review()`: the gate (what is reviewed at all, what is refused unread), then mutation plus
+//! the enabled rules, with exemptions and mode applied once. No I/O.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use crate::evidence::Evidence;
 use crate::exemption::{self, Exemption, State};
-use crate::model::Object;
+use crate::model::{Object, Spec};
 use crate::mutate;
 use crate::policy::{Action, Mode, Policy};
 use crate::redact;
@@ -76,11 +77,28 @@ impl Finding {
     }
 }
 
+/// Why a change was let through without being looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// A DELETE or CONNECT: nothing to inject into or judge.
+    Operation,
+    /// A subresource (`status`, `scale`): no pod template worth judging. The chart never sends
+    /// them, but a hand-written configuration matching `*/*` might.
+    Subresource,
+    /// The object, or the request, is in a namespace the policy excludes.
+    ExcludedNamespace,
+    /// Being deleted: it then only receives updates that remove finalizers, and judging or
+    /// patching it could only block the deletion.
+    Terminating,
+}
+
 /// Everything a front door needs to answer.
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub allowed: bool,
     pub mode: Mode,
+    /// Set when the change was not reviewed at all (then allowed, with nothing else set).
+    pub skipped: Option<Skipped>,
     /// The patch to return; empty in audit mode.
     pub patch: Vec<PatchOperation>,
     /// What the injection would change, whatever the mode.
@@ -88,6 +106,9 @@ pub struct Decision {
     /// Containers that get (or would get) the env var.
     pub injected: Vec<String>,
     pub env_name: String,
+    /// Why the object's dbhook annotations are unusable, so nothing is injected; rule
+    /// `injection-config` reports each as a finding.
+    pub config_errors: Vec<String>,
     /// Findings with action deny or warn (rules set to off never report).
     pub findings: Vec<Finding>,
     /// Findings suppressed by an exemption the policy allows; kept so the exemption leaves a
@@ -109,10 +130,12 @@ impl Decision {
         Decision {
             allowed: true,
             mode,
+            skipped: None,
             patch: Vec::new(),
             planned_patch: Vec::new(),
             injected: Vec::new(),
             env_name: String::new(),
+            config_errors: Vec::new(),
             findings: Vec::new(),
             exempted: Vec::new(),
             warnings: Vec::new(),
@@ -141,6 +164,14 @@ pub struct Change<'a> {
     /// `resourceVersion` and `generation` aside). Only a front door holding the raw objects can
     /// tell, so it says so here.
     pub only_removes_finalizers: bool,
+    /// The request is for a subresource of the object.
+    pub subresource: bool,
+    /// The namespace the request was made in, where the front door has one besides the
+    /// object's (an AdmissionReview's `namespace`): excluded if either is.
+    pub request_namespace: Option<&'a str>,
+    /// The request's raw object or old object carries a `deletionTimestamp`. Only consulted for
+    /// an object that did not decode: a decoded one is judged by its own metadata.
+    pub deleting: bool,
 }
 
 /// The object an UPDATE replaces.
@@ -170,6 +201,9 @@ impl<'a> Change<'a> {
             old: Old::None,
             dry_run: false,
             only_removes_finalizers: false,
+            subresource: false,
+            request_namespace: None,
+            deleting: false,
         }
     }
 
@@ -196,14 +230,51 @@ impl<'a> Change<'a> {
         self
     }
 
-    /// The object is being deleted: it then only receives updates that remove finalizers, and
-    /// judging or patching it could only block the deletion.
+    pub fn subresource(mut self, subresource: bool) -> Change<'a> {
+        self.subresource = subresource;
+        self
+    }
+
+    pub fn request_namespace(mut self, namespace: &'a str) -> Change<'a> {
+        self.request_namespace = Some(namespace);
+        self
+    }
+
+    pub fn deleting(mut self, deleting: bool) -> Change<'a> {
+        self.deleting = deleting;
+        self
+    }
+
+    /// The object is being deleted ([`Skipped::Terminating`]). One that did not decode is let
+    /// go as well when the update only removes finalizers: there is nothing to ratchet against.
     fn terminating(&self) -> bool {
+        if let Spec::Undecodable(_) = self.object.spec {
+            return self.deleting || self.only_removes_finalizers;
+        }
         let old = match self.old {
             Old::Object(o) => o.meta.deletion_timestamp.is_some(),
             _ => false,
         };
         old || self.object.meta.deletion_timestamp.is_some()
+    }
+
+    fn excluded(&self, policy: &Policy) -> bool {
+        policy.is_excluded(self.object.namespace()) || self.request_namespace.is_some_and(|ns| policy.is_excluded(ns))
+    }
+
+    /// Why the change is not to be reviewed, if it is not.
+    fn skipped(&self, policy: &Policy) -> Option<Skipped> {
+        if !matches!(self.operation, Operation::Create | Operation::Update) {
+            Some(Skipped::Operation)
+        } else if self.subresource {
+            Some(Skipped::Subresource)
+        } else if self.excluded(policy) {
+            Some(Skipped::ExcludedNamespace)
+        } else if self.terminating() {
+            Some(Skipped::Terminating)
+        } else {
+            None
+        }
     }
 
     fn is_update(&self) -> bool {
@@ -234,22 +305,20 @@ pub fn review_scoped(
     let obj = change.object;
     let mode = mode_for(obj.namespace(), view, policy);
     let mut d = Decision::allow(mode);
-    if !matches!(change.operation, Operation::Create | Operation::Update)
-        || policy.is_excluded(obj.namespace())
-        || change.terminating()
-    {
+    if let Some(skipped) = change.skipped(policy) {
+        d.skipped = Some(skipped);
         return d;
     }
+    if let Spec::Undecodable(reason) = &obj.spec {
+        refuse_undecodable(&mut d, obj, reason);
+        redact_decision(&mut d);
+        return d;
+    }
+    let ctx = Ctx::new(obj, view, policy, now, &change.operation);
     if scope.mutates() {
-        apply_mutation(&mut d, obj, &change.operation, policy);
+        apply_mutation(&mut d, obj, &ctx);
     }
     if scope.validates() {
-        let ctx = Ctx {
-            view,
-            policy,
-            now,
-            operation: &change.operation,
-        };
         let violations = run_rules(obj, &ctx);
         let mut notices = Vec::new();
         if let Old::Unusable(reason) = &change.old {
@@ -284,7 +353,31 @@ pub fn review_scoped(
         }
         apply_mode(&mut d, obj);
     }
-    // Messages quote annotations, images and schedules, any of which may hold a credential.
+    redact_decision(&mut d);
+    d
+}
+
+/// An object of a handled kind that dbhook cannot read is refused: letting it through would
+/// skip the injection and every rule unseen.
+fn refuse_undecodable(d: &mut Decision, obj: &Object, reason: &str) {
+    let (ns, name) = (obj.namespace(), obj.name());
+    let qualified = if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    };
+    let message = format!("dbhook cannot decode {} {qualified}: {reason}", obj.kind);
+    match d.mode {
+        Mode::Enforce => {
+            d.allowed = false;
+            d.message = Some(message);
+        }
+        Mode::Audit => d.warnings.push(format!("dbhook: audit: {message}")),
+    }
+}
+
+/// Messages quote annotations, images and schedules, any of which may hold a credential.
+fn redact_decision(d: &mut Decision) {
     d.warnings = d
         .warnings
         .iter()
@@ -303,7 +396,6 @@ pub fn review_scoped(
             *value = redacted;
         }
     }
-    d
 }
 
 /// Which of `found` (the object's findings) are pre-existing: on UPDATE, a deny finding whose
@@ -332,9 +424,11 @@ fn ratchet(change: &Change<'_>, found: &[Violation], ctx: &Ctx<'_>) -> Vec<bool>
     if rules.is_empty() {
         return pre;
     }
+    // The old object's own context: its annotations may resolve to other injection settings.
+    let old_ctx = Ctx::new(old, ctx.view, ctx.policy, ctx.now, ctx.operation);
     let mut before = Vec::new();
     for rule in rules::registry().iter().filter(|r| rules.contains(r.info.id)) {
-        (rule.check)(old, ctx, &mut before);
+        (rule.check)(old, &old_ctx, &mut before);
     }
     let keys: HashSet<Key<'_>> = before.iter().map(key).collect();
     for (p, v) in pre.iter_mut().zip(found) {
@@ -351,8 +445,9 @@ fn key(v: &Violation) -> Key<'_> {
     (v.rule, v.path.as_deref(), v.judged.as_deref().unwrap_or(&v.message))
 }
 
-fn apply_mutation(d: &mut Decision, obj: &Object, operation: &Operation, policy: &Policy) {
-    let m = mutate::plan(obj, operation, policy);
+fn apply_mutation(d: &mut Decision, obj: &Object, ctx: &Ctx<'_>) {
+    let m = mutate::plan_resolved(obj, ctx.operation, ctx.injection.as_ref());
+    d.config_errors = m.config_errors;
     d.add_notices(m.warnings);
     d.env_name = m.env_name;
     d.injected = m.injected;
@@ -541,3 +636,7 @@ fn apply_mode(d: &mut Decision, obj: &Object) {
 #[cfg(test)]
 #[path = "testing/engine.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "testing/engine_gate.rs"]
+mod gate_tests;

@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::EnvVar;
 use kube::core::admission::Operation;
 use serde_json::{Value, json};
 
+use crate::model::names::{is_c_identifier, is_dns1123_subdomain, is_secret_key};
 use crate::model::workload::ContainerAt;
 use crate::model::{Object, WorkloadKind, keys};
 use crate::policy::Policy;
@@ -33,34 +34,20 @@ pub struct Mutation {
     pub env_name: String,
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]*`: what shells and most runtimes accept as a variable name.
-pub fn is_c_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
+/// A labelled workload's injection settings: usable, or every reason they are not.
+pub type Resolved = Result<InjectionConfig, Vec<String>>;
 
-/// A Kubernetes DNS-1123 subdomain, the rule for Secret names.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
-
-/// A valid Secret data key: `[-._a-zA-Z0-9]+`.
-fn is_secret_key(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+/// The injection settings of `obj`, or `None` when dbhook injects nothing into it (not a
+/// workload, or no `dbhook.io/cluster` label). The engine resolves them once per review.
+pub fn resolve(obj: &Object, policy: &Policy) -> Option<Resolved> {
+    let (Some(_), Some(cluster)) = (obj.workload(), obj.db_cluster()) else {
+        return None;
+    };
+    Some(resolve_config(obj, cluster, policy))
 }
 
 /// Resolves the injection settings of a labelled workload; `Err` lists every problem found.
-pub fn resolve_config(obj: &Object, cluster: &str, policy: &Policy) -> Result<InjectionConfig, Vec<String>> {
+fn resolve_config(obj: &Object, cluster: &str, policy: &Policy) -> Result<InjectionConfig, Vec<String>> {
     let mut errors = Vec::new();
     let ann = |k: &str| obj.annotation(k);
 
@@ -135,17 +122,22 @@ pub fn resolve_config(obj: &Object, cluster: &str, policy: &Policy) -> Result<In
 /// Plans the injection for `obj`. Unlabelled objects, other kinds and operations other than
 /// CREATE/UPDATE yield an empty mutation.
 pub fn plan(obj: &Object, operation: &Operation, policy: &Policy) -> Mutation {
+    plan_resolved(obj, operation, resolve(obj, policy).as_ref())
+}
+
+/// [`plan`] with the settings already resolved by [`resolve`] for `obj`.
+pub fn plan_resolved(obj: &Object, operation: &Operation, injection: Option<&Resolved>) -> Mutation {
     let mut m = Mutation::default();
-    let (Some(w), Some(cluster)) = (obj.workload(), obj.db_cluster()) else {
+    let (Some(w), Some(cluster), Some(resolved)) = (obj.workload(), obj.db_cluster(), injection) else {
         return m;
     };
     if !matches!(operation, Operation::Create | Operation::Update) {
         return m;
     }
-    let cfg = match resolve_config(obj, cluster, policy) {
+    let cfg = match resolved {
         Ok(cfg) => cfg,
         Err(errors) => {
-            m.config_errors = errors;
+            m.config_errors.clone_from(errors);
             return m;
         }
     };
@@ -172,7 +164,7 @@ pub fn plan(obj: &Object, operation: &Operation, policy: &Policy) -> Mutation {
         {
             continue;
         }
-        inject_into(&mut m, &cfg, base, c);
+        inject_into(&mut m, cfg, base, c);
     }
     m
 }

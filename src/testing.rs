@@ -93,12 +93,7 @@ pub fn run_rule(
         At::Create => (&admission, Operation::Create),
         At::Update => (&admission, Operation::Update),
     };
-    let ctx = crate::rules::Ctx {
-        view,
-        policy,
-        now: chrono::Utc::now(),
-        operation: &op,
-    };
+    let ctx = crate::rules::Ctx::new(&obj, view, policy, chrono::Utc::now(), &op);
     let mut out = Vec::new();
     check(&obj, &ctx, &mut out);
     out

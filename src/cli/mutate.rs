@@ -8,14 +8,14 @@
 
 use std::io::Write;
 
-use kube::core::admission::Operation;
 use serde_json::Value;
 
 use super::{DocFormat, MutateArgs, exit, load_policy};
+use crate::engine::{self, Change, Scope};
 use crate::manifest::{Document, InputError, Source};
 use crate::model::Object;
-use crate::mutate;
 use crate::policy::Policy;
+use crate::view::EmptyView;
 
 /// What `mutate` made of its input.
 #[derive(Debug, Default)]
@@ -28,25 +28,31 @@ pub struct Mutated {
     pub notes: Vec<String>,
 }
 
-/// Applies the injection to one object; `None` when it does not change.
+/// Applies the injection to one object, as the mutating webhook would on CREATE; `None` when
+/// it does not change.
 fn patch(doc: &Document, policy: &Policy, notes: &mut Vec<String>) -> Result<Option<Value>, InputError> {
     let obj = Object::from_value(&doc.value).map_err(|e| InputError::Parse {
         file: doc.file.clone(),
         line: doc.line,
         message: e.to_string(),
     })?;
-    if policy.is_excluded(obj.namespace()) {
-        return Ok(None);
-    }
-    let m = mutate::plan(&obj, &Operation::Create, policy);
+    // The mutation reads neither the view nor the time; the mode does not matter either: the
+    // planned patch is applied in audit mode too, as the manifest is the output.
+    let d = engine::review_scoped(
+        &Change::create(&obj),
+        &EmptyView,
+        policy,
+        chrono::Utc::now(),
+        Scope::Mutate,
+    );
     let at = format!("{}:{}: {} {}", doc.file, doc.line, obj.kind, obj.qualified_name());
-    notes.extend(m.warnings.iter().map(|w| format!("{at}: {w}")));
-    notes.extend(m.config_errors.iter().map(|e| format!("{at}: [injection-config] {e}")));
-    if m.patch.is_empty() {
+    notes.extend(d.notices.iter().map(|w| format!("{at}: {w}")));
+    notes.extend(d.config_errors.iter().map(|e| format!("{at}: [injection-config] {e}")));
+    if d.planned_patch.is_empty() {
         return Ok(None);
     }
     let mut value = doc.value.clone();
-    json_patch::patch(&mut value, &m.patch).map_err(|e| InputError::Parse {
+    json_patch::patch(&mut value, &d.planned_patch).map_err(|e| InputError::Parse {
         file: doc.file.clone(),
         line: doc.line,
         message: format!("cannot apply injection: {e}"),
@@ -205,6 +211,38 @@ mod tests {
             {"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": "pg-app", "key": "uri"}}}
         ]);
         assert_eq!(read, want);
+    }
+
+    #[test]
+    fn objects_the_webhook_would_not_patch_are_written_back_untouched() {
+        // The engine's gate decides for both front doors: an excluded namespace, an object
+        // being deleted.
+        let excluded = ROLLOUT.replace("  name: web\n", "  name: web\n  namespace: kube-system\n");
+        assert_eq!(mutate(&excluded), excluded);
+        let deleting = ROLLOUT.replace(
+            "  name: web\n",
+            "  name: web\n  deletionTimestamp: '2026-01-01T00:00:00Z'\n",
+        );
+        assert_eq!(mutate(&deleting), deleting);
+        assert_ne!(mutate(ROLLOUT), ROLLOUT, "the same Rollout is patched otherwise");
+    }
+
+    #[test]
+    fn unusable_annotations_are_a_note_and_no_patch() {
+        let bad = ROLLOUT.replace("  labels:", "  annotations: {dbhook.io/env-name: db-url}\n  labels:");
+        let sources = [Source {
+            file: "in.yaml".into(),
+            text: bad.clone(),
+        }];
+        let out = mutate_sources(&sources, &Policy::default()).unwrap();
+        assert_eq!(out.yaml, bad);
+        assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+        assert!(
+            out.notes[0]
+                .starts_with("in.yaml:2: Rollout web: [injection-config] annotation dbhook.io/env-name: \"db-url\""),
+            "{:?}",
+            out.notes
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod cnpg;
 pub mod image;
+pub mod names;
 pub mod workload;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -104,6 +105,10 @@ pub enum Spec {
     ObjectStore(Box<ObjectStoreSpec>),
     Namespace,
     Other,
+    /// A handled kind whose body does not have the expected shape, with the reason: the engine
+    /// refuses it (audit mode: warns) rather than letting it pass unjudged. Boxed like the
+    /// others so that `Spec` stays two words.
+    Undecodable(Box<String>),
 }
 
 /// Which handled kind a `(apiVersion, kind)` pair is. Any version of a group is accepted: the

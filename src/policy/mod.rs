@@ -1,5 +1,6 @@
 //! The policy file (README.md, "Policy"): schema, embedded default, validation and mode resolution.
 
+pub mod catalog;
 pub mod image_glob;
 mod params;
 
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::rules::catalog::{self, CATALOG};
+use catalog::{CATALOG, RuleInfo};
 pub use params::{
     BackupConfiguredParams, ChecksumParams, CompressionParams, CoverageParams, ImageTagParams, LockstepParams, Params,
     RetentionParams, ScheduleParams,
@@ -210,7 +211,7 @@ impl Policy {
             policy.allow_namespace_mode = a;
         }
         if let Some(inj) = raw.injection {
-            if !crate::mutate::is_c_identifier(&inj.env_name) {
+            if !crate::model::names::is_c_identifier(&inj.env_name) {
                 return Err(PolicyError::Invalid(format!(
                     "injection.envName: {:?} is not a valid environment variable name (C identifier)",
                     inj.env_name
@@ -237,14 +238,14 @@ impl Policy {
                 )));
             };
             let setting = policy
-                .parse_rule(info.id, entry)
+                .parse_rule(info, entry)
                 .map_err(|e| PolicyError::Invalid(format!("rules.{id}.{e}")))?;
             policy.settings.insert(info.id, setting);
         }
         Ok(policy)
     }
 
-    fn parse_rule(&mut self, id: &'static str, entry: Value) -> Result<RuleSetting, String> {
+    fn parse_rule(&mut self, info: &'static RuleInfo, entry: Value) -> Result<RuleSetting, String> {
         let mut map = match entry {
             Value::Object(m) => m,
             Value::Null => serde_json::Map::new(),
@@ -256,7 +257,7 @@ impl Policy {
             }
             other => return Err(format!("action: expected a mapping, got {other}")),
         };
-        let default = self.setting(id);
+        let default = self.setting(info.id);
         let action = match map.remove("action") {
             None => default.action,
             // YAML 1.1 readers (Helm values, kubectl) turn a bare `off` into `false` before
@@ -278,7 +279,7 @@ impl Policy {
             Some(Value::Bool(b)) => b,
             Some(v) => return Err(format!("allowExistingViolations: {v} is not a boolean")),
         };
-        self.params.set(id, map)?;
+        (info.params)(&mut self.params, map)?;
         Ok(RuleSetting {
             action,
             allow_exemption,

@@ -4,7 +4,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::rules::catalog as ids;
+use super::catalog as ids;
 
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -179,103 +179,121 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, St
     })
 }
 
-impl Params {
-    /// Applies the parameter keys of rule `id` (everything but `action`, `allowExemption` and
-    /// `allowExistingViolations`).
-    pub(super) fn set(&mut self, id: &str, map: Map<String, Value>) -> Result<(), String> {
-        match id {
-            ids::MIGRATION_IMAGE_LOCKSTEP => {
-                let raw: RawLockstep = decode(Value::Object(map))?;
-                if let Some(m) = raw.lockstep_memory_minutes {
-                    self.migration_image_lockstep.lockstep_memory_minutes = m;
-                }
-                if let Some(globs) = raw.ignore_repositories {
-                    self.migration_image_lockstep.ignore_repositories = globs
-                        .iter()
-                        .enumerate()
-                        .map(|(i, g)| {
-                            super::image_glob::Glob::new(g)
-                                .map_err(|e| format!("ignoreRepositories[{i}]: invalid glob {g:?}: {e}"))
-                        })
-                        .collect::<Result<_, _>>()?;
-                }
-            }
-            ids::IMAGE_TAG_PINNED => {
-                let raw: RawImageTag = decode(Value::Object(map))?;
-                if let Some(t) = raw.forbidden_tags {
-                    self.image_tag_pinned.forbidden_tags = t;
-                }
-                if let Some(p) = raw.tag_pattern {
-                    let re = Regex::new(&p).map_err(|e| format!("tagPattern: invalid regex: {e}"))?;
-                    self.image_tag_pinned.tag_pattern = Some(re);
-                }
-            }
-            ids::BACKUP_RETENTION => {
-                let raw: RawRetention = decode(Value::Object(map))?;
-                let p = &mut self.backup_retention;
-                if let Some(d) = raw.min_days {
-                    p.min_days = d;
-                }
-                p.max_days = raw.max_days.or(p.max_days);
-                if let Some(max) = p.max_days
-                    && max < p.min_days
-                {
-                    return Err(format!("maxDays: {max} is below minDays {}", p.min_days));
-                }
-            }
-            ids::BACKUP_COMPRESSION => {
-                let raw: RawCompression = decode(Value::Object(map))?;
-                if let Some(allowed) = raw.allowed {
-                    const KNOWN: [&str; 6] = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"];
-                    if let Some(bad) = allowed.iter().find(|a| !KNOWN.contains(&a.as_str())) {
-                        return Err(format!(
-                            "allowed: {bad:?} is not a CNPG compression ({})",
-                            KNOWN.join(", ")
-                        ));
-                    }
-                    self.backup_compression.allowed = Some(allowed);
-                }
-            }
-            ids::SCHEDULED_BACKUP_SCHEDULE => {
-                let raw: RawSchedule = decode(Value::Object(map))?;
-                if let Some(h) = raw.max_interval_hours {
-                    self.scheduled_backup_schedule.max_interval_hours = max_interval_hours(h)?;
-                    self.deprecations.push(format!(
-                        "rules.{id}.maxIntervalHours is deprecated: the gap between backups is judged per Cluster \
-                         by {}; move the key there (until then it applies there)",
-                        ids::SCHEDULED_BACKUP_COVERAGE
-                    ));
-                }
-            }
-            ids::SCHEDULED_BACKUP_COVERAGE => {
-                let raw: RawSchedule = decode(Value::Object(map))?;
-                if let Some(h) = raw.max_interval_hours {
-                    self.scheduled_backup_coverage.max_interval_hours = Some(max_interval_hours(h)?);
-                }
-            }
-            ids::BACKUP_CONFIGURED => {
-                let raw: RawBackupConfigured = decode(Value::Object(map))?;
-                if let Some(b) = raw.allow_volume_snapshot_only {
-                    self.backup_configured.allow_volume_snapshot_only = b;
-                }
-            }
-            ids::BACKUP_S3_COMPAT_CHECKSUMS => {
-                let raw: RawChecksums = decode(Value::Object(map))?;
-                if let Some(globs) = raw.ignore_endpoints {
-                    if let Some(bad) = globs.iter().find(|g| g.trim().is_empty()) {
-                        return Err(format!("ignoreEndpoints: {bad:?} is not a host glob"));
-                    }
-                    self.backup_s3_compat_checksums.ignore_endpoints = globs;
-                }
-            }
-            _ => {
-                if let Some(key) = map.keys().next() {
-                    return Err(format!(
-                        "{key}: unknown key (this rule takes only action, allowExemption and allowExistingViolations)"
-                    ));
-                }
-            }
+/// `migration-image-lockstep`.
+pub(super) fn lockstep(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawLockstep = decode(Value::Object(map))?;
+    if let Some(m) = raw.lockstep_memory_minutes {
+        p.migration_image_lockstep.lockstep_memory_minutes = m;
+    }
+    if let Some(globs) = raw.ignore_repositories {
+        p.migration_image_lockstep.ignore_repositories = globs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                super::image_glob::Glob::new(g).map_err(|e| format!("ignoreRepositories[{i}]: invalid glob {g:?}: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+/// `image-tag-pinned`.
+pub(super) fn image_tag(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawImageTag = decode(Value::Object(map))?;
+    if let Some(t) = raw.forbidden_tags {
+        p.image_tag_pinned.forbidden_tags = t;
+    }
+    if let Some(pattern) = raw.tag_pattern {
+        let re = Regex::new(&pattern).map_err(|e| format!("tagPattern: invalid regex: {e}"))?;
+        p.image_tag_pinned.tag_pattern = Some(re);
+    }
+    Ok(())
+}
+
+/// `backup-retention`.
+pub(super) fn retention(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawRetention = decode(Value::Object(map))?;
+    let p = &mut p.backup_retention;
+    if let Some(d) = raw.min_days {
+        p.min_days = d;
+    }
+    p.max_days = raw.max_days.or(p.max_days);
+    if let Some(max) = p.max_days
+        && max < p.min_days
+    {
+        return Err(format!("maxDays: {max} is below minDays {}", p.min_days));
+    }
+    Ok(())
+}
+
+/// `backup-compression`.
+pub(super) fn compression(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawCompression = decode(Value::Object(map))?;
+    if let Some(allowed) = raw.allowed {
+        const KNOWN: [&str; 6] = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"];
+        if let Some(bad) = allowed.iter().find(|a| !KNOWN.contains(&a.as_str())) {
+            return Err(format!(
+                "allowed: {bad:?} is not a CNPG compression ({})",
+                KNOWN.join(", ")
+            ));
         }
-        Ok(())
+        p.backup_compression.allowed = Some(allowed);
+    }
+    Ok(())
+}
+
+/// `scheduled-backup-schedule`: its `maxIntervalHours` is deprecated in favour of
+/// `scheduled-backup-coverage`'s.
+pub(super) fn schedule(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawSchedule = decode(Value::Object(map))?;
+    if let Some(h) = raw.max_interval_hours {
+        p.scheduled_backup_schedule.max_interval_hours = max_interval_hours(h)?;
+        p.deprecations.push(format!(
+            "rules.{}.maxIntervalHours is deprecated: the gap between backups is judged per Cluster \
+             by {}; move the key there (until then it applies there)",
+            ids::SCHEDULED_BACKUP_SCHEDULE,
+            ids::SCHEDULED_BACKUP_COVERAGE
+        ));
+    }
+    Ok(())
+}
+
+/// `scheduled-backup-coverage`.
+pub(super) fn coverage(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawSchedule = decode(Value::Object(map))?;
+    if let Some(h) = raw.max_interval_hours {
+        p.scheduled_backup_coverage.max_interval_hours = Some(max_interval_hours(h)?);
+    }
+    Ok(())
+}
+
+/// `backup-configured`.
+pub(super) fn backup_configured(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawBackupConfigured = decode(Value::Object(map))?;
+    if let Some(b) = raw.allow_volume_snapshot_only {
+        p.backup_configured.allow_volume_snapshot_only = b;
+    }
+    Ok(())
+}
+
+/// `backup-s3-compat-checksums`.
+pub(super) fn checksums(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    let raw: RawChecksums = decode(Value::Object(map))?;
+    if let Some(globs) = raw.ignore_endpoints {
+        if let Some(bad) = globs.iter().find(|g| g.trim().is_empty()) {
+            return Err(format!("ignoreEndpoints: {bad:?} is not a host glob"));
+        }
+        p.backup_s3_compat_checksums.ignore_endpoints = globs;
+    }
+    Ok(())
+}
+
+/// A rule without parameters: any key is unknown.
+pub(super) fn none(_: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+    match map.keys().next() {
+        Some(key) => Err(format!(
+            "{key}: unknown key (this rule takes only action, allowExemption and allowExistingViolations)"
+        )),
+        None => Ok(()),
     }
 }

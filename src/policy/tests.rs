@@ -1,5 +1,5 @@
+use super::catalog::{self, CATALOG};
 use super::*;
-use crate::rules::catalog::{self, CATALOG};
 
 fn err(yaml: &str) -> String {
     Policy::from_yaml(yaml)

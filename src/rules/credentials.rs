@@ -44,10 +44,7 @@ pub fn plaintext(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
 }
 
 pub fn source(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
-    let (Some(w), Some(cluster)) = (obj.workload(), obj.db_cluster()) else {
-        return;
-    };
-    let Ok(cfg) = mutate::resolve_config(obj, cluster, ctx.policy) else {
+    let (Some(w), Some(Ok(cfg))) = (obj.workload(), &ctx.injection) else {
         return;
     };
     for c in w.containers() {

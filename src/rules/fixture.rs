@@ -113,12 +113,7 @@ pub fn check_against(check: Check, subject: &str, target: &str, world: &str, run
         Origin::Admission => &admission,
     };
     let default = Policy::default();
-    let ctx = Ctx {
-        view,
-        policy: run.policy.unwrap_or(&default),
-        now: now(),
-        operation: run.operation,
-    };
+    let ctx = Ctx::new(&obj, view, run.policy.unwrap_or(&default), now(), run.operation);
     let mut out = Vec::new();
     check(&obj, &ctx, &mut out);
     out

@@ -1,7 +1,7 @@
-//! The rule registry: each rule is a pure check over one object and the view.
+//! The rule registry: each rule is a pure check over one object and the view, paired in
+//! [`RULES`] with its entry of the policy's catalog.
 
 pub mod backup;
-pub mod catalog;
 pub mod credentials;
 pub mod cron;
 pub mod explain;
@@ -16,9 +16,10 @@ use kube::core::admission::Operation;
 
 pub use crate::evidence::Consulted;
 use crate::model::Object;
+use crate::mutate::{self, Resolved};
 use crate::policy::Policy;
+pub use crate::policy::catalog::{self, CATALOG, RuleInfo};
 use crate::view::{Origin, View};
-pub use catalog::{CATALOG, RuleInfo};
 
 /// What a rule check sees besides the object.
 pub struct Ctx<'a> {
@@ -26,6 +27,28 @@ pub struct Ctx<'a> {
     pub policy: &'a Policy,
     pub now: DateTime<Utc>,
     pub operation: &'a Operation,
+    /// The injection settings of the object being checked ([`mutate::resolve`]), resolved once
+    /// for the mutation and every rule. A `Ctx` serves one object only.
+    pub injection: Option<Resolved>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context for checking `obj`.
+    pub fn new(
+        obj: &Object,
+        view: &'a dyn View,
+        policy: &'a Policy,
+        now: DateTime<Utc>,
+        operation: &'a Operation,
+    ) -> Ctx<'a> {
+        Ctx {
+            view,
+            policy,
+            now,
+            operation,
+            injection: mutate::resolve(obj, policy),
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -122,50 +145,59 @@ pub fn fingerprint(value: &str) -> String {
 
 pub type Check = fn(&Object, &Ctx<'_>, &mut Vec<Violation>);
 
-/// A rule: its catalog entry and its check.
+/// A rule: its catalog entry (id, default action, texts, parameters) and its check.
 pub struct Rule {
     pub info: &'static RuleInfo,
     pub check: Check,
 }
 
-/// The check for each rule id of the catalog.
-fn check_for(id: &str) -> Check {
-    use catalog as c;
-    match id {
-        c::INJECTION_CONFIG => injection::check,
-        c::MIGRATION_IMAGE_LOCKSTEP => lockstep::check,
-        c::IMAGE_TAG_PINNED => images::tag_pinned,
-        c::DB_URL_PLAINTEXT => credentials::plaintext,
-        c::DB_URL_SOURCE => credentials::source,
-        c::MIGRATION_JOB_REPLACEABLE => lockstep::replaceable::check,
-        c::CLUSTER_EXISTS => references::cluster_exists,
-        c::APP_SECRET_HAS_KEY => references::app_secret_has_key,
-        c::BACKUP_CONFIGURED => backup::configured,
-        c::BACKUP_RETENTION => backup::retention,
-        c::BACKUP_COMPRESSION => backup::compression,
-        c::BACKUP_S3_COMPAT_CHECKSUMS => backup::s3_compat_checksums,
-        c::BACKUP_IN_TREE_DEPRECATED => backup::in_tree_deprecated,
-        c::BACKUP_STORE_EXISTS => backup::store_exists,
-        c::SCHEDULED_BACKUP_PRESENT => schedule::present,
-        c::SCHEDULED_BACKUP_SCHEDULE => schedule::schedule,
-        c::SCHEDULED_BACKUP_TARGET => schedule::target,
-        c::SCHEDULED_BACKUP_COVERAGE => schedule::coverage,
-        _ => |_, _, _| {},
-    }
+const fn rule(info: &'static RuleInfo, check: Check) -> Rule {
+    Rule { info, check }
 }
+
+/// Every rule, in catalog order (the order findings are reported in). Adding a rule: its entry
+/// in `policy::catalog`, its check here.
+pub const RULES: &[Rule] = {
+    use catalog::entry as e;
+    &[
+        rule(&e::INJECTION_CONFIG, injection::check),
+        rule(&e::MIGRATION_IMAGE_LOCKSTEP, lockstep::check),
+        rule(&e::IMAGE_TAG_PINNED, images::tag_pinned),
+        rule(&e::DB_URL_PLAINTEXT, credentials::plaintext),
+        rule(&e::DB_URL_SOURCE, credentials::source),
+        rule(&e::MIGRATION_JOB_REPLACEABLE, lockstep::replaceable::check),
+        rule(&e::CLUSTER_EXISTS, references::cluster_exists),
+        rule(&e::APP_SECRET_HAS_KEY, references::app_secret_has_key),
+        rule(&e::BACKUP_CONFIGURED, backup::configured),
+        rule(&e::BACKUP_RETENTION, backup::retention),
+        rule(&e::BACKUP_COMPRESSION, backup::compression),
+        rule(&e::BACKUP_S3_COMPAT_CHECKSUMS, backup::s3_compat_checksums),
+        rule(&e::BACKUP_IN_TREE_DEPRECATED, backup::in_tree_deprecated),
+        rule(&e::BACKUP_STORE_EXISTS, backup::store_exists),
+        rule(&e::SCHEDULED_BACKUP_PRESENT, schedule::present),
+        rule(&e::SCHEDULED_BACKUP_SCHEDULE, schedule::schedule),
+        rule(&e::SCHEDULED_BACKUP_COVERAGE, schedule::coverage),
+        rule(&e::SCHEDULED_BACKUP_TARGET, schedule::target),
+    ]
+};
+
+// Every catalog entry has exactly one check, in catalog order: a rule without a check, or a
+// check without a rule, does not compile.
+const _: () = {
+    assert!(RULES.len() == CATALOG.len(), "RULES and CATALOG differ in length");
+    let mut i = 0;
+    while i < RULES.len() {
+        assert!(
+            catalog::same_id(RULES[i].info.id, CATALOG[i].id),
+            "RULES is not in CATALOG order"
+        );
+        i += 1;
+    }
+};
 
 /// Every rule in catalog order.
 pub fn registry() -> &'static [Rule] {
-    static RULES: std::sync::LazyLock<Vec<Rule>> = std::sync::LazyLock::new(|| {
-        CATALOG
-            .iter()
-            .map(|info| Rule {
-                info,
-                check: check_for(info.id),
-            })
-            .collect()
-    });
-    &RULES
+    RULES
 }
 
 /// The namespace of `obj` for messages; objects without one (rendered charts) read "(unset)".
@@ -188,3 +220,31 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 pub(crate) mod fixture;
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_id_has_exactly_one_check_in_catalog_order() {
+        for info in CATALOG {
+            let checks = RULES.iter().filter(|r| r.info.id == info.id).count();
+            assert_eq!(checks, 1, "{} has {checks} checks", info.id);
+        }
+        let table: Vec<&str> = registry().iter().map(|r| r.info.id).collect();
+        let catalog: Vec<&str> = CATALOG.iter().map(|r| r.id).collect();
+        assert_eq!(table, catalog);
+    }
+
+    #[test]
+    fn the_table_holds_the_catalog_entries_themselves() {
+        for (rule, info) in RULES.iter().zip(CATALOG) {
+            assert_eq!(
+                (rule.info.default_action, rule.info.summary, rule.info.why),
+                (info.default_action, info.summary, info.why),
+                "{}",
+                info.id
+            );
+        }
+    }
+}

@@ -4,7 +4,6 @@ use super::catalog::{APP_SECRET_HAS_KEY, CLUSTER_EXISTS};
 use super::ns_label;
 use super::{Ctx, Violation};
 use crate::model::{Object, Spec, keys};
-use crate::mutate;
 use crate::view::Lookup;
 
 /// `cluster-exists`: the `dbhook.io/cluster` label names a CNPG Cluster in the namespace.
@@ -50,7 +49,7 @@ pub fn app_secret_has_key(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>)
         return;
     };
     // Bad annotations are injection-config's to report.
-    let Ok(cfg) = mutate::resolve_config(obj, cluster, ctx.policy) else {
+    let Some(Ok(cfg)) = &ctx.injection else {
         return;
     };
     let default = format!("{cluster}-app");

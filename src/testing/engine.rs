@@ -440,12 +440,8 @@ fn a_different_credential_at_the_same_place_is_a_new_violation() {
     assert!(!message.contains("0ther") && !message.contains("s3cret"), "{message}");
     // The key holds no credential either.
     let mut found = Vec::new();
-    let ctx = Ctx {
-        view: &EmptyView,
-        policy: &Policy::default(),
-        now: Utc::now(),
-        operation: &Operation::Update,
-    };
+    let policy = Policy::default();
+    let ctx = Ctx::new(&new, &EmptyView, &policy, Utc::now(), &Operation::Update);
     crate::rules::credentials::plaintext(&new, &ctx, &mut found);
     let judged = found[0].judged.as_deref().unwrap();
     assert!(!judged.contains("0ther") && !judged.contains("postgres"), "{judged}");
