@@ -223,7 +223,7 @@ fn audit() -> Policy {
 }
 
 /// Answers `review` and checks every invariant; returns the decoded response, if any.
-fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Option<Value>, TestCaseError> {
+pub(crate) fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Option<Value>, TestCaseError> {
     let body = serde_json::to_vec(review).unwrap();
     let answer = match admission::handle(&body, scope, &EmptyView, policy, Utc::now()) {
         Ok(answer) => answer,
