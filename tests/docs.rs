@@ -53,14 +53,17 @@ fn readme_names_the_rust_version_and_the_test_command_the_repository_uses() {
     {
         use std::os::unix::fs::PermissionsExt as _;
         let script = std::fs::metadata(root.join("scripts/test")).expect("scripts/test exists");
-        assert!(script.is_file() && script.permissions().mode() & 0o111 != 0, "scripts/test is executable");
+        assert!(
+            script.is_file() && script.permissions().mode() & 0o111 != 0,
+            "scripts/test is executable"
+        );
     }
     // …and CI runs it (a command line, not a comment).
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     assert!(
-        ci.lines()
-            .map(|l| l.split('#').next().unwrap_or("").trim())
-            .any(|l| l.split_whitespace().any(|w| w == "scripts/test" || w.ends_with("/scripts/test"))),
+        ci.lines().map(|l| l.split('#').next().unwrap_or("").trim()).any(|l| l
+            .split_whitespace()
+            .any(|w| w == "scripts/test" || w.ends_with("/scripts/test"))),
         ".ci/run runs the README's test command:\n{ci}"
     );
 }

@@ -41,7 +41,11 @@ fn deployment(image: &str) -> String {
 }
 
 fn rule_findings(found: &[(String, String, String)], rule: &str) -> Vec<String> {
-    found.iter().filter(|f| f.0 == rule).map(|f| format!("{} {}", f.1, f.2)).collect()
+    found
+        .iter()
+        .filter(|f| f.0 == rule)
+        .map(|f| format!("{} {}", f.1, f.2))
+        .collect()
 }
 
 // --- several findings in one denial --------------------------------------------------------
@@ -105,11 +109,16 @@ fn image_tag_pinned_with_a_tag_pattern_wants_a_matching_tag_or_a_digest() {
     // A forbidden tag is named as such, pattern or not.
     assert_eq!(
         tagged("ghcr.io/acme/web:latest"),
-        ["warn container web image ghcr.io/acme/web:latest uses the floating tag latest: pin a release tag or a digest"]
+        [
+            "warn container web image ghcr.io/acme/web:latest uses the floating tag latest: pin a release tag or a digest"
+        ]
     );
     // "A digest always counts as pinned": also with a tag the pattern rejects.
     assert_eq!(tagged(&format!("ghcr.io/acme/web@{DIGEST}")), Vec::<String>::new());
-    assert_eq!(tagged(&format!("ghcr.io/acme/web:v1.2.3@{DIGEST}")), Vec::<String>::new());
+    assert_eq!(
+        tagged(&format!("ghcr.io/acme/web:v1.2.3@{DIGEST}")),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -123,10 +132,15 @@ fn image_tag_pinned_without_a_tag_is_floating_and_a_digest_is_pinned() {
     // A registry port is not a tag.
     assert_eq!(
         tagged("localhost:5000/web"),
-        ["warn container web image localhost:5000/web has no tag (it floats with latest): pin a release tag or a digest"]
+        [
+            "warn container web image localhost:5000/web has no tag (it floats with latest): pin a release tag or a digest"
+        ]
     );
     assert_eq!(tagged(&format!("ghcr.io/acme/web@{DIGEST}")), Vec::<String>::new());
-    assert_eq!(tagged(&format!("ghcr.io/acme/web:latest@{DIGEST}")), Vec::<String>::new());
+    assert_eq!(
+        tagged(&format!("ghcr.io/acme/web:latest@{DIGEST}")),
+        Vec::<String>::new()
+    );
     assert_eq!(tagged("ghcr.io/acme/web:1.4.2"), Vec::<String>::new());
 }
 
@@ -152,7 +166,10 @@ async fn audit_mode_findings_are_counted_with_mode_audit() {
     );
     let text = server::metrics(running.admin_addr).await;
     // Each finding once, with its configured action and mode="audit"; nothing else.
-    let mut counted: Vec<&str> = text.lines().filter(|l| l.starts_with("dbhook_findings_total{")).collect();
+    let mut counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("dbhook_findings_total{"))
+        .collect();
     counted.sort_unstable();
     assert_eq!(
         counted,
@@ -181,7 +198,8 @@ fn hook_job(annotation: &str) -> String {
 #[test]
 fn a_comma_list_hook_annotation_naming_a_pre_release_hook_marks_a_migration_job() {
     let policy = Policy::default();
-    let lockstep = |annotation: &str| rule_findings(&findings(&hook_job(annotation), &policy), "migration-image-lockstep");
+    let lockstep =
+        |annotation: &str| rule_findings(&findings(&hook_job(annotation), &policy), "migration-image-lockstep");
     for hook in [
         "'argocd.argoproj.io/hook': 'PreSync,Sync'",
         "'argocd.argoproj.io/hook': 'PostSync,Sync'",

@@ -86,7 +86,10 @@ fn decision_keeps_the_invariants(d: &Decision, obj: &Object, scope: Scope) -> Re
         prop_assert!(w.starts_with("dbhook: ") && w.chars().count() <= 256, "{}", w);
     }
     if scope == Scope::Validate {
-        prop_assert!(d.patch.is_empty() && d.planned_patch.is_empty(), "validating never patches");
+        prop_assert!(
+            d.patch.is_empty() && d.planned_patch.is_empty(),
+            "validating never patches"
+        );
     }
     match d.mode {
         Mode::Audit => {
@@ -105,7 +108,12 @@ fn decision_keeps_the_invariants(d: &Decision, obj: &Object, scope: Scope) -> Re
             let head = format!("dbhook denied {} {}: [", obj.kind, obj.qualified_name());
             prop_assert!(message.starts_with(&head), "{} does not start with {}", message, head);
             for f in d.findings.iter().filter(|f| f.denies()) {
-                prop_assert!(message.contains(&format!("[{}] ", f.rule)), "{} lacks {}", message, f.rule);
+                prop_assert!(
+                    message.contains(&format!("[{}] ", f.rule)),
+                    "{} lacks {}",
+                    message,
+                    f.rule
+                );
             }
         }
     }

@@ -169,7 +169,10 @@ async fn report_serves_the_findings_the_view_computed_over_the_cluster() {
     api.preload(OBJECT_STORES, [store]);
     api.preload(SCHEDULED_BACKUPS, [scheduled_backup("shop-pg-daily", "shop-pg")]);
     api.preload(ROLLOUTS, [app("web", "ghcr.io/acme/web:sha-1111111")]);
-    api.preload(JOBS, [migration_job("web-migrate", "ghcr.io/acme/web:sha-1111111", json!({}))]);
+    api.preload(
+        JOBS,
+        [migration_job("web-migrate", "ghcr.io/acme/web:sha-1111111", json!({}))],
+    );
     // …and a Cluster nobody backs up.
     api.preload(
         CLUSTERS,
@@ -188,7 +191,11 @@ async fn report_serves_the_findings_the_view_computed_over_the_cluster() {
         (report["summary"]["objects"] == 6).then_some(report)
     })
     .await;
-    assert_eq!(report["summary"], json!({"objects": 6, "deny": 1, "warn": 0, "patched": 0}), "{report}");
+    assert_eq!(
+        report["summary"],
+        json!({"objects": 6, "deny": 1, "warn": 0, "patched": 0}),
+        "{report}"
+    );
     let findings = report["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 1, "{report}");
     assert_eq!(findings[0]["rule"], "backup-configured");
@@ -197,7 +204,10 @@ async fn report_serves_the_findings_the_view_computed_over_the_cluster() {
         findings[0]["object"],
         json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "namespace": NS, "name": "legacy-pg"})
     );
-    assert!(findings[0].get("file").is_none(), "read from the cluster, not a file: {report}");
+    assert!(
+        findings[0].get("file").is_none(),
+        "read from the cluster, not a file: {report}"
+    );
 }
 
 #[tokio::test]

@@ -187,7 +187,11 @@ mod tests {
         h.set_synced(true);
         assert_eq!(h.answer_at(window, secs(10)), Answer::Fresh);
         assert_eq!(h.since_contact_at(secs(70)), Some(secs(60)));
-        assert_eq!(h.answer_at(window, secs(70)), Answer::Fresh, "contact exactly a window ago");
+        assert_eq!(
+            h.answer_at(window, secs(70)),
+            Answer::Fresh,
+            "contact exactly a window ago"
+        );
         assert_eq!(
             h.answer_at(window, secs(70) + Duration::from_millis(1)),
             Answer::Stale,

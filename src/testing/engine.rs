@@ -56,7 +56,11 @@ fn enforce_denies_with_every_deny_finding_in_the_message_and_warns_the_rest() {
 
 #[test]
 fn several_deny_findings_are_joined_into_one_message_in_rule_order() {
-    let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{dbhook.io/env-name: 'db-url'}", PLAINTEXT);
+    let yaml = rollout(
+        "{dbhook.io/cluster: shop-pg}",
+        "{dbhook.io/env-name: 'db-url'}",
+        PLAINTEXT,
+    );
     let d = run(&yaml, &Policy::default(), Scope::Validate);
     assert_eq!(d.denies(), 2, "{:?}", d.findings);
     assert_eq!(d.message.as_deref(), Some(MULTI_DENIAL));
