@@ -6,7 +6,7 @@
 //! object and re-admitting the result yields no patch.
 
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use dbhook::admission::{self, MAX_MESSAGE_CHARS, MAX_WARNINGS};
 use dbhook::engine::Scope;
 use dbhook::policy::Policy;
@@ -217,10 +217,15 @@ fn audit() -> Policy {
     Policy::from_yaml("mode: audit").unwrap()
 }
 
+/// The fixed "now" of the reviews (rules read the time: exemption dates, lockstep memory).
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
+
 /// Answers `review` and checks every invariant; returns the decoded response, if any.
 pub(crate) fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Option<Value>, TestCaseError> {
     let body = serde_json::to_vec(review).unwrap();
-    let answer = match admission::handle(&body, scope, &EmptyView, policy, Utc::now()) {
+    let answer = match admission::handle(&body, scope, &EmptyView, policy, now()) {
         Ok(answer) => answer,
         Err(bad) => {
             prop_assert!(!bad.0.is_empty(), "a 400 has a reason");
