@@ -1,8 +1,26 @@
-//! Helpers shared by unit tests: objects from YAML literals.
+//! The one home of test fixtures for unit tests: objects from YAML literals, the real-shaped
+//! shop example and edits of it, offline and admission views over them, a fixed clock, and one
+//! rule run against one object. (`rules::fixture` re-exports it for the rule tests.)
 
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use kube::core::admission::Operation;
 use serde_json::Value;
 
 use crate::model::Object;
+use crate::policy::Policy;
+use crate::rules::{Check, Ctx, Violation};
+use crate::view::{Listing, Lookup, ManifestView, Origin, View};
+
+/// The good example: every rule passes on it.
+pub const SHOP: &str = include_str!("../examples/shop.yaml");
+
+/// The fixed "now" of unit tests: rules that read the time (lockstep memory, exemption dates,
+/// cron gaps) see the same instant on every run.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
 
 pub fn value(yaml: &str) -> Value {
     serde_yaml_ng::from_str(yaml).expect("test YAML parses")
@@ -20,81 +38,141 @@ pub fn rollout(labels: &str, annotations: &str, containers: &str) -> String {
 }
 
 /// Every object of a multi-document YAML text.
-pub fn objects(yaml: &str) -> Vec<std::sync::Arc<Object>> {
+pub fn objects(yaml: &str) -> Vec<Arc<Object>> {
     crate::manifest::parse("test.yaml", yaml)
         .expect("test YAML parses")
         .iter()
-        .map(|d| std::sync::Arc::new(Object::from_value(&d.value).expect("test object decodes")))
+        .map(|d| Arc::new(Object::from_value(&d.value).expect("test object decodes")))
         .collect()
 }
 
-/// The offline view over `objs` answered as the cluster view would at admission.
-pub struct AtAdmission(pub crate::view::ManifestView);
+/// `text` with `from` replaced by `to`; panics when `from` does not occur, so a fixture edit
+/// that silently stops applying is caught.
+pub fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "fixture edit: {from:?} not found");
+    text.replacen(from, to, 1)
+}
 
-impl crate::view::View for AtAdmission {
-    fn origin(&self) -> crate::view::Origin {
-        crate::view::Origin::Admission
+/// The ManifestView at admission: the webhook's cluster view, in memory.
+pub struct AdmissionView(pub ManifestView);
+
+impl View for AdmissionView {
+    fn origin(&self) -> Origin {
+        Origin::Admission
     }
-    fn cluster(&self, ns: &str, name: &str) -> crate::view::Lookup<std::sync::Arc<Object>> {
+    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
         self.0.cluster(ns, name)
     }
-    fn object_store(&self, ns: &str, name: &str) -> crate::view::Lookup<std::sync::Arc<Object>> {
+    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
         self.0.object_store(ns, name)
     }
-    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> crate::view::Listing {
+    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
         self.0.scheduled_backups_for(ns, cluster)
     }
-    fn migration_jobs_for(&self, app: &Object) -> crate::view::Listing {
+    fn migration_jobs_for(&self, app: &Object) -> Listing {
         self.0.migration_jobs_for(app)
     }
-    fn app_workloads_for(&self, job: &Object) -> crate::view::Listing {
+    fn app_workloads_for(&self, job: &Object) -> Listing {
         self.0.app_workloads_for(job)
+    }
+    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
+        self.0.deployment(ns, name)
     }
     fn namespace_mode_label(&self, ns: &str) -> Option<String> {
         self.0.namespace_mode_label(ns)
     }
 }
 
-/// Where a rule test runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum At {
-    /// `dbhook check` without `--complete`.
-    Offline,
-    /// `dbhook check --complete`.
-    Complete,
-    /// Admission CREATE with a synced cluster view.
-    Create,
-    /// Admission UPDATE with a synced cluster view.
-    Update,
+/// How a rule is run in a test.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub complete: bool,
+    pub origin: Origin,
+    pub operation: &'a Operation,
+    pub policy: Option<&'a Policy>,
 }
 
-/// Runs one rule check on the object named `kind/name` of `yaml`, with the other objects as the
-/// view (the checked object is part of it, as in `dbhook check` and the watch caches).
-pub fn run_rule(
-    check: crate::rules::Check,
-    yaml: &str,
-    target: &str,
-    at: At,
-    policy: &crate::policy::Policy,
-) -> Vec<crate::rules::Violation> {
-    use kube::core::admission::Operation;
-    let objs = objects(yaml);
-    let (kind, name) = target.split_once('/').expect("target is kind/name");
-    let obj = objs
-        .iter()
+/// `dbhook check` without `--complete`.
+pub const OFFLINE: Run<'static> = Run {
+    complete: false,
+    origin: Origin::Offline,
+    operation: &Operation::Create,
+    policy: None,
+};
+/// `dbhook check --complete`.
+pub const COMPLETE: Run<'static> = Run {
+    complete: true,
+    ..OFFLINE
+};
+/// Admission CREATE with a synced cluster view.
+pub const ADMIT_CREATE: Run<'static> = Run {
+    complete: true,
+    origin: Origin::Admission,
+    operation: &Operation::Create,
+    policy: None,
+};
+/// Admission UPDATE with a synced cluster view.
+pub const ADMIT_UPDATE: Run<'static> = Run {
+    operation: &Operation::Update,
+    ..ADMIT_CREATE
+};
+
+/// Runs `check` on the object `kind/name` of `yaml`, with every object of `yaml` in the view.
+pub fn check(check: Check, yaml: &str, target: &str, run: Run<'_>) -> Vec<Violation> {
+    check_against(check, yaml, target, yaml, run)
+}
+
+/// Runs `check` on `kind/name` of `subject` against a view holding the objects of `world`.
+pub fn check_against(check: Check, subject: &str, target: &str, world: &str, run: Run<'_>) -> Vec<Violation> {
+    let (kind, name) = target.split_once('/').expect("target is Kind/name");
+    let obj = objects(subject)
+        .into_iter()
         .find(|o| o.kind == kind && o.name() == name)
-        .unwrap_or_else(|| panic!("no {target} in the test input"))
-        .clone();
-    let complete = at != At::Offline;
-    let manifest = crate::view::ManifestView::new(objs, complete);
-    let admission = AtAdmission(manifest.clone());
-    let (view, op): (&dyn crate::view::View, Operation) = match at {
-        At::Offline | At::Complete => (&manifest, Operation::Create),
-        At::Create => (&admission, Operation::Create),
-        At::Update => (&admission, Operation::Update),
+        .unwrap_or_else(|| panic!("no {target} in the fixture"));
+    let manifest = ManifestView::new(objects(world), run.complete);
+    let admission = AdmissionView(manifest.clone());
+    let view: &dyn View = match run.origin {
+        Origin::Offline => &manifest,
+        Origin::Admission => &admission,
     };
-    let ctx = crate::rules::Ctx::new(&obj, view, policy, chrono::Utc::now(), &op);
+    let default = Policy::default();
+    let ctx = Ctx::new(&obj, view, run.policy.unwrap_or(&default), now(), run.operation);
     let mut out = Vec::new();
     check(&obj, &ctx, &mut out);
     out
+}
+
+/// The messages of `violations`, for readable assertions.
+pub fn messages(violations: &[Violation]) -> Vec<&str> {
+    violations.iter().map(|v| v.message.as_str()).collect()
+}
+
+/// Where a rule test runs: a shorthand for the [`Run`] constants, kept for the table-driven
+/// tests written with [`run_rule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Offline,
+    Complete,
+    Create,
+    Update,
+}
+
+impl At {
+    pub fn run(self) -> Run<'static> {
+        match self {
+            At::Offline => OFFLINE,
+            At::Complete => COMPLETE,
+            At::Create => ADMIT_CREATE,
+            At::Update => ADMIT_UPDATE,
+        }
+    }
+}
+
+/// [`check`] at `at` under `policy`.
+pub fn run_rule(check_fn: Check, yaml: &str, target: &str, at: At, policy: &Policy) -> Vec<Violation> {
+    let run = Run {
+        policy: Some(policy),
+        ..at.run()
+    };
+    check(check_fn, yaml, target, run)
 }

@@ -2,12 +2,17 @@
 //! the raw JSON that goes back on the wire.
 
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, TimeZone, Utc};
 use dbhook::admission::{self, BadRequest};
 use dbhook::engine::Scope;
 use dbhook::policy::Policy;
 use dbhook::view::EmptyView;
 use serde_json::{Value, json};
+
+/// The fixed "now" of these reviews: the answers do not depend on the day the tests run.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
 
 fn review(operation: &str, object: Value, old: Value) -> Value {
     let typed = if object.is_null() { &old } else { &object };
@@ -46,7 +51,7 @@ fn rollout() -> Value {
 
 fn call(body: &Value, scope: Scope, policy: &Policy) -> Result<Value, BadRequest> {
     let bytes = serde_json::to_vec(body).unwrap();
-    let answer = admission::handle(&bytes, scope, &EmptyView, policy, Utc::now())?;
+    let answer = admission::handle(&bytes, scope, &EmptyView, policy, now())?;
     Ok(serde_json::from_slice(&answer.body).unwrap())
 }
 
@@ -119,7 +124,7 @@ fn malformed_requests_are_bad_requests_with_a_reason() {
         ),
     ];
     for (body, needle) in cases {
-        match admission::handle(&body, Scope::Validate, &EmptyView, &Policy::default(), Utc::now()) {
+        match admission::handle(&body, Scope::Validate, &EmptyView, &Policy::default(), now()) {
             Err(BadRequest(reason)) => assert!(reason.contains(needle), "{reason:?} should contain {needle:?}"),
             Ok(_) => panic!("{:?} should be rejected", String::from_utf8_lossy(&body)),
         }

@@ -5,10 +5,8 @@
 //! `[brackets]` or is a decode error; warnings are bounded; a returned patch applies to the
 //! object and re-admitting the result yields no patch.
 
-use std::path::Path;
-
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use dbhook::admission::{self, MAX_MESSAGE_CHARS, MAX_WARNINGS};
 use dbhook::engine::Scope;
 use dbhook::policy::Policy;
@@ -16,10 +14,7 @@ use dbhook::view::EmptyView;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-fn example(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::server_support::example;
 
 /// The reviews mutations start from: the examples, and the other handled kinds in their envelope.
 fn seeds() -> Vec<Value> {
@@ -222,10 +217,15 @@ fn audit() -> Policy {
     Policy::from_yaml("mode: audit").unwrap()
 }
 
+/// The fixed "now" of the reviews (rules read the time: exemption dates, lockstep memory).
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
+
 /// Answers `review` and checks every invariant; returns the decoded response, if any.
-fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Option<Value>, TestCaseError> {
+pub(crate) fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Option<Value>, TestCaseError> {
     let body = serde_json::to_vec(review).unwrap();
-    let answer = match admission::handle(&body, scope, &EmptyView, policy, Utc::now()) {
+    let answer = match admission::handle(&body, scope, &EmptyView, policy, now()) {
         Ok(answer) => answer,
         Err(bad) => {
             prop_assert!(!bad.0.is_empty(), "a 400 has a reason");

@@ -25,6 +25,7 @@ mod cluster_rbac;
 mod cluster_view;
 mod docs;
 mod docs_rules;
+mod documented_behaviour;
 mod exemptions;
 mod fuzz_admission;
 mod hostile;

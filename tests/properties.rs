@@ -1,13 +1,17 @@
-//! Property tests: the engine never panics, and the injection is idempotent.
+//! Property tests: whatever the input, the engine's, `check`'s and the admission handler's
+//! answers keep the documented invariants (audit never denies or patches, a denial names every
+//! deny finding's rule, warnings are prefixed and bounded, unknown never denies, counts add up),
+//! and the injection is idempotent.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::Utc;
-use dbhook::cli::check::check_documents;
-use dbhook::engine::{self, Change, Scope};
+use chrono::{DateTime, TimeZone, Utc};
+use dbhook::cli::check::{Checked, check_documents};
+use dbhook::engine::{self, Change, Decision, Scope};
 use dbhook::model::Object;
 use dbhook::mutate;
-use dbhook::policy::{Mode, Policy};
+use dbhook::policy::{Action, Mode, Policy};
 use dbhook::view::{EmptyView, ManifestView};
 use kube::core::admission::Operation;
 use proptest::prelude::*;
@@ -62,6 +66,85 @@ fn arb_kind() -> impl Strategy<Value = (&'static str, &'static str)> {
         Just(("v1", "Namespace")),
         Just(("v1", "ConfigMap")),
     ]
+}
+
+/// The fixed "now" of these properties (rules read the time: exemption dates, lockstep memory).
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
+
+/// What every decision keeps (README.md, "What it does"; docs/rules.md): audit never denies or
+/// patches, the validating webhook never patches, a denial is exactly the enforce-mode deny
+/// findings and names each one's rule, warnings carry the `dbhook: ` prefix within 256
+/// characters, and every finding is of a catalog rule.
+fn decision_keeps_the_invariants(d: &Decision, obj: &Object, scope: Scope) -> Result<(), TestCaseError> {
+    for f in &d.findings {
+        prop_assert!(dbhook::rules::CATALOG.iter().any(|r| r.id == f.rule), "{:?}", f);
+        prop_assert!(f.action != Action::Off, "rules set to off never report: {:?}", f);
+    }
+    for w in &d.warnings {
+        prop_assert!(w.starts_with("dbhook: ") && w.chars().count() <= 256, "{}", w);
+    }
+    if scope == Scope::Validate {
+        prop_assert!(
+            d.patch.is_empty() && d.planned_patch.is_empty(),
+            "validating never patches"
+        );
+    }
+    match d.mode {
+        Mode::Audit => {
+            prop_assert!(d.allowed && d.message.is_none(), "audit never denies: {:?}", d.message);
+            prop_assert!(d.patch.is_empty(), "audit never patches");
+        }
+        Mode::Enforce => {
+            prop_assert_eq!(d.allowed, d.denies() == 0, "{:?}", d.findings);
+            prop_assert_eq!(d.patch.len(), d.planned_patch.len());
+        }
+    }
+    match &d.message {
+        None => prop_assert!(d.allowed),
+        Some(message) => {
+            prop_assert!(!d.allowed);
+            let head = format!("dbhook denied {} {}: [", obj.kind, obj.qualified_name());
+            prop_assert!(message.starts_with(&head), "{} does not start with {}", message, head);
+            for f in d.findings.iter().filter(|f| f.denies()) {
+                prop_assert!(
+                    message.contains(&format!("[{}] ", f.rule)),
+                    "{} lacks {}",
+                    message,
+                    f.rule
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rules that deny in `d`.
+fn denying_rules(d: &Decision) -> BTreeSet<&'static str> {
+    d.findings.iter().filter(|f| f.denies()).map(|f| f.rule).collect()
+}
+
+/// A `check` run's counts agree with its findings and its exit code with its mode.
+fn checked_adds_up(checked: &Checked, documents: usize, policy: &Policy) -> Result<(), TestCaseError> {
+    let summary = &checked.report.summary;
+    prop_assert_eq!(summary.objects, documents);
+    let count = |a: Action| checked.report.findings.iter().filter(|f| f.action == a).count();
+    prop_assert_eq!(summary.deny, count(Action::Deny));
+    prop_assert_eq!(summary.warn, count(Action::Warn));
+    prop_assert_eq!(summary.deny + summary.warn, checked.report.findings.len());
+    prop_assert!(summary.patched <= documents);
+    for f in &checked.report.findings {
+        prop_assert!(dbhook::rules::CATALOG.iter().any(|r| r.id == f.rule), "{:?}", f);
+        prop_assert_eq!(f.file.as_deref(), Some("in.yaml"));
+        prop_assert!(f.line.is_some_and(|l| l >= 1), "{:?}", f);
+    }
+    let expected = match policy.mode {
+        Mode::Audit => 0,
+        Mode::Enforce => u8::from(summary.deny > 0),
+    };
+    prop_assert_eq!(checked.exit_code(), expected, "{:?}", summary);
+    Ok(())
 }
 
 fn policies() -> Vec<Policy> {
@@ -157,15 +240,16 @@ proptest! {
             let view = ManifestView::new(vec![obj.clone()], true);
             for policy in policies() {
                 for op in [Operation::Create, Operation::Update, Operation::Delete] {
-                    let d = engine::review(&Change::state(&obj, op.clone()), &view, &policy, Utc::now());
-                    let _ = engine::review_scoped(&Change::state(&obj, op.clone()), &EmptyView, &policy, Utc::now(), Scope::Validate);
-                    if policy.mode == Mode::Audit {
-                        prop_assert!(d.allowed, "audit never denies");
-                        prop_assert!(d.patch.is_empty(), "audit never patches");
-                    }
-                    if !d.allowed {
-                        let msg = d.message.clone().unwrap_or_default();
-                        prop_assert!(dbhook::rules::CATALOG.iter().any(|r| msg.contains(&format!("[{}]", r.id))), "{}", msg);
+                    let d = engine::review(&Change::state(&obj, op.clone()), &view, &policy, now());
+                    decision_keeps_the_invariants(&d, &obj, Scope::All)?;
+                    // The same object where every lookup is unknown: unknown never denies, so
+                    // nothing denies there that does not deny with the complete view.
+                    let blind = engine::review_scoped(&Change::state(&obj, op.clone()), &EmptyView, &policy, now(), Scope::Validate);
+                    decision_keeps_the_invariants(&blind, &obj, Scope::Validate)?;
+                    let (seen, unseen) = (denying_rules(&d), denying_rules(&blind));
+                    prop_assert!(unseen.is_subset(&seen), "denied only when unknown: {:?} vs {:?}", unseen, seen);
+                    if op == Operation::Delete {
+                        prop_assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty(), "a DELETE is left alone");
                     }
                 }
             }
@@ -176,7 +260,10 @@ proptest! {
     fn check_never_panics_on_arbitrary_text(text in arb_yaml_text()) {
         if let Ok(docs) = dbhook::manifest::parse("in.yaml", &text) {
             for policy in check_policies() {
-                let _ = check_documents(&docs, &policy, true, Utc::now());
+                match check_documents(&docs, &policy, true, now()) {
+                    Ok(checked) => checked_adds_up(&checked, docs.len(), &policy)?,
+                    Err(e) => prop_assert!(e.to_string().contains("in.yaml"), "an input error names the file: {}", e),
+                }
             }
         }
     }
@@ -202,11 +289,9 @@ proptest! {
         prop_assert!(docs.is_ok(), "well-formed manifests parse: {:?}", docs.err());
         let docs = docs.unwrap();
         for policy in check_policies() {
-            if let Ok(checked) = check_documents(&docs, &policy, complete, Utc::now()) {
-                prop_assert_eq!(checked.report.summary.objects, docs.len());
-                if policy.mode == Mode::Audit {
-                    prop_assert_eq!(checked.exit_code(), 0);
-                }
+            match check_documents(&docs, &policy, complete, now()) {
+                Ok(checked) => checked_adds_up(&checked, docs.len(), &policy)?,
+                Err(e) => prop_assert!(e.to_string().contains("in.yaml"), "an input error names the file: {}", e),
             }
         }
     }
@@ -214,8 +299,14 @@ proptest! {
     #[test]
     fn admission_handle_never_panics_on_arbitrary_bodies(body in arb_json(), bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         let envelope = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": body});
-        for raw in [serde_json::to_vec(&envelope).unwrap(), bytes] {
-            let _ = dbhook::admission::handle(&raw, Scope::Validate, &EmptyView, &Policy::default(), Utc::now());
+        // A well-formed answer echoing the uid, or a 400 with a reason (fuzz_admission's checks).
+        crate::fuzz_admission::admit(&envelope, Scope::Validate, &Policy::default())?;
+        match dbhook::admission::handle(&bytes, Scope::Validate, &EmptyView, &Policy::default(), now()) {
+            Ok(answer) => {
+                let wire: Value = serde_json::from_slice(&answer.body).unwrap();
+                prop_assert!(wire["response"]["allowed"].is_boolean(), "{}", wire);
+            }
+            Err(bad) => prop_assert!(!bad.0.is_empty(), "a 400 has a reason"),
         }
     }
 
@@ -366,12 +457,12 @@ proptest! {
         let body = review_update(&new, &old, dry_run);
         for policy in check_policies() {
             for view in [&view as &dyn dbhook::view::View, &EmptyView] {
-                let answer = dbhook::admission::handle(&body, Scope::Validate, view, &policy, Utc::now());
+                let answer = dbhook::admission::handle(&body, Scope::Validate, view, &policy, now());
                 prop_assert!(answer.is_ok());
                 let answer: Value = serde_json::from_slice(&answer.unwrap().body).unwrap();
                 prop_assert_eq!(&answer["response"]["allowed"], &json!(true), "{}", answer);
                 // What a CREATE of the object would deny is there, as pre-existing.
-                let created = engine::review_scoped(&Change::create(&Object::from_value(&new).unwrap()).dry_run(dry_run), view, &policy, Utc::now(), Scope::Validate);
+                let created = engine::review_scoped(&Change::create(&Object::from_value(&new).unwrap()).dry_run(dry_run), view, &policy, now(), Scope::Validate);
                 if created.denies() > 0 {
                     let listed = answer["response"]["auditAnnotations"]["violations"].as_str().unwrap_or("");
                     prop_assert!(listed.contains("\"state\":\"pre-existing\""), "{}", answer);

@@ -292,6 +292,8 @@ const HELD: usize = 32;
 #[tokio::test(flavor = "multi_thread", worker_threads = 40)]
 async fn shutdown_with_32_reviews_in_flight_on_16_h2_and_16_http1_connections_answers_every_one() {
     let pki = Pki::new();
+    // ProbeView, not the cluster view over the fake API server: the reviews must be held inside
+    // the handler until the shutdown has begun, and the real view's lookups never block.
     let view = ProbeView::holding(HELD);
     let mut config = config(pki.tls_paths());
     config.view = view.clone();

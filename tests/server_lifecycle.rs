@@ -3,11 +3,12 @@
 
 use crate::server_support as support;
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use dbhook::report::{Report, Summary};
+use crate::support::{
+    ALL_CRDS, CLUSTERS, FakeApiServer, JOBS, NS, OBJECT_STORES, ROLLOUTS, SCHEDULED_BACKUPS, app, cnpg_cluster,
+    migration_job, object_store, scheduled_backup,
+};
 use reqwest::{StatusCode, Version};
 use serde_json::{Value, json};
 use support::*;
@@ -23,6 +24,8 @@ async fn refuses_connections(addr: std::net::SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_during_an_http2_review_answers_it_flips_readyz_and_stops_accepting() {
     let pki = Pki::new();
+    // ProbeView, not the cluster view: only it can hold a review inside the handler, which is
+    // what makes the request be in flight when the shutdown begins.
     let view = ProbeView::holding(1);
     let mut config = config(pki.tls_paths());
     config.view = view.clone();
@@ -93,6 +96,8 @@ async fn shutdown_during_a_slow_http1_upload_still_answers_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_shutdown_timeout_bounds_a_request_that_never_finishes() {
     let pki = Pki::new();
+    // ProbeView: a handler that never finishes needs a view that holds it (the cluster view's
+    // lookups never block).
     let view = ProbeView::holding(1);
     let mut config = config(pki.tls_paths());
     config.view = view.clone();
@@ -100,9 +105,14 @@ async fn the_shutdown_timeout_bounds_a_request_that_never_finishes() {
     let server = start(config).await;
     let h2 = client(&pki.bundle.ca_cert, server.addr, false);
     let addr = server.addr;
+    // A review large enough to be judged off the runtime (spawn_blocking): its handler waits
+    // the way a real slow one would, without blocking the worker that drives its connection.
+    let mut review = example("review-rollout.json");
+    review["request"]["object"]["metadata"]["annotations"]["example.com/padding"] =
+        json!("x".repeat(dbhook::server::webhook::BLOCKING_BODY_BYTES));
     let stuck = tokio::spawn(async move {
         h2.post(url(addr, "/mutate"))
-            .body(serde_json::to_vec(&example("review-rollout.json")).unwrap())
+            .body(serde_json::to_vec(&review).unwrap())
             .send()
             .await
     });
@@ -112,49 +122,91 @@ async fn the_shutdown_timeout_bounds_a_request_that_never_finishes() {
     tokio::time::timeout(Duration::from_secs(60), server.join())
         .await
         .unwrap();
+    // The connection is cut under the held request: its client's request ends, with no answer
+    // and before its own timeout, while the handler is still held (released only afterwards,
+    // so a late answer cannot race the cut).
+    let outcome = tokio::time::timeout(Duration::from_secs(60), stuck)
+        .await
+        .expect("the client's request ends once its connection is cut")
+        .unwrap();
     view.release();
-    let _ = stuck.await;
+    let err = outcome.expect_err("the request cut off by the shutdown timeout got an answer");
+    assert!(!err.is_timeout(), "cut off, not timed out: {err:?}");
+    assert!(err.status().is_none(), "no HTTP status reached the client: {err:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_waits_for_the_view_to_sync() {
+    // The cluster view over a fake API server whose Cluster list fails: not synced until the
+    // API server answers it.
+    let api = FakeApiServer::start(&ALL_CRDS).await;
+    api.fail(CLUSTERS);
+    let harness = crate::support::start(&api).await;
     let pki = Pki::new();
-    let view = Arc::new(ProbeView::default());
-    view.synced.store(false, Ordering::SeqCst);
     let mut config = config(pki.tls_paths());
-    config.view = view.clone();
+    config.view = harness.view.clone();
     let server = start(config).await;
     let (status, body) = admin_get(server.admin_addr, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(body.contains("not synced"), "{body}");
+    assert!(body.starts_with("cluster view not synced yet"), "{body}");
     assert_eq!(admin_get(server.admin_addr, "/livez").await.0, StatusCode::OK);
-    view.synced.store(true, Ordering::SeqCst);
-    assert_eq!(admin_get(server.admin_addr, "/readyz").await.0, StatusCode::OK);
+    api.recover(CLUSTERS);
+    eventually("readyz turns 200 once the Cluster list is answered", || async {
+        (admin_get(server.admin_addr, "/readyz").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
 }
 
-#[tokio::test]
-async fn report_serves_the_views_report_as_json() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_serves_the_findings_the_view_computed_over_the_cluster() {
+    let api = FakeApiServer::start(&ALL_CRDS).await;
+    // The shop app, clean: a Cluster archiving WAL with its store and a daily backup, a Rollout
+    // and its PreSync migration Job on the same image…
+    api.preload(CLUSTERS, [cnpg_cluster("shop-pg")]);
+    let mut store = object_store("shop-pg-store");
+    store["spec"]["configuration"]["wal"] = json!({"compression": "gzip"});
+    store["spec"]["configuration"]["data"] = json!({"compression": "gzip"});
+    api.preload(OBJECT_STORES, [store]);
+    api.preload(SCHEDULED_BACKUPS, [scheduled_backup("shop-pg-daily", "shop-pg")]);
+    api.preload(ROLLOUTS, [app("web", "ghcr.io/acme/web:sha-1111111")]);
+    api.preload(
+        JOBS,
+        [migration_job("web-migrate", "ghcr.io/acme/web:sha-1111111", json!({}))],
+    );
+    // …and a Cluster nobody backs up.
+    api.preload(
+        CLUSTERS,
+        [json!({"metadata": {"name": "legacy-pg", "namespace": NS}, "spec": {"instances": 1, "storage": {"size": "1Gi"}}})],
+    );
+    let harness = crate::support::start(&api).await;
+    harness.synced().await;
     let pki = Pki::new();
-    let mut view = ProbeView::default();
-    view.report = Report {
-        summary: Summary {
-            objects: 12,
-            deny: 1,
-            warn: 2,
-            patched: 3,
-        },
-        findings: Vec::new(),
-        ..Report::default()
-    };
     let mut config = config(pki.tls_paths());
-    config.view = Arc::new(view);
+    config.view = harness.view.clone();
     let server = start(config).await;
-    let (status, body) = admin_get(server.admin_addr, "/report").await;
-    assert_eq!(status, StatusCode::OK);
-    let report: Value = serde_json::from_str(&body).unwrap();
+    let report: Value = eventually("the background report covers every watched object", || async {
+        let (status, body) = admin_get(server.admin_addr, "/report").await;
+        assert_eq!(status, StatusCode::OK);
+        let report: Value = serde_json::from_str(&body).unwrap();
+        (report["summary"]["objects"] == 6).then_some(report)
+    })
+    .await;
     assert_eq!(
-        report,
-        json!({"summary": {"objects": 12, "deny": 1, "warn": 2, "patched": 3}, "findings": []})
+        report["summary"],
+        json!({"objects": 6, "deny": 1, "warn": 0, "patched": 0}),
+        "{report}"
+    );
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["rule"], "backup-configured");
+    assert_eq!(findings[0]["action"], "deny");
+    assert_eq!(
+        findings[0]["object"],
+        json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "namespace": NS, "name": "legacy-pg"})
+    );
+    assert!(
+        findings[0].get("file").is_none(),
+        "read from the cluster, not a file: {report}"
     );
 }
 

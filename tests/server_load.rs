@@ -6,12 +6,13 @@
 use crate::server_support as support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::task::JoinHandle;
 
 /// Bound on anything that should complete; reaching it means a hang.
 const HANG: Duration = Duration::from_secs(60);
@@ -117,13 +118,18 @@ where
     None
 }
 
-/// Well-behaved clients on both protocols, asking while something else misbehaves.
-async fn meanwhile_others_are_served(pki: &Pki, addr: SocketAddr) {
+/// Well-behaved clients on both protocols ask, one request after the other, until every task
+/// of `misbehaving` has ended (its client was cut off): the loop ends on that event rather than
+/// after a guessed time, and at least one request per protocol is answered whatever the load.
+async fn others_are_served_until_cut_off<T>(pki: &Pki, addr: SocketAddr, misbehaving: &[&JoinHandle<T>]) {
     let h2 = client(&pki.bundle.ca_cert, addr, false);
     let h1 = client(&pki.bundle.ca_cert, addr, true);
-    for n in 0..20 {
+    let deadline = Instant::now() + HANG;
+    let mut n = 0;
+    while n < 2 || !misbehaving.iter().all(|t| t.is_finished()) {
+        assert!(Instant::now() < deadline, "the misbehaving clients were never cut off");
         ask(if n % 2 == 0 { &h2 } else { &h1 }, addr, n).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        n += 1;
     }
 }
 
@@ -165,7 +171,7 @@ async fn clients_trickling_headers_a_byte_every_200_ms_are_cut_off_while_others_
     frame.extend(std::iter::repeat_n(0x40, 4000));
     let h2_trickle = tokio::spawn(async move { trickle(h2, &frame, Duration::from_millis(200)).await });
 
-    meanwhile_others_are_served(&pki, server.addr).await;
+    others_are_served_until_cut_off(&pki, server.addr, &[&h1_trickle, &h2_trickle]).await;
     for (what, trickler) in [("HTTP/1.1", h1_trickle), ("HTTP/2", h2_trickle)] {
         let sent = tokio::time::timeout(HANG, trickler)
             .await
@@ -214,14 +220,17 @@ async fn an_http2_connection_that_never_sends_a_request_is_closed_with_goaway() 
     let pki = Pki::new();
     let server = start(slow_client_config(&pki)).await;
     let cas = [pki.bundle.ca_cert.as_str()];
+    // A pooled client whose connection goes idle gets a GOAWAY too, and simply reconnects. It
+    // asks before the idle connection below is opened, so its connection goes idle first: once
+    // the idle one has been closed, the pooled one has been too, and its next request cannot
+    // race the close.
+    let h2 = client(&pki.bundle.ca_cert, server.addr, false);
+    ask(&h2, server.addr, 0).await;
+
     // Answers pings, so keep-alive alone would keep it forever.
     let idle = raw_tls(server.addr, &cas, &[b"h2"]).await.unwrap();
     let idle = tokio::spawn(idle_h2_client(idle));
-
-    // A pooled client whose connection goes idle gets a GOAWAY too, and simply reconnects.
-    let h2 = client(&pki.bundle.ca_cert, server.addr, false);
-    ask(&h2, server.addr, 0).await;
-    meanwhile_others_are_served(&pki, server.addr).await;
+    others_are_served_until_cut_off(&pki, server.addr, &[&idle]).await;
     let goaway = tokio::time::timeout(HANG, idle)
         .await
         .expect("the idle connection was never closed")

@@ -128,30 +128,40 @@ impl Health {
     /// A successful response, watch event, relist or bookmark for this resource; it ends an
     /// error streak.
     pub fn touch(&self) {
+        self.touch_at(self.epoch.elapsed());
+    }
+
+    /// [`Health::touch`] at `at` after this state was made (time is an input, so the tests
+    /// can set it).
+    fn touch_at(&self, at: Duration) {
         self.erroring.store(false, Ordering::Release);
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX - 1);
         self.last_contact.store(ms.saturating_add(1), Ordering::Release);
     }
 
-    /// Time since the last contact; `None` if there never was one.
-    pub fn since_contact(&self) -> Option<Duration> {
+    /// Time from the last contact to `now`; `None` if there never was one.
+    fn since_contact_at(&self, now: Duration) -> Option<Duration> {
         match self.last_contact.load(Ordering::Acquire) {
             0 => None,
             v => {
                 let at = Duration::from_millis(v - 1);
-                Some(self.epoch.elapsed().saturating_sub(at))
+                Some(now.saturating_sub(at))
             }
         }
     }
 
     pub fn answer(&self, staleness: Duration) -> Answer {
+        self.answer_at(staleness, self.epoch.elapsed())
+    }
+
+    fn answer_at(&self, staleness: Duration, now: Duration) -> Answer {
         if self.served() != Served::Yes || !self.synced() {
             return Answer::Unknown;
         }
         if self.erroring.load(Ordering::Acquire) || self.relisting.load(Ordering::Acquire) {
             return Answer::Stale;
         }
-        match self.since_contact() {
+        match self.since_contact_at(now) {
             Some(d) if d <= staleness => Answer::Fresh,
             _ => Answer::Stale,
         }
@@ -162,49 +172,60 @@ impl Health {
 mod tests {
     use super::*;
 
+    const fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     #[test]
     fn only_a_served_synced_and_recently_contacted_resource_is_fresh() {
         let h = Health::new(Served::Undetermined);
-        let window = Duration::from_secs(60);
-        assert_eq!(h.answer(window), Answer::Unknown);
+        let window = secs(60);
+        assert_eq!(h.answer_at(window, secs(10)), Answer::Unknown);
         h.set_served(Served::Yes);
-        h.touch();
-        assert_eq!(h.answer(window), Answer::Unknown, "not synced yet");
+        h.touch_at(secs(10));
+        assert_eq!(h.answer_at(window, secs(10)), Answer::Unknown, "not synced yet");
         h.set_synced(true);
-        assert_eq!(h.answer(window), Answer::Fresh);
-        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(h.answer_at(window, secs(10)), Answer::Fresh);
+        assert_eq!(h.since_contact_at(secs(70)), Some(secs(60)));
         assert_eq!(
-            h.answer(Duration::from_millis(1)),
+            h.answer_at(window, secs(70)),
+            Answer::Fresh,
+            "contact exactly a window ago"
+        );
+        assert_eq!(
+            h.answer_at(window, secs(70) + Duration::from_millis(1)),
             Answer::Stale,
             "no contact within the window"
         );
+        h.touch_at(secs(100));
+        assert_eq!(h.answer_at(window, secs(100)), Answer::Fresh, "contact again");
         h.set_served(Served::No);
-        assert_eq!(h.answer(window), Answer::Unknown);
+        assert_eq!(h.answer_at(window, secs(100)), Answer::Unknown);
     }
 
     #[test]
     fn a_failed_request_or_a_relist_is_stale_until_the_next_success() {
         let h = Health::new(Served::Yes);
-        let window = Duration::from_secs(60);
+        let (window, now) = (secs(60), secs(10));
         h.set_synced(true);
-        h.touch();
+        h.touch_at(now);
         h.set_erroring();
         assert_eq!(
-            h.answer(window),
+            h.answer_at(window, now),
             Answer::Stale,
             "recent contact, but the watch is failing"
         );
-        h.touch();
-        assert_eq!(h.answer(window), Answer::Fresh);
+        h.touch_at(now);
+        assert_eq!(h.answer_at(window, now), Answer::Fresh);
         h.set_relisting(true);
-        h.touch();
+        h.touch_at(now);
         assert_eq!(
-            h.answer(window),
+            h.answer_at(window, now),
             Answer::Stale,
             "a relist has missed events until it completes"
         );
         h.set_relisting(false);
-        assert_eq!(h.answer(window), Answer::Fresh);
+        assert_eq!(h.answer_at(window, now), Answer::Fresh);
     }
 
     #[test]

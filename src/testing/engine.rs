@@ -1,9 +1,8 @@
-use chrono::Utc;
 use kube::core::admission::Operation;
 
 use super::*;
 use crate::policy::Policy;
-use crate::testing::{object, rollout};
+use crate::testing::{AdmissionView, now, object, rollout};
 use crate::view::{EmptyView, ManifestView};
 
 const PLAINTEXT: &str = "        - name: web\n          image: ghcr.io/acme/web:latest\n          env: [{name: DB_URL, value: 'postgres://app:s3cret@db/app'}]\n";
@@ -14,7 +13,7 @@ fn run(yaml: &str, policy: &Policy, scope: Scope) -> Decision {
         &Change::state(&object(yaml), Operation::Create),
         &EmptyView,
         policy,
-        Utc::now(),
+        now(),
         scope,
     )
 }
@@ -24,11 +23,14 @@ fn enforce_denies_with_every_deny_finding_in_the_message_and_warns_the_rest() {
     let yaml = rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT);
     let d = run(&yaml, &Policy::default(), Scope::Validate);
     assert!(!d.allowed);
+    // One deny finding, so the message holds exactly one reason (several: the test below).
+    assert_eq!(d.denies(), 1, "{:?}", d.findings);
     let msg = d.message.as_deref().unwrap();
     assert!(
         msg.starts_with("dbhook denied Rollout shop/web: [db-url-plaintext] container web env DB_URL"),
         "{msg}"
     );
+    assert_eq!(msg.matches("; [").count(), 0, "{msg}");
     assert!(!msg.contains("s3cret"), "the password never appears: {msg}");
     assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
     assert!(d.warnings[0].starts_with("dbhook: [image-tag-pinned] container web image ghcr.io/acme/web:latest"));
@@ -51,6 +53,32 @@ fn enforce_denies_with_every_deny_finding_in_the_message_and_warns_the_rest() {
     );
     assert!(!d.audit_annotations["violations"].contains("s3cret"));
 }
+
+#[test]
+fn several_deny_findings_are_joined_into_one_message_in_rule_order() {
+    let yaml = rollout(
+        "{dbhook.io/cluster: shop-pg}",
+        "{dbhook.io/env-name: 'db-url'}",
+        PLAINTEXT,
+    );
+    let d = run(&yaml, &Policy::default(), Scope::Validate);
+    assert_eq!(d.denies(), 2, "{:?}", d.findings);
+    assert_eq!(d.message.as_deref(), Some(MULTI_DENIAL));
+}
+
+/// The denial of a Rollout with a bad env-name annotation and a plaintext credential: every
+/// reason as `[<rule>] <message> (<short evidence>)`, joined by `; `, in catalog order.
+const MULTI_DENIAL: &str = concat!(
+    "dbhook denied Rollout shop/web: ",
+    "[injection-config] annotation dbhook.io/env-name: \"db-url\" is not a valid environment variable ",
+    "name (letters, digits and _; not starting with a digit); DB_URL is not injected until this is fixed ",
+    "(expected dbhook.io/ annotations naming a C identifier, a DNS-1123 Secret name, a non-empty key and exist…, ",
+    "observed annotation dbhook.io/env-name: \"db-url\" is not a valid environment variable name (letters, digi…); ",
+    "[db-url-plaintext] container web env DB_URL holds a literal connection URI with a password: store it in a ",
+    "Secret and use valueFrom.secretKeyRef (CNPG's shop-pg-app Secret has it under key uri) ",
+    "(expected container web env DB_URL: valueFrom.secretKeyRef, ",
+    "observed container web env DB_URL: value (a literal connection URI with a password))",
+);
 
 #[test]
 fn an_object_named_by_generate_name_is_shown_by_its_prefix() {
@@ -154,7 +182,7 @@ fn namespace_label_switches_mode_when_the_policy_allows_it() {
         &Change::state(&obj, Operation::Create),
         &view,
         &Policy::default(),
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert_eq!(d.mode, Mode::Audit);
@@ -164,7 +192,7 @@ fn namespace_label_switches_mode_when_the_policy_allows_it() {
         &Change::state(&obj, Operation::Create),
         &view,
         &locked,
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert_eq!(d.mode, Mode::Enforce);
@@ -244,7 +272,7 @@ fn excluded_namespaces_deletes_and_unlabelled_objects_are_left_alone() {
         &Change::state(&obj, Operation::Delete),
         &EmptyView,
         &Policy::default(),
-        Utc::now(),
+        now(),
     );
     assert!(d.allowed && d.findings.is_empty());
     let unlabelled = rollout("{app: web}", "{}", PLAINTEXT);
@@ -275,17 +303,17 @@ fn objects_being_deleted_are_neither_judged_nor_patched() {
         &Change::state(&obj, Operation::Update),
         &EmptyView,
         &Policy::default(),
-        Utc::now(),
+        now(),
     );
     assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
 }
 
 const BACKED_UP_CLUSTER: &str = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  plugins:\n    - name: barman-cloud.cloudnative-pg.io\n      isWALArchiver: true\n      parameters: {barmanObjectName: shop-backups}\n";
 
-fn at_admission(yaml: &str) -> (Object, crate::testing::AtAdmission) {
+fn at_admission(yaml: &str) -> (Object, AdmissionView) {
     let objs = crate::testing::objects(yaml);
     let obj = (*objs[0]).clone();
-    (obj, crate::testing::AtAdmission(ManifestView::new(objs, true)))
+    (obj, AdmissionView(ManifestView::new(objs, true)))
 }
 
 #[test]
@@ -296,7 +324,7 @@ fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
         &Change::state(&obj, Operation::Create),
         &view,
         &policy,
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert!(create.allowed, "{:?}", create.message);
@@ -316,7 +344,7 @@ fn a_new_cluster_without_scheduled_backup_is_warned_and_an_update_is_denied() {
         &Change::state(&obj, Operation::Update),
         &view,
         &policy,
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert!(!update.allowed);
@@ -339,7 +367,7 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
         &Change::state(&obj, Operation::Update),
         &view,
         &Policy::default(),
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert!(!strict.allowed);
@@ -355,7 +383,7 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
         &Change::state(&obj, Operation::Update),
         &view,
         &lenient,
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert!(d.allowed && d.findings.iter().all(|f| f.rule != "scheduled-backup-present"));
@@ -370,7 +398,7 @@ fn an_allowed_exemption_skips_a_cnpg_rule_and_a_disallowed_one_is_reported_as_ig
         &Change::state(&obj, Operation::Update),
         &view,
         &audit,
-        Utc::now(),
+        now(),
         Scope::Validate,
     );
     assert!(
@@ -386,7 +414,7 @@ fn with_meta(yaml: &str, extra: &str) -> String {
 }
 
 fn validate(change: &Change<'_>, policy: &Policy) -> Decision {
-    review_scoped(change, &EmptyView, policy, Utc::now(), Scope::Validate)
+    review_scoped(change, &EmptyView, policy, now(), Scope::Validate)
 }
 
 #[test]
@@ -441,7 +469,7 @@ fn a_different_credential_at_the_same_place_is_a_new_violation() {
     // The key holds no credential either.
     let mut found = Vec::new();
     let policy = Policy::default();
-    let ctx = Ctx::new(&new, &EmptyView, &policy, Utc::now(), &Operation::Update);
+    let ctx = Ctx::new(&new, &EmptyView, &policy, now(), &Operation::Update);
     crate::rules::credentials::plaintext(&new, &ctx, &mut found);
     let judged = found[0].judged.as_deref().unwrap();
     assert!(!judged.contains("0ther") && !judged.contains("postgres"), "{judged}");
@@ -507,7 +535,7 @@ fn updates_of_terminating_objects_and_finalizer_removals_are_never_denied() {
         Change::update(&released, &deleting),
         Change::update(&deleting, &released),
     ] {
-        let d = review(&change, &EmptyView, &strict, Utc::now());
+        let d = review(&change, &EmptyView, &strict, now());
         assert!(d.allowed && d.findings.is_empty() && d.patch.is_empty());
     }
 }
@@ -538,7 +566,7 @@ fn lockstep_rollout(tag: &str, labels: &str) -> Object {
 fn a_dry_run_only_warns_about_lockstep_and_an_unchanged_mismatch_is_pre_existing() {
     let (_, view) = at_admission(LOCKSTEP);
     let policy = Policy::default();
-    let run = |change: &Change<'_>| review_scoped(change, &view, &policy, Utc::now(), Scope::Validate);
+    let run = |change: &Change<'_>| review_scoped(change, &view, &policy, now(), Scope::Validate);
     let labels = "{dbhook.io/cluster: shop-pg}";
     let wrong = lockstep_rollout("sha-2222222", labels);
     let denied = run(&Change::create(&wrong));
@@ -571,7 +599,7 @@ fn a_dry_run_only_warns_about_lockstep_and_an_unchanged_mismatch_is_pre_existing
 fn a_cluster_update_removing_wal_archiving_is_denied_and_a_label_change_is_not() {
     let sb = "---\napiVersion: postgresql.cnpg.io/v1\nkind: ScheduledBackup\nmetadata: {name: shop-pg-daily, namespace: shop}\nspec: {schedule: '0 0 2 * * *', cluster: {name: shop-pg}, method: plugin, pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}}\n";
     let (old, view) = at_admission(&format!("{BACKED_UP_CLUSTER}{sb}"));
-    let run = |change: &Change<'_>| review_scoped(change, &view, &Policy::default(), Utc::now(), Scope::Validate);
+    let run = |change: &Change<'_>| review_scoped(change, &view, &Policy::default(), now(), Scope::Validate);
     let stripped = object(&BACKED_UP_CLUSTER.replace("isWALArchiver: true", "isWALArchiver: false"));
     let d = run(&Change::update(&stripped, &old));
     assert!(!d.allowed);

@@ -1,7 +1,6 @@
 //! The engine's gate: what it lets through unreviewed, what it refuses unread, and the
 //! mutate-only scope `dbhook mutate` and the mutating webhook share.
 
-use chrono::Utc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::core::admission::Operation;
 
@@ -14,7 +13,7 @@ use crate::view::EmptyView;
 const PLAINTEXT: &str = "        - name: web\n          image: ghcr.io/acme/web:latest\n          env: [{name: DB_URL, value: 'postgres://app:s3cret@db/app'}]\n";
 
 fn review_as(change: &Change<'_>, policy: &Policy, scope: Scope) -> Decision {
-    review_scoped(change, &EmptyView, policy, Utc::now(), scope)
+    review_scoped(change, &EmptyView, policy, crate::testing::now(), scope)
 }
 
 /// A Rollout in `ns` whose body did not decode.

@@ -218,7 +218,10 @@ fn warnings_fit_the_admission_limit_for_real_names() {
         (without_cluster(), ROLLOUT, cluster_exists),
     ];
     for (yaml, target, rule) in cases {
-        for v in check(rule, &yaml, target, COMPLETE) {
+        let found = check(rule, &yaml, target, COMPLETE);
+        // Each case warns once: a case that stopped warning would pass the length check vacuously.
+        assert_eq!(found.len(), 1, "{yaml}: {found:?}");
+        for v in found {
             let warning = format!("dbhook: [{}] {}", v.rule, v.message);
             assert!(
                 warning.chars().count() <= 256,
