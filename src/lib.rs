@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod mutate;
+pub mod offline;
 pub mod openreports;
 pub mod policy;
 pub mod redact;

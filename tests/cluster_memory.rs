@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use dbhook::cluster::Res;
-use dbhook::view::LiveView as _;
+use dbhook::cluster::LiveView as _;
 use support::*;
 
 /// The system allocator, counting live bytes: exact heap growth, unlike RSS.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dbhook::cluster::ReportsOptions;
 use dbhook::policy::Policy;
-use dbhook::view::LiveView;
+use dbhook::cluster::LiveView;
 use serde_json::{Value, json};
 use support::*;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use dbhook::cluster::{Answer, Res, Served};
 use dbhook::engine::{self, Change};
 use dbhook::policy::{Action, Mode, Policy};
-use dbhook::view::{LiveView, View};
+use dbhook::cluster::LiveView;
+use dbhook::view::View;
 use serde_json::{Value, json};
 use support::*;
 

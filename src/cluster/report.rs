@@ -10,7 +10,7 @@ use kube::core::admission::Operation;
 use super::Shared;
 use super::resources::Res;
 use crate::engine;
-use crate::metrics::labels;
+use crate::metrics::{ExemptionLabels, RuleActionLabels};
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::Report;
@@ -49,7 +49,7 @@ pub fn publish(shared: &Shared, report: Report) {
     gauge.clear();
     for ((rule, action), n) in counts {
         gauge
-            .get_or_create(&labels([("rule", rule), ("action", action)]))
+            .get_or_create(&RuleActionLabels { rule, action })
             .set(n);
     }
     for state in crate::exemption::State::ALL {
@@ -57,7 +57,7 @@ pub fn publish(shared: &Shared, report: Report) {
         shared
             .metrics
             .exemptions
-            .get_or_create(&labels([("state", state.as_str())]))
+            .get_or_create(&ExemptionLabels { state: state.as_str() })
             .set(n);
     }
     shared.report.store(Arc::new(report));

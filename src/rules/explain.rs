@@ -677,7 +677,7 @@ spec:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::check::check_documents;
+    use crate::offline::check_documents;
     use crate::policy::Policy;
     use crate::rules::CATALOG;
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::metrics::Metrics;
-use crate::view::LiveView;
+use crate::cluster::LiveView;
 
 use super::auth::{AdminAccess, Protected};
 use super::shutdown::Signal;

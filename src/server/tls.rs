@@ -14,7 +14,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-use crate::metrics::{Metrics, labels};
+use crate::metrics::{Metrics, ResultLabels};
 
 use super::reload::Contents;
 
@@ -79,7 +79,7 @@ pub fn parse_pair(
     let leaf = chain
         .first()
         .ok_or_else(|| file_err(&paths.cert, "no CERTIFICATE block".into()))?;
-    let not_after = leaf_not_after(leaf).map_err(|e| file_err(&paths.cert, e))?;
+    let not_after = leaf_not_after(leaf).map_err(|e| file_err(&paths.cert, e.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| file_err(&paths.key, format!("not a PEM private key: {e}")))?;
     let signing_key = provider
@@ -104,10 +104,18 @@ pub fn parse_pair(
     })
 }
 
-fn leaf_not_after(der: &CertificateDer<'_>) -> Result<DateTime<Utc>, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
-    DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
-        .ok_or_else(|| "certificate expiry out of range".to_string())
+/// Why a leaf certificate's expiry cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum LeafError {
+    #[error("not an X.509 certificate: {0}")]
+    NotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("certificate expiry out of range")]
+    ExpiryOutOfRange,
+}
+
+fn leaf_not_after(der: &CertificateDer<'_>) -> Result<DateTime<Utc>, LeafError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(LeafError::NotX509)?;
+    DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0).ok_or(LeafError::ExpiryOutOfRange)
 }
 
 /// Hands every handshake the current pair; swapping it affects new handshakes only, so
@@ -169,7 +177,7 @@ impl Tls {
         for result in ["success", "error"] {
             metrics
                 .tls_reloads
-                .get_or_create(&labels([("result", result)]))
+                .get_or_create(&ResultLabels { result })
                 .inc_by(0);
         }
         let tls = Tls {
@@ -268,10 +276,10 @@ impl Tls {
         self.check_expiry();
     }
 
-    fn count(&self, result: &str) {
+    fn count(&self, result: &'static str) {
         self.metrics
             .tls_reloads
-            .get_or_create(&labels([("result", result)]))
+            .get_or_create(&ResultLabels { result })
             .inc();
     }
 }
@@ -284,7 +292,7 @@ fn pair_from_contents(paths: &TlsPaths, contents: &Contents, provider: &CryptoPr
         },
         Err(e) => Err(TlsError::File {
             path: paths.cert.clone(),
-            reason: e.clone(),
+            reason: e.to_string(),
         }),
     }
 }
@@ -296,7 +304,7 @@ fn client_roots(path: &Path, contents: &Contents) -> Result<Arc<RootCertStore>, 
     };
     let pem = match contents {
         Ok(files) => files.first().ok_or_else(|| file_err("not read".into()))?,
-        Err(e) => return Err(file_err(e.clone())),
+        Err(e) => return Err(file_err(e.to_string())),
     };
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use dbhook::model::Object;
 use dbhook::report::Report;
-use dbhook::view::{EmptyView, Listing, LiveView, Lookup, Origin, View};
+use dbhook::cluster::LiveView;
+use dbhook::view::{EmptyView, Listing, Lookup, Origin, View};
 
 const HOLD_AT_MOST: Duration = Duration::from_secs(60);
 
