@@ -24,3 +24,7 @@ pub mod yaml;
 
 #[cfg(test)]
 mod testing;
+
+#[cfg(test)]
+#[path = "testing/layers.rs"]
+mod layers;

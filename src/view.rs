@@ -103,7 +103,7 @@ impl View for EmptyView {
 /// The offline view: the objects of the input files. Absent only when the user says the input
 /// is the whole picture (`--complete`). Namespaces compare exactly: an object without
 /// `metadata.namespace` is in the namespace `""` (`dbhook check` first places such objects in
-/// the one namespace their file names, see [`crate::offline::place`]).
+/// the one namespace their file names).
 #[derive(Debug, Clone, Default)]
 pub struct ManifestView {
     objects: Vec<Arc<Object>>,
