@@ -291,7 +291,9 @@ impl Shared {
     fn forget(&self, res: Res) {
         self.health(res).set_synced(false);
         *self.write(res) = ObjectIndex::default();
-        self.metrics.view_synced.remove(&ResourceLabels { resource: res.name() });
+        self.metrics
+            .view_synced
+            .remove(&ResourceLabels { resource: res.name() });
         self.changed();
     }
 

@@ -48,9 +48,7 @@ pub fn publish(shared: &Shared, report: Report) {
     let gauge = &shared.metrics.report_findings;
     gauge.clear();
     for ((rule, action), n) in counts {
-        gauge
-            .get_or_create(&RuleActionLabels { rule, action })
-            .set(n);
+        gauge.get_or_create(&RuleActionLabels { rule, action }).set(n);
     }
     for state in crate::exemption::State::ALL {
         let n = i64::try_from(report.exemptions[state as usize]).unwrap_or(i64::MAX);

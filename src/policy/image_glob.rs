@@ -168,7 +168,12 @@ mod tests {
     #[test]
     fn bad_globs_say_why() {
         assert!(Glob::new("").unwrap_err().to_string().contains("empty"));
-        assert!(Glob::new("ghcr.io/[abc").unwrap_err().to_string().contains("unclosed '['"));
+        assert!(
+            Glob::new("ghcr.io/[abc")
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed '['")
+        );
         assert!(Glob::new("web-[9-0]").unwrap_err().to_string().contains("reversed"));
     }
 }

@@ -21,9 +21,9 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::cluster::LiveView;
 use crate::metrics::{Metrics, ResultLabels};
 use crate::policy::Policy;
-use crate::cluster::LiveView;
 use crate::view::EmptyView;
 
 pub use listen::ConnLimits;

@@ -176,17 +176,11 @@ pub fn apply_policy(path: &Path, slot: &ArcSwap<Policy>, metrics: &Metrics, cont
     match parse_policy(path, contents) {
         Ok(policy) => {
             slot.store(Arc::new(policy));
-            metrics
-                .policy_reloads
-                .get_or_create(&ResultLabels::SUCCESS)
-                .inc();
+            metrics.policy_reloads.get_or_create(&ResultLabels::SUCCESS).inc();
             tracing::info!(policy = %path.display(), "policy reloaded");
         }
         Err(e) => {
-            metrics
-                .policy_reloads
-                .get_or_create(&ResultLabels::ERROR)
-                .inc();
+            metrics.policy_reloads.get_or_create(&ResultLabels::ERROR).inc();
             tracing::error!(error = %e, "policy not reloaded; the previous policy stays in force");
         }
     }

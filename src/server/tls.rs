@@ -175,10 +175,7 @@ impl Tls {
         let config = server_config(&provider, &resolver, roots)?;
         let admin_config = Arc::new(server_config(&provider, &resolver, None)?);
         for result in ["success", "error"] {
-            metrics
-                .tls_reloads
-                .get_or_create(&ResultLabels { result })
-                .inc_by(0);
+            metrics.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);
         }
         let tls = Tls {
             paths,
@@ -277,10 +274,7 @@ impl Tls {
     }
 
     fn count(&self, result: &'static str) {
-        self.metrics
-            .tls_reloads
-            .get_or_create(&ResultLabels { result })
-            .inc();
+        self.metrics.tls_reloads.get_or_create(&ResultLabels { result }).inc();
     }
 }
 

@@ -14,8 +14,8 @@ use axum::routing::post;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use crate::admission::{self, BadRequest, Summary};
-use crate::engine::Scope;
 use crate::cluster::LiveView;
+use crate::engine::Scope;
 use crate::metrics::{FindingLabels, KindLabels, Metrics, RequestLabels, StateLabel, WebhookLabels};
 use crate::policy::Policy;
 
