@@ -310,7 +310,7 @@ fn precheck_tls(paths: &TlsPaths) -> Result<(), StartError> {
     let read = |path: &std::path::PathBuf| {
         std::fs::read(path).map_err(|e| super::tls::TlsError::File {
             path: path.clone(),
-            reason: e.to_string(),
+            problem: super::tls::FileProblem::Io(e),
         })
     };
     let (cert, key) = (read(&paths.cert)?, read(&paths.key)?);
