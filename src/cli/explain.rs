@@ -113,9 +113,6 @@ pub fn run(args: &super::ExplainArgs) -> u8 {
             print!("{text}");
             super::exit::OK
         }
-        Err(e) => {
-            eprintln!("dbhook: {e}");
-            super::exit::INPUT
-        }
+        Err(e) => super::Failure::from(e).report("dbhook"),
     }
 }

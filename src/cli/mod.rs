@@ -400,6 +400,8 @@ pub enum Failure {
     Input(#[from] crate::manifest::InputError),
     #[error(transparent)]
     Output(#[from] UnknownOutput),
+    #[error(transparent)]
+    UnknownRule(#[from] explain::UnknownRule),
     /// stdout went away (a closed pipe): nothing to say, the reader is gone.
     #[error("cannot write the output: {0}")]
     Write(#[source] std::io::Error),
@@ -414,6 +416,7 @@ impl Failure {
             | Failure::Policy(_)
             | Failure::Input(_)
             | Failure::Output(_)
+            | Failure::UnknownRule(_)
             | Failure::Write(_) => exit::INPUT,
         }
     }

@@ -99,8 +99,17 @@ pub enum StartError {
     },
     #[error("dev certificate: {0}")]
     Certs(#[from] certs::CertsError),
-    #[error("{0}")]
-    Usage(String),
+    #[error("--tls-cert and --tls-key are required (or --dev)")]
+    NoTls,
+    #[error("{flag} {addr:?}: not a host:port ({source})")]
+    NotAnAddress {
+        flag: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{flag} {addr:?}: resolves to no address")]
+    NoAddress { flag: &'static str, addr: String },
     /// The message carries the whole chain of causes: kube's own say which file or variable.
     #[error("kubernetes: {}; {hint}", chain(source))]
     Kube {

@@ -284,9 +284,7 @@ async fn configure(args: &ServeConfig) -> Result<(Config, Option<dev::DevCerts>)
             (tls, Some(dev))
         }
         _ => {
-            return Err(StartError::Usage(
-                "--tls-cert and --tls-key are required (or --dev)".into(),
-            ));
+            return Err(StartError::NoTls);
         }
     };
     let policy = Arc::new(ArcSwap::from_pointee(load_policy(args.policy.as_deref())?));
@@ -319,10 +317,16 @@ fn precheck_tls(paths: &TlsPaths) -> Result<(), StartError> {
 }
 
 /// Accepts `host:port` with a name as well as an IP address.
-async fn resolve(flag: &str, addr: &str) -> Result<SocketAddr, StartError> {
-    let usage = |why: String| StartError::Usage(format!("{flag} {addr:?}: {why}"));
+async fn resolve(flag: &'static str, addr: &str) -> Result<SocketAddr, StartError> {
     let mut addrs = tokio::net::lookup_host(addr)
         .await
-        .map_err(|e| usage(format!("not a host:port ({e})")))?;
-    addrs.next().ok_or_else(|| usage("resolves to no address".into()))
+        .map_err(|source| StartError::NotAnAddress {
+            flag,
+            addr: addr.to_string(),
+            source,
+        })?;
+    addrs.next().ok_or_else(|| StartError::NoAddress {
+        flag,
+        addr: addr.to_string(),
+    })
 }
