@@ -95,6 +95,23 @@ impl Exemptions {
     }
 }
 
+/// Why `dbhook.io/exempt-until` keeps the exemptions from applying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum DateRefused {
+    #[error("the policy requires {} (exemptions.requireExpiry)", keys::EXEMPT_UNTIL)]
+    Required,
+    #[error(
+        "{} {value:?} is not an RFC 3339 date (2027-01-31) or timestamp (2027-01-31T18:00:00Z)",
+        keys::EXEMPT_UNTIL
+    )]
+    NotADate { value: String },
+    #[error(
+        "{} {written} is more than {max} days ahead (exemptions.maxDays)",
+        keys::EXEMPT_UNTIL
+    )]
+    TooFar { written: String, max: u32 },
+}
+
 /// Judges the exemption annotations of `obj` at `now`.
 pub fn judge(obj: &Object, policy: &Policy, now: DateTime<Utc>) -> Exemptions {
     let mut out = Exemptions::default();
@@ -112,28 +129,20 @@ pub fn judge(obj: &Object, policy: &Policy, now: DateTime<Utc>) -> Exemptions {
         .filter(|u| !u.is_empty());
     let settings = policy.exemptions;
     // One verdict on the date for every rule it bounds.
-    let dated: Result<Option<(Expiry, State)>, String> = match until {
-        None if settings.require_expiry => Err(format!(
-            "the policy requires {} (exemptions.requireExpiry)",
-            keys::EXEMPT_UNTIL
-        )),
+    let dated: Result<Option<(Expiry, State)>, DateRefused> = match until {
+        None if settings.require_expiry => Err(DateRefused::Required),
         None => Ok(None),
         Some(u) => match parse_expiry(u) {
-            None => Err(format!(
-                "{} {u:?} is not an RFC 3339 date (2027-01-31) or timestamp (2027-01-31T18:00:00Z)",
-                keys::EXEMPT_UNTIL
-            )),
+            None => Err(DateRefused::NotADate { value: u.to_string() }),
             Some(e)
                 if settings
                     .max_days
                     .is_some_and(|max| e.at > now + Duration::days(i64::from(max))) =>
             {
-                Err(format!(
-                    "{} {} is more than {} days ahead (exemptions.maxDays)",
-                    keys::EXEMPT_UNTIL,
-                    e.written,
-                    settings.max_days.unwrap_or_default()
-                ))
+                Err(DateRefused::TooFar {
+                    written: e.written,
+                    max: settings.max_days.unwrap_or_default(),
+                })
             }
             Some(e) => {
                 let state = if now >= e.at {

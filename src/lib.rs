@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod model;
 pub mod mutate;
+pub mod offline;
 pub mod openreports;
 pub mod policy;
 pub mod redact;
@@ -23,3 +24,7 @@ pub mod yaml;
 
 #[cfg(test)]
 mod testing;
+
+#[cfg(test)]
+#[path = "testing/layers.rs"]
+mod layers;

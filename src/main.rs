@@ -19,8 +19,8 @@ fn main() -> ExitCode {
             cli::exit::OK
         }
         Command::Explain(args) => cli::explain::run(&args),
-        Command::Serve(args) => dbhook::server::main(args),
-        Command::Certs(args) => dbhook::server::certs::main(&args),
+        Command::Serve(args) => cli::serve(&args),
+        Command::Certs(args) => cli::certs(&args),
     };
     ExitCode::from(code)
 }

@@ -103,7 +103,7 @@ impl View for EmptyView {
 /// The offline view: the objects of the input files. Absent only when the user says the input
 /// is the whole picture (`--complete`). Namespaces compare exactly: an object without
 /// `metadata.namespace` is in the namespace `""` (`dbhook check` first places such objects in
-/// the one namespace their file names, see [`crate::cli::check::place`]).
+/// the one namespace their file names).
 #[derive(Debug, Clone, Default)]
 pub struct ManifestView {
     objects: Vec<Arc<Object>>,
@@ -176,54 +176,5 @@ impl View for ManifestView {
             .iter()
             .find(|o| matches!(o.spec, Spec::Namespace) && o.name() == ns)
             .and_then(|o| o.label(keys::MODE).map(str::to_string))
-    }
-}
-
-/// One watched resource's state, as `/readyz?verbose` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceState {
-    /// As kubectl names it (`jobs.batch`), like the `resource` label of `dbhook_view_synced`.
-    pub resource: &'static str,
-    /// Synced, or not served at all; false while syncing and when degraded.
-    pub ok: bool,
-    /// Not synced within the sync timeout: served as unknown until it syncs.
-    pub degraded: bool,
-    /// What `/readyz?verbose` says about it, with the last error if any.
-    pub state: String,
-}
-
-/// A view fed in the background (the cluster view): the server asks it whether it is ready and
-/// for the current report over every watched object.
-pub trait LiveView: View {
-    /// Ready to serve: every started watch has synced once, or the sync timeout has passed
-    /// (resources still unsynced are then degraded: unknown, never denying).
-    fn synced(&self) -> bool;
-    /// Each watched resource's state; empty without a cluster view.
-    fn resource_states(&self) -> Vec<ResourceState> {
-        Vec::new()
-    }
-    /// Findings over every watched object (`GET /report`).
-    fn report(&self) -> crate::report::Report;
-    /// Whether objects come from a cluster at all; false when standalone, where the report
-    /// is empty by construction and says so.
-    fn watches_a_cluster(&self) -> bool {
-        true
-    }
-    /// "Now" for admission decisions: the view's clock, so tests can fix it (exemption expiry,
-    /// lockstep memory).
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
-    }
-}
-
-impl LiveView for EmptyView {
-    fn synced(&self) -> bool {
-        true
-    }
-    fn report(&self) -> crate::report::Report {
-        crate::report::Report::default()
-    }
-    fn watches_a_cluster(&self) -> bool {
-        false
     }
 }

@@ -7,11 +7,11 @@
 use crate::support;
 
 use chrono::{DateTime, Utc};
-use dbhook::cluster::{Res, Served};
+use dbhook::cluster::{LiveView, Res, Served};
 use dbhook::engine::{self, Decision};
 use dbhook::model::Object;
 use dbhook::policy::{Action, Policy};
-use dbhook::view::{LiveView, View};
+use dbhook::view::View;
 use kube::core::admission::Operation;
 use serde_json::{Value, json};
 use support::*;

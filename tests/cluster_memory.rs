@@ -13,8 +13,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use dbhook::cluster::LiveView as _;
 use dbhook::cluster::Res;
-use dbhook::view::LiveView as _;
 use support::*;
 
 /// The system allocator, counting live bytes: exact heap growth, unlike RSS.

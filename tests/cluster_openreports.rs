@@ -7,9 +7,9 @@ use crate::support;
 
 use std::time::Duration;
 
+use dbhook::cluster::LiveView;
 use dbhook::cluster::ReportsOptions;
 use dbhook::policy::Policy;
-use dbhook::view::LiveView;
 use serde_json::{Value, json};
 use support::*;
 

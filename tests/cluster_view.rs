@@ -6,10 +6,11 @@ use crate::support;
 
 use std::time::Duration;
 
+use dbhook::cluster::LiveView;
 use dbhook::cluster::{Answer, Res, Served};
 use dbhook::engine::{self, Change};
 use dbhook::policy::{Action, Mode, Policy};
-use dbhook::view::{LiveView, View};
+use dbhook::view::View;
 use serde_json::{Value, json};
 use support::*;
 

@@ -117,7 +117,7 @@ async fn an_exemption_warns_before_its_expiry_and_denies_after_it_on_the_view_cl
     })
     .await;
     assert_eq!(gauge(&h, "expiring").as_deref(), Some("0"));
-    let report = dbhook::view::LiveView::report(h.view.as_ref());
+    let report = dbhook::cluster::LiveView::report(h.view.as_ref());
     let f = report
         .findings
         .iter()
@@ -199,7 +199,7 @@ async fn lockstep_evidence_names_the_job_with_its_resource_version() {
     // /report carries the same evidence once the Rollout is in the view.
     server.apply(ROLLOUTS, app("web", "ghcr.io/acme/web:sha-2222222"));
     let evidence = eventually("the report has the lockstep finding", || {
-        let report = serde_json::to_value(dbhook::view::LiveView::report(h.view.as_ref())).unwrap();
+        let report = serde_json::to_value(dbhook::cluster::LiveView::report(h.view.as_ref())).unwrap();
         report["findings"]
             .as_array()?
             .iter()

@@ -361,26 +361,27 @@ async fn metrics_are_served_as_openmetrics_and_parse_as_openmetrics() {
 
 #[test]
 fn every_family_of_the_registry_parses_with_label_values_escaped() {
+    use dbhook::metrics::{ResourceLabels, RuleActionLabels, WebhookLabels};
     let metrics = dbhook::metrics::Metrics::new();
     let awkward = "a \"quoted\" back\\slash\nnewline";
     metrics
         .view_synced
-        .get_or_create(&dbhook::metrics::labels([("resource", awkward)]))
+        .get_or_create(&ResourceLabels { resource: awkward })
         .set(1);
     metrics
         .report_findings
-        .get_or_create(&dbhook::metrics::labels([
-            ("rule", "backup-configured"),
-            ("action", "deny"),
-        ]))
+        .get_or_create(&RuleActionLabels {
+            rule: "backup-configured",
+            action: "deny",
+        })
         .set(3);
     metrics
         .admission_duration
-        .get_or_create(&dbhook::metrics::labels([("webhook", "validate")]))
+        .get_or_create(&WebhookLabels { webhook: "validate" })
         .observe(0.003);
     metrics
         .admission_duration
-        .get_or_create(&dbhook::metrics::labels([("webhook", "mutate")]))
+        .get_or_create(&WebhookLabels { webhook: "mutate" })
         .observe(5.0);
     metrics.tls_cert_expiry.set(1_900_000_000);
     let text = metrics.render();

@@ -289,7 +289,7 @@ async fn a_bad_policy_file_at_startup_is_a_startup_error() {
     config.policy_path = Some(pki.path("policy.yaml"));
     let err = dbhook::server::Server::bind(config).await.err().unwrap();
     assert!(err.to_string().contains("no-such-rule"), "{err}");
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(dbhook::cli::Failure::from(err).exit_code(), 2);
 }
 
 /// Standalone, the report is empty by construction: it says so instead of looking clean.

@@ -113,7 +113,7 @@ async fn a_pair_that_does_not_match_at_startup_is_a_startup_error() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("do not belong together"), "{err}");
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(dbhook::cli::Failure::from(err).exit_code(), 2);
 }
 
 #[tokio::test]

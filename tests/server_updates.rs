@@ -7,10 +7,11 @@ use crate::server_support as support;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use dbhook::cluster::LiveView;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
 use dbhook::report::Report;
-use dbhook::view::{Listing, LiveView, Lookup, ManifestView, Origin, View};
+use dbhook::view::{Listing, Lookup, ManifestView, Origin, View};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::*;

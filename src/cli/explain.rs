@@ -7,10 +7,15 @@ use super::check::check_documents;
 use crate::policy::Policy;
 use crate::rules::{catalog, explain};
 
+/// `dbhook explain` was given an id that names no rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule {0:?} (see `dbhook rules`)")]
+pub struct UnknownRule(pub String);
+
 /// The explanation of `id`, or an error naming the unknown rule.
-pub fn render(id: &str) -> Result<String, String> {
+pub fn render(id: &str) -> Result<String, UnknownRule> {
     let (Some(info), Some(e)) = (catalog::find(id), explain::find(id)) else {
-        return Err(format!("unknown rule {id:?} (see `dbhook rules`)"));
+        return Err(UnknownRule(id.to_string()));
     };
     let mut out = String::new();
     let _ = writeln!(out, "{} (default action: {})\n", info.id, info.default_action.as_str());
@@ -108,9 +113,6 @@ pub fn run(args: &super::ExplainArgs) -> u8 {
             print!("{text}");
             super::exit::OK
         }
-        Err(e) => {
-            eprintln!("dbhook: {e}");
-            super::exit::INPUT
-        }
+        Err(e) => super::Failure::from(e).report("dbhook"),
     }
 }

@@ -9,10 +9,14 @@ pub mod openreports;
 pub mod output;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::policy::{Mode, Policy};
+use crate::cluster::{ClusterOptions, ReportsOptions};
+use crate::policy::{Mode, Policy, PolicyFileError};
+use crate::server::certs::CertsConfig;
+use crate::server::{ServeConfig, StartError, Stopped};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,19 +133,64 @@ pub struct ServeArgs {
     pub reports_max_results: u64,
 }
 
+impl ServeArgs {
+    /// The flags as the server takes them.
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            addr: self.addr.clone(),
+            admin_addr: self.admin_addr.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            client_ca: self.client_ca.clone(),
+            policy: self.policy.clone(),
+            standalone: self.standalone,
+            dev: self.dev,
+            log_format: self.log_format.map(|f| match f {
+                LogFormat::Json => crate::server::LogFormat::Json,
+                LogFormat::Text => crate::server::LogFormat::Text,
+            }),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+            kubeconfig: self.kubeconfig.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            metrics_auth: self.metrics_auth,
+            admin_tls: self.admin_tls,
+            cluster: ClusterOptions {
+                staleness: Duration::from_secs(self.view_staleness),
+                sync_timeout: self.sync_timeout.0,
+                reports: self.reports.then(|| ReportsOptions {
+                    max_results: usize::try_from(self.reports_max_results).unwrap_or(usize::MAX),
+                    ..ReportsOptions::default()
+                }),
+                ..ClusterOptions::default()
+            },
+        }
+    }
+}
+
 /// `--sync-timeout`: a positive duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncTimeout(pub std::time::Duration);
+pub struct SyncTimeout(pub Duration);
+
+/// Why a `--sync-timeout` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncTimeoutError {
+    #[error("{0:?} is not a duration: use whole seconds or minutes, e.g. 60s, 90 or 2m")]
+    NotADuration(String),
+    #[error("{0:?} is too long: at most 24h")]
+    TooLong(String),
+    #[error("must be more than 0 (a zero timeout would serve every resource as unknown at start)")]
+    Zero,
+}
 
 /// Whole seconds with an optional `s`, `m` or `h` unit; zero, negative and fractional values
 /// are refused (a zero timeout would make every resource degraded at start).
-fn parse_sync_timeout(s: &str) -> Result<SyncTimeout, String> {
+fn parse_sync_timeout(s: &str) -> Result<SyncTimeout, SyncTimeoutError> {
     let t = s.trim();
     let (digits, unit) = match t.char_indices().last() {
         Some((i, c @ ('s' | 'm' | 'h'))) => (&t[..i], c),
         _ => (t, 's'),
     };
-    let usage = || format!("{s:?} is not a duration: use whole seconds or minutes, e.g. 60s, 90 or 2m");
+    let usage = || SyncTimeoutError::NotADuration(s.to_string());
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(usage());
     }
@@ -152,16 +201,25 @@ fn parse_sync_timeout(s: &str) -> Result<SyncTimeout, String> {
         _ => Some(n),
     }
     .filter(|&v| v <= 86_400)
-    .ok_or_else(|| format!("{s:?} is too long: at most 24h"))?;
+    .ok_or_else(|| SyncTimeoutError::TooLong(s.to_string()))?;
     if secs == 0 {
-        return Err("must be more than 0 (a zero timeout would serve every resource as unknown at start)".into());
+        return Err(SyncTimeoutError::Zero);
     }
-    Ok(SyncTimeout(std::time::Duration::from_secs(secs)))
+    Ok(SyncTimeout(Duration::from_secs(secs)))
+}
+
+/// `DBHOOK_OUTPUT` names no output format of `check`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DBHOOK_OUTPUT={value:?} is not an output format of check: use one of {allowed}")]
+pub struct UnknownOutput {
+    pub value: String,
+    /// The formats, comma-separated.
+    pub allowed: String,
 }
 
 impl CheckArgs {
     /// `--output`, else DBHOOK_CHECK_OUTPUT (both read by clap), else DBHOOK_OUTPUT, else text.
-    pub fn output_format(&self) -> Result<OutputFormat, String> {
+    pub fn output_format(&self) -> Result<OutputFormat, UnknownOutput> {
         if let Some(f) = self.output {
             return Ok(f);
         }
@@ -171,10 +229,10 @@ impl CheckArgs {
                     .iter()
                     .filter_map(|f| f.to_possible_value().map(|p| p.get_name().to_string()))
                     .collect();
-                format!(
-                    "DBHOOK_OUTPUT={v:?} is not an output format of check: use one of {}",
-                    allowed.join(", ")
-                )
+                UnknownOutput {
+                    value: v.clone(),
+                    allowed: allowed.join(", "),
+                }
             }),
             _ => Ok(OutputFormat::Text),
         }
@@ -240,6 +298,18 @@ pub struct MutateArgs {
     pub output: DocFormat,
 }
 
+impl CertsArgs {
+    /// The flags as `certs` takes them.
+    pub fn config(&self) -> CertsConfig {
+        CertsConfig {
+            service: self.service.clone(),
+            namespace: self.namespace.clone(),
+            out: self.out.clone(),
+            days: self.days,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CertsArgs {
     /// Name of the webhook Service.
@@ -270,17 +340,21 @@ pub struct RulesArgs {
     pub output: RulesFormat,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    Mode::parse(s).ok_or_else(|| format!("{s:?} is not a mode: use enforce or audit"))
+/// `--mode` names no mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a mode: use enforce or audit")]
+pub struct UnknownMode(String);
+
+fn parse_mode(s: &str) -> Result<Mode, UnknownMode> {
+    Mode::parse(s).ok_or_else(|| UnknownMode(s.to_string()))
 }
 
 /// Loads `--policy` or the embedded default; the error names the file.
-pub fn load_policy(path: Option<&std::path::Path>) -> anyhow::Result<Policy> {
+pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy, PolicyFileError> {
     match path {
         None => Ok(Policy::default()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            let policy = Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            let policy = Policy::from_file(p)?;
             for note in &policy.params.deprecations {
                 eprintln!("dbhook: note: {}: {note}", p.display());
             }
@@ -300,11 +374,88 @@ pub fn load_manifests(
     Ok(loaded.docs)
 }
 
-/// Exit codes of `check` and `mutate`.
+/// Exit codes.
 pub mod exit {
     pub const OK: u8 = 0;
+    /// `check`: an object would be denied.
     pub const DENY: u8 = 1;
+    /// The environment failed: an address in use, no API server, a second signal during the
+    /// drain.
+    pub const FAILED: u8 = 1;
+    /// What the user can fix: flags, files, input.
     pub const INPUT: u8 = 2;
+}
+
+/// Why a command failed. Commands turn their errors into this, and [`Failure::exit_code`] is
+/// the one place errors become exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Certs(#[from] crate::server::certs::CertsError),
+    #[error(transparent)]
+    Policy(#[from] PolicyFileError),
+    #[error(transparent)]
+    Input(#[from] crate::manifest::InputError),
+    #[error(transparent)]
+    Output(#[from] UnknownOutput),
+    #[error(transparent)]
+    UnknownRule(#[from] explain::UnknownRule),
+    /// stdout went away (a closed pipe): nothing to say, the reader is gone.
+    #[error("cannot write the output: {0}")]
+    Write(#[source] std::io::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Start(e) if e.is_environment() => exit::FAILED,
+            Failure::Start(_)
+            | Failure::Certs(_)
+            | Failure::Policy(_)
+            | Failure::Input(_)
+            | Failure::Output(_)
+            | Failure::UnknownRule(_)
+            | Failure::Write(_) => exit::INPUT,
+        }
+    }
+
+    /// Says why on stderr, after `prefix` (`dbhook`, `dbhook serve`), and returns the exit code.
+    pub fn report(self, prefix: &str) -> u8 {
+        if !matches!(self, Failure::Write(_)) {
+            eprintln!("{prefix}: {self}");
+        }
+        self.exit_code()
+    }
+}
+
+/// `dbhook serve`: 0 after a drain, 1 when cut short or the environment refused, 2 for what
+/// the user can fix.
+pub fn serve(args: &ServeArgs) -> u8 {
+    match crate::server::main(args.config()) {
+        Ok(Stopped::Drained) => exit::OK,
+        Ok(Stopped::Interrupted) => exit::FAILED,
+        Err(e) => Failure::from(e).report("dbhook serve"),
+    }
+}
+
+/// `dbhook certs`: the base64 CA bundle on stdout, what was written on stderr.
+pub fn certs(args: &CertsArgs) -> u8 {
+    let config = args.config();
+    match crate::server::certs::run(&config) {
+        Ok(bundle) => {
+            eprintln!(
+                "dbhook certs: wrote ca.crt, ca.key, tls.crt, tls.key to {} for {}; caBundle on stdout. \
+                 Put tls.crt/tls.key into a kubernetes.io/tls Secret and remove the keys from disk.",
+                config.out.display(),
+                crate::server::certs::service_names(&config.service, &config.namespace).join(", ")
+            );
+            println!("{}", bundle.ca_bundle_base64());
+            exit::OK
+        }
+        Err(e) => Failure::from(e).report("dbhook certs"),
+    }
 }
 
 /// `dbhook rules`.

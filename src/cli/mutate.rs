@@ -112,14 +112,12 @@ fn append_file(stream: &mut String, text: &str) {
 }
 
 /// Renders documents as a JSON object, or a `List` of several.
-pub fn render_json(values: &[Value]) -> Result<String, String> {
+pub fn render_json(values: &[Value]) -> Result<String, serde_json::Error> {
     let doc = match values {
         [one] => one.clone(),
         many => serde_json::json!({"apiVersion": "v1", "kind": "List", "items": many}),
     };
-    serde_json::to_string_pretty(&doc)
-        .map(|s| s + "\n")
-        .map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&doc).map(|s| s + "\n")
 }
 
 pub fn run(args: &MutateArgs) -> u8 {

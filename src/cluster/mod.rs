@@ -8,6 +8,7 @@ mod decode;
 mod discovery;
 mod health;
 mod index;
+mod live;
 mod memory;
 mod openreports;
 mod report;
@@ -20,21 +21,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, TimeDelta, Utc};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use crate::metrics::{Metrics, labels};
+use crate::metrics::{Metrics, ResourceLabels};
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::Report;
-use crate::view::{Listing, LiveView, Lookup, Origin, ResourceState, View};
+use crate::view::{Listing, Lookup, Origin, View};
 use discovery::Watches;
 pub use health::{Answer, Served};
 use index::ObjectIndex;
+pub use live::{LiveView, ResourceState};
 use memory::Memory;
 pub use openreports::ReportsOptions;
 pub use resources::Res;
@@ -93,22 +94,6 @@ impl std::fmt::Debug for ClusterOptions {
             .field("report_refresh", &self.report_refresh)
             .field("sync_timeout", &self.sync_timeout)
             .finish_non_exhaustive()
-    }
-}
-
-impl ClusterOptions {
-    /// The options `dbhook serve` sets (`--view-staleness` in seconds, `--sync-timeout`); the
-    /// rest default.
-    pub fn from_serve_args(args: &crate::cli::ServeArgs) -> ClusterOptions {
-        ClusterOptions {
-            staleness: Duration::from_secs(args.view_staleness),
-            sync_timeout: args.sync_timeout.0,
-            reports: args.reports.then(|| ReportsOptions {
-                max_results: usize::try_from(args.reports_max_results).unwrap_or(usize::MAX),
-                ..ReportsOptions::default()
-            }),
-            ..ClusterOptions::default()
-        }
     }
 }
 
@@ -215,7 +200,7 @@ impl Shared {
         }
         self.metrics
             .view_synced
-            .get_or_create(&labels([("resource", res.name())]))
+            .get_or_create(&ResourceLabels { resource: res.name() })
             .set(i64::from(synced));
     }
 
@@ -291,7 +276,7 @@ impl Shared {
             let _ = self
                 .metrics
                 .view_synced
-                .get_or_create(&labels([("resource", res.name())]));
+                .get_or_create(&ResourceLabels { resource: res.name() });
             let state = self.state(res);
             tracing::warn!(
                 resource = res.name(),
@@ -306,7 +291,9 @@ impl Shared {
     fn forget(&self, res: Res) {
         self.health(res).set_synced(false);
         *self.write(res) = ObjectIndex::default();
-        self.metrics.view_synced.remove(&labels([("resource", res.name())]));
+        self.metrics
+            .view_synced
+            .remove(&ResourceLabels { resource: res.name() });
         self.changed();
     }
 
@@ -586,24 +573,53 @@ impl LiveView for ClusterView {
     }
 }
 
+/// Why no client for the API server could be built; the causes stay attached.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("reading kubeconfig {}", path.display())]
+    ReadKubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("loading kubeconfig {}", path.display())]
+    LoadKubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("loading the in-cluster configuration")]
+    InCluster(#[source] kube::config::InClusterError),
+    #[error("loading the kubeconfig (KUBECONFIG or ~/.kube/config)")]
+    Discover(#[source] kube::config::KubeconfigError),
+    #[error("building the Kubernetes client")]
+    Build(#[source] kube::Error),
+}
+
 /// A client for the cluster view: the explicit kubeconfig if given, else the in-cluster
 /// service account, else `KUBECONFIG` / `~/.kube/config`.
-pub async fn client(kubeconfig: Option<&Path>) -> anyhow::Result<kube::Client> {
+pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, ClientError> {
     // kube's rustls setup uses the process-wide provider; ring is the one this build carries.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let kc = Kubeconfig::read_from(path).map_err(|source| ClientError::ReadKubeconfig {
+                path: path.to_path_buf(),
+                source,
+            })?;
             kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
-                .with_context(|| format!("loading kubeconfig {}", path.display()))?
+                .map_err(|source| ClientError::LoadKubeconfig {
+                    path: path.to_path_buf(),
+                    source,
+                })?
         }
-        None if in_cluster_env() => kube::Config::incluster().context("loading the in-cluster configuration")?,
+        None if in_cluster_env() => kube::Config::incluster().map_err(ClientError::InCluster)?,
         None => kube::Config::from_kubeconfig(&KubeConfigOptions::default())
             .await
-            .context("loading the kubeconfig (KUBECONFIG or ~/.kube/config)")?,
+            .map_err(ClientError::Discover)?,
     };
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    kube::Client::try_from(config).map_err(ClientError::Build)
 }
 
 fn in_cluster_env() -> bool {

@@ -10,7 +10,7 @@ use kube::core::admission::Operation;
 use super::Shared;
 use super::resources::Res;
 use crate::engine;
-use crate::metrics::labels;
+use crate::metrics::{ExemptionLabels, RuleActionLabels};
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::report::Report;
@@ -48,16 +48,14 @@ pub fn publish(shared: &Shared, report: Report) {
     let gauge = &shared.metrics.report_findings;
     gauge.clear();
     for ((rule, action), n) in counts {
-        gauge
-            .get_or_create(&labels([("rule", rule), ("action", action)]))
-            .set(n);
+        gauge.get_or_create(&RuleActionLabels { rule, action }).set(n);
     }
     for state in crate::exemption::State::ALL {
         let n = i64::try_from(report.exemptions[state as usize]).unwrap_or(i64::MAX);
         shared
             .metrics
             .exemptions
-            .get_or_create(&labels([("state", state.as_str())]))
+            .get_or_create(&ExemptionLabels { state: state.as_str() })
             .set(n);
     }
     shared.report.store(Arc::new(report));

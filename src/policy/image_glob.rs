@@ -17,6 +17,17 @@ enum Token {
     Set { negated: bool, ranges: Vec<(char, char)> },
 }
 
+/// Why a pattern is not a glob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlobError {
+    #[error("an empty pattern matches nothing")]
+    Empty,
+    #[error("range {0}-{1} is reversed")]
+    ReversedRange(char, char),
+    #[error("unclosed '[' in {0:?}")]
+    Unclosed(String),
+}
+
 impl fmt::Debug for Glob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Glob({:?})", self.text)
@@ -25,9 +36,9 @@ impl fmt::Debug for Glob {
 
 impl Glob {
     /// Compiles `text`; `Err` says what is wrong with it.
-    pub fn new(text: &str) -> Result<Glob, String> {
+    pub fn new(text: &str) -> Result<Glob, GlobError> {
         if text.trim().is_empty() {
-            return Err("an empty pattern matches nothing".into());
+            return Err(GlobError::Empty);
         }
         let mut tokens = Vec::new();
         let mut chars = text.chars().peekable();
@@ -54,7 +65,7 @@ impl Glob {
                             ahead.next();
                             if let Some(&end) = ahead.peek().filter(|&&e| e != ']') {
                                 if end < c {
-                                    return Err(format!("range {c}-{end} is reversed"));
+                                    return Err(GlobError::ReversedRange(c, end));
                                 }
                                 chars.next();
                                 chars.next();
@@ -65,7 +76,7 @@ impl Glob {
                         ranges.push((c, c));
                     }
                     if !closed {
-                        return Err(format!("unclosed '[' in {text:?}"));
+                        return Err(GlobError::Unclosed(text.to_string()));
                     }
                     Token::Set { negated, ranges }
                 }
@@ -156,8 +167,13 @@ mod tests {
 
     #[test]
     fn bad_globs_say_why() {
-        assert!(Glob::new("").unwrap_err().contains("empty"));
-        assert!(Glob::new("ghcr.io/[abc").unwrap_err().contains("unclosed '['"));
-        assert!(Glob::new("web-[9-0]").unwrap_err().contains("reversed"));
+        assert!(Glob::new("").unwrap_err().to_string().contains("empty"));
+        assert!(
+            Glob::new("ghcr.io/[abc")
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed '['")
+        );
+        assert!(Glob::new("web-[9-0]").unwrap_err().to_string().contains("reversed"));
     }
 }

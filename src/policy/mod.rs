@@ -5,6 +5,8 @@ pub mod image_glob;
 mod params;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,6 +147,43 @@ pub enum PolicyError {
     Invalid(String),
 }
 
+/// A policy file that cannot be used; every message starts with the file's path.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        /// Shared: the reloader keeps the failed read to compare it with the next one.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("{}: not UTF-8: {source}", path.display())]
+    NotUtf8 {
+        path: PathBuf,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: PolicyError,
+    },
+}
+
+/// A `rules.<id>` entry that cannot be applied; shown after `rules.<id>.`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum RuleEntryError {
+    #[error("action: expected a mapping, got {0}")]
+    NotAMapping(Value),
+    #[error("action: {0} is not one of deny, warn, off (quote \"off\": a bare on/off is a YAML 1.1 boolean)")]
+    Action(Value),
+    #[error("{key}: {value} is not a boolean")]
+    NotABoolean { key: &'static str, value: Value },
+    #[error("{0}")]
+    Params(String),
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawPolicy {
@@ -188,6 +227,30 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Reads and validates the policy file at `path`: `dbhook check`, `mutate` and `serve` all
+    /// load `--policy` here. Deprecation notes are in `params.deprecations` for the caller to
+    /// show the way it shows things.
+    pub fn from_file(path: &Path) -> Result<Policy, PolicyFileError> {
+        let bytes = std::fs::read(path).map_err(|source| PolicyFileError::Read {
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        })?;
+        Policy::from_file_contents(path, &bytes)
+    }
+
+    /// [`Policy::from_file`] over bytes already read from `path` (the reloader reads the file
+    /// itself to notice changes).
+    pub fn from_file_contents(path: &Path, bytes: &[u8]) -> Result<Policy, PolicyFileError> {
+        let text = std::str::from_utf8(bytes).map_err(|source| PolicyFileError::NotUtf8 {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::from_yaml(text).map_err(|source| PolicyFileError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// Parses and validates a policy document; every error names the offending key.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
         let value: Value = serde_yaml_ng::from_str(text).map_err(|e| PolicyError::Yaml(e.to_string()))?;
@@ -245,7 +308,7 @@ impl Policy {
         Ok(policy)
     }
 
-    fn parse_rule(&mut self, info: &'static RuleInfo, entry: Value) -> Result<RuleSetting, String> {
+    fn parse_rule(&mut self, info: &'static RuleInfo, entry: Value) -> Result<RuleSetting, RuleEntryError> {
         let mut map = match entry {
             Value::Object(m) => m,
             Value::Null => serde_json::Map::new(),
@@ -255,7 +318,7 @@ impl Policy {
                 m.insert("action".into(), entry);
                 m
             }
-            other => return Err(format!("action: expected a mapping, got {other}")),
+            other => return Err(RuleEntryError::NotAMapping(other)),
         };
         let default = self.setting(info.id);
         let action = match map.remove("action") {
@@ -263,23 +326,29 @@ impl Policy {
             // YAML 1.1 readers (Helm values, kubectl) turn a bare `off` into `false` before
             // dbhook sees the document; `true` (a bare `on` or `yes`) has no such meaning.
             Some(Value::Bool(false)) => Action::Off,
-            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-                format!(
-                    "action: {v} is not one of deny, warn, off (quote \"off\": a bare on/off is a YAML 1.1 boolean)"
-                )
-            })?,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| RuleEntryError::Action(v))?,
         };
         let allow_exemption = match map.remove("allowExemption") {
             None => default.allow_exemption,
             Some(Value::Bool(b)) => b,
-            Some(v) => return Err(format!("allowExemption: {v} is not a boolean")),
+            Some(value) => {
+                return Err(RuleEntryError::NotABoolean {
+                    key: "allowExemption",
+                    value,
+                });
+            }
         };
         let allow_existing_violations = match map.remove("allowExistingViolations") {
             None => default.allow_existing_violations,
             Some(Value::Bool(b)) => b,
-            Some(v) => return Err(format!("allowExistingViolations: {v} is not a boolean")),
+            Some(value) => {
+                return Err(RuleEntryError::NotABoolean {
+                    key: "allowExistingViolations",
+                    value,
+                });
+            }
         };
-        (info.params)(&mut self.params, map)?;
+        (info.params)(&mut self.params, map).map_err(RuleEntryError::Params)?;
         Ok(RuleSetting {
             action,
             allow_exemption,

@@ -53,7 +53,7 @@ pub fn find(id: &str) -> Option<&'static Explain> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::check::check_documents;
+    use crate::offline::check_documents;
     use crate::policy::Policy;
     use crate::rules::CATALOG;
 

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::cluster::LiveView;
 use crate::metrics::Metrics;
-use crate::view::LiveView;
 
 use super::auth::{AdminAccess, Protected};
 use super::shutdown::Signal;

@@ -12,8 +12,6 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use crate::cli::CertsArgs;
-
 #[derive(Debug, thiserror::Error)]
 pub enum CertsError {
     #[error("cannot generate the certificate: {0}")]
@@ -22,6 +20,15 @@ pub enum CertsError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("--days must be at least 1")]
     NoValidity,
+}
+
+/// What `dbhook certs` writes: for Service `service` in `namespace`, into `out`, valid `days`.
+#[derive(Debug, Clone)]
+pub struct CertsConfig {
+    pub service: String,
+    pub namespace: String,
+    pub out: PathBuf,
+    pub days: u32,
 }
 
 /// A CA and a serving certificate it signed, all PEM.
@@ -160,7 +167,7 @@ pub fn write_bundle(dir: &Path, bundle: &Bundle) -> Result<(), CertsError> {
 }
 
 /// `dbhook certs` without the printing: generates and writes the bundle.
-pub fn run(args: &CertsArgs) -> Result<Bundle, CertsError> {
+pub fn run(args: &CertsConfig) -> Result<Bundle, CertsError> {
     if args.days == 0 {
         return Err(CertsError::NoValidity);
     }
@@ -172,24 +179,4 @@ pub fn run(args: &CertsArgs) -> Result<Bundle, CertsError> {
     )?;
     write_bundle(&args.out, &bundle)?;
     Ok(bundle)
-}
-
-/// `dbhook certs`: the base64 CA bundle on stdout, what was written on stderr.
-pub fn main(args: &CertsArgs) -> u8 {
-    match run(args) {
-        Ok(bundle) => {
-            eprintln!(
-                "dbhook certs: wrote ca.crt, ca.key, tls.crt, tls.key to {} for {}; caBundle on stdout. \
-                 Put tls.crt/tls.key into a kubernetes.io/tls Secret and remove the keys from disk.",
-                args.out.display(),
-                service_names(&args.service, &args.namespace).join(", ")
-            );
-            println!("{}", bundle.ca_bundle_base64());
-            crate::cli::exit::OK
-        }
-        Err(e) => {
-            eprintln!("dbhook certs: {e}");
-            crate::cli::exit::INPUT
-        }
-    }
 }

@@ -21,12 +21,13 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::metrics::{Metrics, labels};
+use crate::cluster::LiveView;
+use crate::metrics::{Metrics, ResultLabels};
 use crate::policy::Policy;
-use crate::view::{EmptyView, LiveView};
+use crate::view::EmptyView;
 
 pub use listen::ConnLimits;
-pub use serve::{build_view, init_tracing, load_policy, main};
+pub use serve::{LogFormat, ServeConfig, Stopped, build_view, init_tracing, load_policy, main};
 pub use tls::TlsPaths;
 
 /// kube-apiserver's own limit on an admission request is 3 MiB of object; 7 MiB leaves room for
@@ -81,34 +82,66 @@ impl Config {
     }
 }
 
+/// Why the server did not start. [`StartError::is_environment`] tells what the user can fix
+/// in flags and files from what the environment refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
     Tls(#[from] tls::TlsError),
     #[error("policy: {0}")]
-    Policy(String),
+    Policy(#[from] crate::policy::PolicyFileError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
         addr: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("dev certificate: {0}")]
     Certs(#[from] certs::CertsError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("kubernetes: {0}")]
-    Kube(String),
+    #[error("--tls-cert and --tls-key are required (or --dev)")]
+    NoTls,
+    #[error("{flag} {addr:?}: not a host:port ({source})")]
+    NotAnAddress {
+        flag: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{flag} {addr:?}: resolves to no address")]
+    NoAddress { flag: &'static str, addr: String },
+    /// The message carries the whole chain of causes: kube's own say which file or variable.
+    #[error("kubernetes: {}; {hint}", chain(source))]
+    Kube {
+        #[source]
+        source: crate::cluster::ClientError,
+        hint: &'static str,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl StartError {
-    /// 2 for what the user can fix in flags and files, 1 for the environment.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            StartError::Bind { .. } | StartError::Kube(_) => 1,
-            _ => crate::cli::exit::INPUT,
-        }
+    /// The environment failed (an address in use, no API server, no threads), not the
+    /// configuration.
+    pub fn is_environment(&self) -> bool {
+        matches!(
+            self,
+            StartError::Bind { .. } | StartError::Kube { .. } | StartError::Runtime(_)
+        )
     }
+}
+
+/// `error: cause: its cause`, one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// Starts servers from a [`Config`].
@@ -183,19 +216,14 @@ impl Server {
             None => None,
         };
         let tls = Arc::new(tls::Tls::new(tls_paths, &pair, ca.as_ref(), metrics.clone())?);
-        for result in ["success", "error"] {
+        for result in [ResultLabels::SUCCESS, ResultLabels::ERROR] {
             // Present from the start, so `increase()` sees the first error.
-            metrics
-                .policy_reloads
-                .get_or_create(&labels([("result", result)]))
-                .inc_by(0);
+            metrics.policy_reloads.get_or_create(&result).inc_by(0);
         }
         let policy_seen = match &policy_path {
             Some(path) => {
                 let contents = reload::read(std::slice::from_ref(path)).await;
-                policy.store(Arc::new(
-                    reload::parse_policy(path, &contents).map_err(StartError::Policy)?,
-                ));
+                policy.store(Arc::new(reload::parse_policy(path, &contents)?));
                 Some(reload::fingerprint(&contents))
             }
             None => None,

@@ -17,13 +17,23 @@ use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metrics::{Metrics, labels};
-use crate::policy::Policy;
+use crate::metrics::{Metrics, ResultLabels};
+use crate::policy::{Policy, PolicyFileError};
 
 use super::shutdown::Signal;
 
 /// The files' bytes in the order given, or why they could not all be read.
-pub type Contents = Result<Vec<Vec<u8>>, String>;
+pub type Contents = Result<Vec<Vec<u8>>, ReadError>;
+
+/// A watched file that could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    /// Shared, so that the contents can be kept and compared.
+    #[source]
+    pub source: Arc<std::io::Error>,
+}
 
 /// Writers rarely replace several files in one step; wait this long after an event so a pair
 /// is read after both halves landed.
@@ -35,16 +45,25 @@ pub async fn read(paths: &[PathBuf]) -> Contents {
     for path in paths {
         match tokio::fs::read(path).await {
             Ok(bytes) => out.push(bytes),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => {
+                return Err(ReadError {
+                    path: path.clone(),
+                    source: Arc::new(e),
+                });
+            }
         }
     }
     Ok(out)
 }
 
-/// What "changed" is measured by.
+/// What "changed" is measured by: the bytes, or the error's text (an unchanged failure is
+/// not a change).
 pub fn fingerprint(contents: &Contents) -> u64 {
     let mut h = DefaultHasher::new();
-    contents.hash(&mut h);
+    match contents {
+        Ok(files) => (0u8, files).hash(&mut h),
+        Err(e) => (1u8, e.to_string()).hash(&mut h),
+    }
     h.finish()
 }
 
@@ -131,16 +150,24 @@ fn watch_dirs(what: &str, paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<not
     Some(watcher)
 }
 
-/// Parses a policy file's contents; the error names the file.
-pub fn parse_policy(path: &Path, contents: &Contents) -> Result<Policy, String> {
-    let files = contents.as_ref().map_err(Clone::clone)?;
-    let bytes = files.first().ok_or_else(|| format!("{}: not read", path.display()))?;
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))?;
-    let policy = Policy::from_yaml(text).map_err(|e| format!("{}: {e}", path.display()))?;
+/// Parses a policy file's contents (as [`read`] returned them for `[path]`); the error names
+/// the file.
+pub fn parse_policy(path: &Path, contents: &Contents) -> Result<Policy, PolicyFileError> {
+    let files = contents.as_ref().map_err(|e| PolicyFileError::Read {
+        path: e.path.clone(),
+        source: e.source.clone(),
+    })?;
+    let bytes = files.first().map_or(&[][..], Vec::as_slice);
+    let policy = Policy::from_file_contents(path, bytes)?;
+    log_deprecations(path, &policy);
+    Ok(policy)
+}
+
+/// The policy's deprecation notes, as warnings in the log.
+pub fn log_deprecations(path: &Path, policy: &Policy) {
     for note in &policy.params.deprecations {
         tracing::warn!(policy = %path.display(), "{note}");
     }
-    Ok(policy)
 }
 
 /// The reload callback for `--policy`: a good file replaces the policy for the next review; a
@@ -149,17 +176,11 @@ pub fn apply_policy(path: &Path, slot: &ArcSwap<Policy>, metrics: &Metrics, cont
     match parse_policy(path, contents) {
         Ok(policy) => {
             slot.store(Arc::new(policy));
-            metrics
-                .policy_reloads
-                .get_or_create(&labels([("result", "success")]))
-                .inc();
+            metrics.policy_reloads.get_or_create(&ResultLabels::SUCCESS).inc();
             tracing::info!(policy = %path.display(), "policy reloaded");
         }
         Err(e) => {
-            metrics
-                .policy_reloads
-                .get_or_create(&labels([("result", "error")]))
-                .inc();
+            metrics.policy_reloads.get_or_create(&ResultLabels::ERROR).inc();
             tracing::error!(error = %e, "policy not reloaded; the previous policy stays in force");
         }
     }

@@ -1,4 +1,5 @@
-//! `dbhook serve` itself: flags to [`Config`], the view, logging, the runtime, and signals.
+//! `dbhook serve` itself: its [`ServeConfig`] to a running [`Config`], the view, logging, the
+//! runtime, and signals.
 
 use std::ffi::OsStr;
 use std::io::IsTerminal as _;
@@ -9,13 +10,58 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cluster::{ClusterOptions, LiveView};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::view::{EmptyView, LiveView};
+use crate::view::EmptyView;
 
 use super::auth::{AdminAccess, AuthOptions};
-use super::{Config, Server, StartError, TlsPaths, dev, reload, shutdown};
+use super::{Config, Server, StartError, TlsPaths, dev, shutdown};
+
+/// How `dbhook serve` logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// What `dbhook serve` is asked to do: its flags, as plain values (the CLI maps them).
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// `host:port` of the webhook endpoints; a name is resolved at start.
+    pub addr: String,
+    /// `host:port` of the admin endpoints.
+    pub admin_addr: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+    /// The policy file; `None` serves the embedded default.
+    pub policy: Option<PathBuf>,
+    /// No Kubernetes API: every lookup of another object is unknown.
+    pub standalone: bool,
+    /// Self-signed localhost certificate; standalone unless a kubeconfig is named.
+    pub dev: bool,
+    /// `None`: JSON unless stderr is a terminal.
+    pub log_format: Option<LogFormat>,
+    pub shutdown_timeout: Duration,
+    pub kubeconfig: Option<PathBuf>,
+    pub request_timeout: Duration,
+    /// Bearer tokens on `/metrics` too.
+    pub metrics_auth: bool,
+    /// The admin port over HTTPS with the serving certificate.
+    pub admin_tls: bool,
+    /// The cluster view's settings (staleness, sync timeout, OpenReports).
+    pub cluster: ClusterOptions,
+}
+
+/// How a server that started came to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// In-flight requests finished after the signal.
+    Drained,
+    /// A second signal cut the drain short.
+    Interrupted,
+}
 
 /// Where the cluster view comes from, decided from the flags and `KUBECONFIG` alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +78,7 @@ impl ViewSource {
     /// `--standalone`, or `--dev` without a kubeconfig named by `--kubeconfig` or `KUBECONFIG`:
     /// `--dev` runs on laptops whose `~/.kube/config` may point at production, so it never
     /// picks that up by itself.
-    pub fn of(args: &ServeArgs, kubeconfig_env: Option<&OsStr>) -> ViewSource {
+    pub fn of(args: &ServeConfig, kubeconfig_env: Option<&OsStr>) -> ViewSource {
         if args.standalone {
             return ViewSource::Standalone { dev: false };
         }
@@ -86,7 +132,7 @@ impl ViewSource {
 /// another object is unknown and never denies; otherwise the cluster view's watch caches, fed
 /// from the API server with read-only access.
 pub async fn build_view(
-    args: &ServeArgs,
+    args: &ServeConfig,
     policy: &Arc<ArcSwap<Policy>>,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<dyn LiveView>, StartError> {
@@ -94,7 +140,7 @@ pub async fn build_view(
     tracing::info!("{}", source.describe());
     let kubeconfig = match &source {
         ViewSource::Standalone { .. } => {
-            if args.reports {
+            if args.cluster.reports.is_some() {
                 tracing::warn!("--reports needs the cluster view; standalone, no Reports are written");
             }
             return Ok(Arc::new(EmptyView));
@@ -102,15 +148,17 @@ pub async fn build_view(
         ViewSource::Kubeconfig { path, .. } => path.as_deref(),
         ViewSource::Discovered => None,
     };
-    let client = crate::cluster::client(kubeconfig).await.map_err(|e| {
-        StartError::Kube(format!(
-            "{e:#}; pass --kubeconfig, run in a cluster, or use --standalone to serve without the cluster view"
-        ))
-    })?;
-    let options = crate::cluster::ClusterOptions::from_serve_args(args);
+    let client = crate::cluster::client(kubeconfig)
+        .await
+        .map_err(|source| StartError::Kube {
+            source,
+            hint: "pass --kubeconfig, run in a cluster, or use --standalone to serve without the cluster view",
+        })?;
+    let options = args.cluster.clone();
+    let sync_timeout = options.sync_timeout;
     let view = crate::cluster::start(client, policy.clone(), metrics.clone(), options).await;
     tracing::info!(
-        sync_timeout_s = args.sync_timeout.0.as_secs(),
+        sync_timeout_s = sync_timeout.as_secs(),
         "cluster view started: ready once every watch has synced, or after the sync timeout with the unsynced resources degraded"
     );
     Ok(view)
@@ -119,14 +167,17 @@ pub async fn build_view(
 /// Who may read `/report` and `/metrics`: with a cluster, bearer tokens reviewed by its API
 /// server (a client of its own, so the view's watches never queue behind a review); standalone
 /// (the same condition as [`build_view`]), everyone.
-pub async fn build_admin_access(args: &ServeArgs) -> Result<Arc<AdminAccess>, StartError> {
+pub async fn build_admin_access(args: &ServeConfig) -> Result<Arc<AdminAccess>, StartError> {
     let kubeconfig = args.kubeconfig.as_deref();
     if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
         return Ok(Arc::new(AdminAccess::open()));
     }
     let client = crate::cluster::client(kubeconfig)
         .await
-        .map_err(|e| StartError::Kube(format!("{e:#}; the admin port checks tokens with the API server")))?;
+        .map_err(|source| StartError::Kube {
+            source,
+            hint: "the admin port checks tokens with the API server",
+        })?;
     let options = AuthOptions {
         metrics: args.metrics_auth,
         ..AuthOptions::default()
@@ -139,10 +190,9 @@ pub fn load_policy(path: Option<&Path>) -> Result<Policy, StartError> {
     match path {
         None => Ok(Policy::default()),
         Some(path) => {
-            let contents = std::fs::read(path)
-                .map(|bytes| vec![bytes])
-                .map_err(|e| format!("{}: {e}", path.display()));
-            reload::parse_policy(path, &contents).map_err(StartError::Policy)
+            let policy = Policy::from_file(path)?;
+            super::reload::log_deprecations(path, &policy);
+            Ok(policy)
         }
     }
 }
@@ -177,34 +227,19 @@ pub fn init_tracing(format: Option<LogFormat>) {
     };
 }
 
-/// `dbhook serve`: exit 0 after a clean shutdown, 2 on configuration errors, 1 otherwise.
-pub fn main(args: ServeArgs) -> u8 {
+/// `dbhook serve`: runs until a signal, then drains.
+pub fn main(args: ServeConfig) -> Result<Stopped, StartError> {
     init_tracing(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("dbhook serve: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
     runtime.block_on(run(args))
 }
 
-async fn run(args: ServeArgs) -> u8 {
-    let (config, dev) = match configure(&args).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("dbhook serve: {e}");
-            return e.exit_code();
-        }
-    };
-    let server = match Server::bind(config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dbhook serve: {e}");
-            return e.exit_code();
-        }
-    };
+async fn run(args: ServeConfig) -> Result<Stopped, StartError> {
+    let (config, dev) = configure(&args).await?;
+    let server = Server::bind(config).await?;
     if let Some(dev) = dev {
         let source = ViewSource::of(&args, std::env::var_os("KUBECONFIG").as_deref());
         print!("{}", dev::banner(&dev, server.addr.port(), &source.describe()));
@@ -215,20 +250,20 @@ async fn run(args: ServeArgs) -> u8 {
         "shutting down: readiness off, no new connections, finishing in-flight requests"
     );
     server.shutdown();
-    tokio::select! {
+    Ok(tokio::select! {
         () = server.join() => {
             tracing::info!("stopped");
-            0
+            Stopped::Drained
         }
         // Impatience (a second Ctrl-C) skips the drain.
         second = shutdown::os_signal() => {
             tracing::warn!(signal = second, "second signal: exiting without finishing in-flight requests");
-            1
+            Stopped::Interrupted
         }
-    }
+    })
 }
 
-async fn configure(args: &ServeArgs) -> Result<(Config, Option<dev::DevCerts>), StartError> {
+async fn configure(args: &ServeConfig) -> Result<(Config, Option<dev::DevCerts>), StartError> {
     let addr = resolve("--addr", &args.addr).await?;
     let admin_addr = resolve("--admin-addr", &args.admin_addr).await?;
     let (tls, dev) = match (&args.tls_cert, &args.tls_key) {
@@ -249,9 +284,7 @@ async fn configure(args: &ServeArgs) -> Result<(Config, Option<dev::DevCerts>), 
             (tls, Some(dev))
         }
         _ => {
-            return Err(StartError::Usage(
-                "--tls-cert and --tls-key are required (or --dev)".into(),
-            ));
+            return Err(StartError::NoTls);
         }
     };
     let policy = Arc::new(ArcSwap::from_pointee(load_policy(args.policy.as_deref())?));
@@ -266,8 +299,8 @@ async fn configure(args: &ServeArgs) -> Result<(Config, Option<dev::DevCerts>), 
     config.admin_addr = admin_addr;
     config.policy_path.clone_from(&args.policy);
     config.policy = policy;
-    config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
-    config.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+    config.request_timeout = args.request_timeout.max(Duration::from_secs(1));
+    config.shutdown_timeout = args.shutdown_timeout;
     Ok((config, dev))
 }
 
@@ -275,7 +308,7 @@ fn precheck_tls(paths: &TlsPaths) -> Result<(), StartError> {
     let read = |path: &std::path::PathBuf| {
         std::fs::read(path).map_err(|e| super::tls::TlsError::File {
             path: path.clone(),
-            reason: e.to_string(),
+            problem: super::tls::FileProblem::Io(e),
         })
     };
     let (cert, key) = (read(&paths.cert)?, read(&paths.key)?);
@@ -284,10 +317,16 @@ fn precheck_tls(paths: &TlsPaths) -> Result<(), StartError> {
 }
 
 /// Accepts `host:port` with a name as well as an IP address.
-async fn resolve(flag: &str, addr: &str) -> Result<SocketAddr, StartError> {
-    let usage = |why: String| StartError::Usage(format!("{flag} {addr:?}: {why}"));
+async fn resolve(flag: &'static str, addr: &str) -> Result<SocketAddr, StartError> {
     let mut addrs = tokio::net::lookup_host(addr)
         .await
-        .map_err(|e| usage(format!("not a host:port ({e})")))?;
-    addrs.next().ok_or_else(|| usage("resolves to no address".into()))
+        .map_err(|source| StartError::NotAnAddress {
+            flag,
+            addr: addr.to_string(),
+            source,
+        })?;
+    addrs.next().ok_or_else(|| StartError::NoAddress {
+        flag,
+        addr: addr.to_string(),
+    })
 }

@@ -14,7 +14,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-use crate::metrics::{Metrics, labels};
+use crate::metrics::{Metrics, ResultLabels};
 
 use super::reload::Contents;
 
@@ -32,16 +32,53 @@ pub struct TlsPaths {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{path}: {reason}")]
-    File { path: PathBuf, reason: String },
-    #[error("{cert} and {key} do not belong together: {reason}")]
+    #[error("{path}: {problem}")]
+    File {
+        path: PathBuf,
+        #[source]
+        problem: FileProblem,
+    },
+    #[error("{cert} and {key} do not belong together: {source}")]
     Mismatch {
         cert: PathBuf,
         key: PathBuf,
-        reason: String,
+        #[source]
+        source: rustls::Error,
     },
     #[error("TLS configuration: {0}")]
-    Config(String),
+    Config(#[source] rustls::Error),
+    #[error("TLS configuration: client certificate verifier: {0}")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+    #[error("TLS configuration: expected a certificate and a key")]
+    NotAPair,
+}
+
+/// What is wrong with one PEM file; shown after its path.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// A read by the reloader, which names the file it could not read.
+    #[error("{0}")]
+    Read(#[source] super::reload::ReadError),
+    #[error("not read")]
+    NotRead,
+    #[error("client CA not read")]
+    ClientCaNotRead,
+    #[error("not a PEM certificate chain: {0}")]
+    NotAChain(#[source] rustls::pki_types::pem::Error),
+    #[error("no CERTIFICATE block")]
+    NoCertificate,
+    #[error("{0}")]
+    Leaf(#[source] LeafError),
+    #[error("not a PEM private key: {0}")]
+    NotAKey(#[source] rustls::pki_types::pem::Error),
+    #[error("unusable private key: {0}")]
+    UnusableKey(#[source] rustls::Error),
+    #[error("not a PEM certificate bundle: {0}")]
+    NotABundle(#[source] rustls::pki_types::pem::Error),
+    #[error("unusable CA certificate: {0}")]
+    UnusableCa(#[source] rustls::Error),
 }
 
 /// The ring provider, always: the build carries no other, and depending on a process-wide
@@ -69,32 +106,31 @@ pub fn parse_pair(
     key_pem: &[u8],
     provider: &CryptoProvider,
 ) -> Result<Pair, TlsError> {
-    let file_err = |path: &PathBuf, reason: String| TlsError::File {
+    let file_err = |path: &PathBuf, problem: FileProblem| TlsError::File {
         path: path.clone(),
-        reason,
+        problem,
     };
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_err(&paths.cert, format!("not a PEM certificate chain: {e}")))?;
+        .map_err(|e| file_err(&paths.cert, FileProblem::NotAChain(e)))?;
     let leaf = chain
         .first()
-        .ok_or_else(|| file_err(&paths.cert, "no CERTIFICATE block".into()))?;
-    let not_after = leaf_not_after(leaf).map_err(|e| file_err(&paths.cert, e))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| file_err(&paths.key, format!("not a PEM private key: {e}")))?;
+        .ok_or_else(|| file_err(&paths.cert, FileProblem::NoCertificate))?;
+    let not_after = leaf_not_after(leaf).map_err(|e| file_err(&paths.cert, FileProblem::Leaf(e)))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| file_err(&paths.key, FileProblem::NotAKey(e)))?;
     let signing_key = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| file_err(&paths.key, format!("unusable private key: {e}")))?;
+        .map_err(|e| file_err(&paths.key, FileProblem::UnusableKey(e)))?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         // A key type whose public half the provider cannot derive is not evidence of a mismatch.
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(e) => {
+        Err(source) => {
             return Err(TlsError::Mismatch {
                 cert: paths.cert.clone(),
                 key: paths.key.clone(),
-                reason: e.to_string(),
+                source,
             });
         }
     }
@@ -104,10 +140,18 @@ pub fn parse_pair(
     })
 }
 
-fn leaf_not_after(der: &CertificateDer<'_>) -> Result<DateTime<Utc>, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("not an X.509 certificate: {e}"))?;
-    DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
-        .ok_or_else(|| "certificate expiry out of range".to_string())
+/// Why a leaf certificate's expiry cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LeafError {
+    #[error("not an X.509 certificate: {0}")]
+    NotX509(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("certificate expiry out of range")]
+    ExpiryOutOfRange,
+}
+
+fn leaf_not_after(der: &CertificateDer<'_>) -> Result<DateTime<Utc>, LeafError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(LeafError::NotX509)?;
+    DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0).ok_or(LeafError::ExpiryOutOfRange)
 }
 
 /// Hands every handshake the current pair; swapping it affects new handshakes only, so
@@ -159,7 +203,7 @@ impl Tls {
             (Some(path), None) => {
                 return Err(TlsError::File {
                     path: path.clone(),
-                    reason: "client CA not read".into(),
+                    problem: FileProblem::ClientCaNotRead,
                 });
             }
             (None, _) => None,
@@ -167,10 +211,7 @@ impl Tls {
         let config = server_config(&provider, &resolver, roots)?;
         let admin_config = Arc::new(server_config(&provider, &resolver, None)?);
         for result in ["success", "error"] {
-            metrics
-                .tls_reloads
-                .get_or_create(&labels([("result", result)]))
-                .inc_by(0);
+            metrics.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);
         }
         let tls = Tls {
             paths,
@@ -268,11 +309,8 @@ impl Tls {
         self.check_expiry();
     }
 
-    fn count(&self, result: &str) {
-        self.metrics
-            .tls_reloads
-            .get_or_create(&labels([("result", result)]))
-            .inc();
+    fn count(&self, result: &'static str) {
+        self.metrics.tls_reloads.get_or_create(&ResultLabels { result }).inc();
     }
 }
 
@@ -280,33 +318,31 @@ fn pair_from_contents(paths: &TlsPaths, contents: &Contents, provider: &CryptoPr
     match contents {
         Ok(files) => match files.as_slice() {
             [cert, key] => parse_pair(paths, cert, key, provider),
-            _ => Err(TlsError::Config("expected a certificate and a key".into())),
+            _ => Err(TlsError::NotAPair),
         },
         Err(e) => Err(TlsError::File {
             path: paths.cert.clone(),
-            reason: e.clone(),
+            problem: FileProblem::Read(e.clone()),
         }),
     }
 }
 
 fn client_roots(path: &Path, contents: &Contents) -> Result<Arc<RootCertStore>, TlsError> {
-    let file_err = |reason: String| TlsError::File {
+    let file_err = |problem: FileProblem| TlsError::File {
         path: path.to_path_buf(),
-        reason,
+        problem,
     };
     let pem = match contents {
-        Ok(files) => files.first().ok_or_else(|| file_err("not read".into()))?,
-        Err(e) => return Err(file_err(e.clone())),
+        Ok(files) => files.first().ok_or_else(|| file_err(FileProblem::NotRead))?,
+        Err(e) => return Err(file_err(FileProblem::Read(e.clone()))),
     };
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| file_err(format!("not a PEM certificate bundle: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| file_err(format!("unusable CA certificate: {e}")))?;
+        let cert = cert.map_err(|e| file_err(FileProblem::NotABundle(e)))?;
+        roots.add(cert).map_err(|e| file_err(FileProblem::UnusableCa(e)))?;
     }
     if roots.is_empty() {
-        return Err(file_err("no CERTIFICATE block".into()));
+        return Err(file_err(FileProblem::NoCertificate));
     }
     Ok(Arc::new(roots))
 }
@@ -318,12 +354,12 @@ fn server_config(
 ) -> Result<ServerConfig, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::Config)?;
     let builder = match client_roots {
         Some(roots) => {
             let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
                 .build()
-                .map_err(|e| TlsError::Config(format!("client certificate verifier: {e}")))?;
+                .map_err(TlsError::Verifier)?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

@@ -14,10 +14,10 @@ use axum::routing::post;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use crate::admission::{self, BadRequest, Summary};
+use crate::cluster::LiveView;
 use crate::engine::Scope;
-use crate::metrics::{Metrics, labels};
+use crate::metrics::{FindingLabels, KindLabels, Metrics, RequestLabels, StateLabel, WebhookLabels};
 use crate::policy::Policy;
-use crate::view::LiveView;
 
 /// What the webhook handlers share.
 pub struct WebhookState {
@@ -152,7 +152,7 @@ async fn review(state: &WebhookState, scope: Scope, req: Request) -> Response {
     state
         .metrics
         .admission_duration
-        .get_or_create(&labels([("webhook", webhook)]))
+        .get_or_create(&WebhookLabels { webhook })
         .observe(elapsed.as_secs_f64());
     match answer {
         Ok(answer) => {
@@ -167,12 +167,12 @@ async fn review(state: &WebhookState, scope: Scope, req: Request) -> Response {
             state
                 .metrics
                 .admission_requests
-                .get_or_create(&labels([
-                    ("webhook", webhook),
-                    ("kind", ""),
-                    ("operation", ""),
-                    ("result", "error"),
-                ]))
+                .get_or_create(&RequestLabels {
+                    webhook,
+                    kind: "",
+                    operation: "",
+                    result: "error",
+                })
                 .inc();
             let response = rejected.response();
             tracing::warn!(
@@ -201,12 +201,19 @@ fn reason(rejected: &Rejected) -> String {
 
 /// Kinds dbhook handles; anything else is counted as `other`, so a client cannot grow the
 /// metric's label set at will.
-fn kind_label(kind: &str) -> &str {
-    match kind {
-        "Rollout" | "Deployment" | "StatefulSet" | "Job" | "CronJob" | "Cluster" | "ScheduledBackup"
-        | "ObjectStore" | "Namespace" => kind,
-        _ => "other",
-    }
+fn kind_label(kind: &str) -> &'static str {
+    const HANDLED: [&str; 9] = [
+        "Rollout",
+        "Deployment",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "Cluster",
+        "ScheduledBackup",
+        "ObjectStore",
+        "Namespace",
+    ];
+    HANDLED.into_iter().find(|k| *k == kind).unwrap_or("other")
 }
 
 fn record(state: &WebhookState, webhook: &'static str, s: &Summary, elapsed: Duration) {
@@ -220,32 +227,27 @@ fn record(state: &WebhookState, webhook: &'static str, s: &Summary, elapsed: Dur
     };
     let m = &state.metrics;
     m.admission_requests
-        .get_or_create(&labels([
-            ("webhook", webhook),
-            ("kind", kind),
-            ("operation", s.operation),
-            ("result", result),
-        ]))
+        .get_or_create(&RequestLabels {
+            webhook,
+            kind,
+            operation: s.operation,
+            result,
+        })
         .inc();
     let mode = s.mode.map_or("", |mode| mode.as_str());
     for f in &s.findings {
-        let (rule, action) = (f.rule, f.action.as_str());
         // Pre-existing findings (warned, not denied) are counted apart; the others keep the
         // label set dashboards already query.
-        let series = if f.pre_existing {
-            labels([
-                ("rule", rule),
-                ("action", action),
-                ("mode", mode),
-                ("state", crate::engine::PRE_EXISTING),
-            ])
-        } else {
-            labels([("rule", rule), ("action", action), ("mode", mode)])
+        let series = FindingLabels {
+            rule: f.rule,
+            action: f.action.as_str(),
+            mode,
+            state: StateLabel(f.pre_existing.then_some(crate::engine::PRE_EXISTING)),
         };
         m.findings.get_or_create(&series).inc();
     }
     if s.patch_ops > 0 {
-        m.patches.get_or_create(&labels([("kind", kind)])).inc();
+        m.patches.get_or_create(&KindLabels { kind }).inc();
     }
     tracing::info!(
         webhook,

@@ -165,7 +165,7 @@ fn check_reports_the_exemption_with_its_date_and_reason_on_its_clock() {
         PLAINTEXT,
     );
     let docs = crate::manifest::parse("app.yaml", &yaml).unwrap();
-    let at = |now| crate::cli::check::check_documents(&docs, &allowing(""), false, now).unwrap();
+    let at = |now| crate::offline::check_documents(&docs, &allowing(""), false, now).unwrap();
     let before = at(now());
     assert_eq!(before.exit_code(), 0);
     let notes: Vec<&str> = before.notes.iter().map(|n| n.message.as_str()).collect();

@@ -20,6 +20,17 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// A node that JSON, or the tag it carries, cannot hold; becomes a [`LoadError`]'s message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("a mapping key is itself a mapping or list, which JSON cannot hold")]
+    CompositeKey,
+    #[error("{0} is not a number JSON can hold: quote it to mean the string")]
+    NotAJsonNumber(String),
+    #[error("{text:?} is not a valid !!{tag}")]
+    TagMismatch { text: String, tag: String },
+}
+
 /// What an unrendered chart template fails with: the user ran dbhook on the chart's sources.
 pub const TEMPLATE_HINT: &str = "looks like an unrendered template: run helm template first";
 
@@ -168,7 +179,7 @@ impl Builder {
                 }
                 None => match key_string(&value) {
                     Ok(k) => *key = Some(k),
-                    Err(message) => self.fail(message),
+                    Err(e) => self.fail(e.to_string()),
                 },
                 Some(_) if *merge_next => {
                     *merge_next = false;
@@ -232,7 +243,7 @@ impl MarkedEventReceiver for Builder {
                 }
                 match scalar(&text, style, tag.as_ref()) {
                     Ok(v) => self.push(v, anchor, is_merge),
-                    Err(message) => self.fail(message),
+                    Err(e) => self.fail(e.to_string()),
                 }
             }
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -250,7 +261,7 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingStart(anchor, _) => {
                 if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
-                    self.fail("a mapping key is itself a mapping or list, which JSON cannot hold".into());
+                    self.fail(NodeError::CompositeKey.to_string());
                     return;
                 }
                 self.stack.push(Frame::Map {
@@ -269,18 +280,18 @@ impl MarkedEventReceiver for Builder {
 
 /// A key as sigs.k8s.io/yaml writes it into JSON: strings as they are, `true`, `1`, `null` as
 /// their text. Sequences and mappings as keys are refused at `MappingStart`/here.
-fn key_string(value: &Value) -> Result<String, String> {
+fn key_string(value: &Value) -> Result<String, NodeError> {
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Null => Ok("null".into()),
-        _ => Err("a mapping key is itself a mapping or list, which JSON cannot hold".into()),
+        _ => Err(NodeError::CompositeKey),
     }
 }
 
 /// A scalar with its tag, or resolved by YAML 1.1 rules when plain and untagged.
-fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, NodeError> {
     let core = tag.filter(|t| t.handle == "tag:yaml.org,2002:" || t.handle == "!!");
     match core.map(|t| t.suffix.as_str()) {
         Some("str") | Some("binary") | Some("timestamp") => return Ok(Value::String(text.into())),
@@ -295,7 +306,10 @@ fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, S
             return if fits {
                 Ok(v)
             } else {
-                Err(format!("{text:?} is not a valid !!{kind}"))
+                Err(NodeError::TagMismatch {
+                    text: text.to_string(),
+                    tag: kind.to_string(),
+                })
             };
         }
         _ => {}
@@ -307,7 +321,7 @@ fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, S
 }
 
 /// go-yaml v2's resolver for a plain scalar (resolve.go), with its results as JSON.
-pub fn resolve(text: &str) -> Result<Value, String> {
+pub fn resolve(text: &str) -> Result<Value, NodeError> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
@@ -318,9 +332,7 @@ pub fn resolve(text: &str) -> Result<Value, String> {
         }
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
         | ".NAN" => {
-            return Err(format!(
-                "{text} is not a number JSON can hold: quote it to mean the string"
-            ));
+            return Err(NodeError::NotAJsonNumber(text.to_string()));
         }
         _ => {}
     }

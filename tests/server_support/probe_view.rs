@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use dbhook::cluster::LiveView;
 use dbhook::model::Object;
 use dbhook::report::Report;
-use dbhook::view::{EmptyView, Listing, LiveView, Lookup, Origin, View};
+use dbhook::view::{EmptyView, Listing, Lookup, Origin, View};
 
 const HOLD_AT_MOST: Duration = Duration::from_secs(60);
 

@@ -113,7 +113,7 @@ pub async fn start(server: &FakeApiServer) -> Harness {
 impl Harness {
     /// Waits until every started watch has synced.
     pub async fn synced(&self) {
-        use dbhook::view::LiveView;
+        use dbhook::cluster::LiveView;
         until("the view has synced", || self.view.synced()).await;
     }
     pub fn now(&self) -> DateTime<Utc> {

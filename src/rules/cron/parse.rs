@@ -58,6 +58,53 @@ pub enum CronError {
     Invalid(String),
 }
 
+/// Why one list element of a field was refused; shown after the field's name and text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ItemError {
+    #[error("empty list element")]
+    Empty,
+    #[error("too many slashes in {0:?}")]
+    Slashes(String),
+    #[error("range {0:?} is missing a value")]
+    MissingValue(String),
+    #[error("too many hyphens in {0:?}")]
+    Hyphens(String),
+    #[error("range {range:?} is inverted: start {start} is after end {end}")]
+    Inverted { range: String, start: u32, end: u32 },
+    #[error("{text:?} is not a number{names_hint}")]
+    NotANumber { text: String, names_hint: &'static str },
+    #[error("value {text} out of range {min}-{max}{note}")]
+    OutOfRange {
+        text: String,
+        min: u32,
+        max: u32,
+        note: &'static str,
+    },
+    #[error("missing step after '/'")]
+    MissingStep,
+    #[error("step {0:?} is not a number")]
+    StepNotANumber(String),
+    #[error("step must be a positive number, not 0")]
+    ZeroStep,
+    #[error("step {0} is too large")]
+    StepTooLarge(String),
+}
+
+/// Why an `@every` duration is not a Go duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum DurationError {
+    #[error("invalid duration")]
+    Invalid,
+    #[error("duration is too large")]
+    TooLarge,
+    #[error("expected a number at {0:?}")]
+    ExpectedNumber(String),
+    #[error("missing unit (use h, m, s, ms, us or ns)")]
+    MissingUnit,
+    #[error("unknown unit {0:?} (use h, m, s, ms, us or ns)")]
+    UnknownUnit(String),
+}
+
 fn invalid(message: impl Into<String>) -> CronError {
     CronError::Invalid(message.into())
 }
@@ -123,14 +170,19 @@ impl FieldSpec {
         u32::try_from(index).ok().map(|i| self.min + i)
     }
 
-    fn out_of_range(&self, text: &str) -> String {
+    fn out_of_range(&self, text: &str) -> ItemError {
         // Standard cron accepts 7 for Sunday; robfig does not, which surprises people.
         let note = if self.names.len() == DOW_NAMES.len() && text.parse::<u32>() == Ok(7) {
             " (Sunday is 0 or SUN; robfig/cron does not accept 7)"
         } else {
             ""
         };
-        format!("value {text} out of range {}-{}{note}", self.min, self.max)
+        ItemError::OutOfRange {
+            text: text.to_string(),
+            min: self.min,
+            max: self.max,
+            note,
+        }
     }
 }
 
@@ -214,15 +266,15 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<(u64, bool), CronError> {
     Ok((bits, star))
 }
 
-fn parse_item(item: &str, spec: &FieldSpec) -> Result<(u64, bool), String> {
+fn parse_item(item: &str, spec: &FieldSpec) -> Result<(u64, bool), ItemError> {
     if item.is_empty() {
-        return Err("empty list element".into());
+        return Err(ItemError::Empty);
     }
     let mut parts = item.split('/');
     let range = parts.next().unwrap_or_default();
     let step_text = parts.next();
     if parts.next().is_some() {
-        return Err(format!("too many slashes in {item:?}"));
+        return Err(ItemError::Slashes(item.to_string()));
     }
     let (start, end, star) = parse_range(range, step_text.is_some(), spec)?;
     let step = step_text.map_or(Ok(1), parse_step)?;
@@ -231,7 +283,7 @@ fn parse_item(item: &str, spec: &FieldSpec) -> Result<(u64, bool), String> {
 }
 
 /// Returns (start, end, is_star) for `*`, `?`, `a`, `a-b`; a lone `a` with a step means `a-max`.
-fn parse_range(range: &str, has_step: bool, spec: &FieldSpec) -> Result<(u32, u32, bool), String> {
+fn parse_range(range: &str, has_step: bool, spec: &FieldSpec) -> Result<(u32, u32, bool), ItemError> {
     if range == "*" || range == "?" {
         return Ok((spec.min, spec.max, true));
     }
@@ -240,10 +292,10 @@ fn parse_range(range: &str, has_step: bool, spec: &FieldSpec) -> Result<(u32, u3
         None => (range, None),
     };
     if low.is_empty() || high == Some("") {
-        return Err(format!("range {range:?} is missing a value"));
+        return Err(ItemError::MissingValue(range.to_string()));
     }
     if high.is_some_and(|h| h.contains('-')) {
-        return Err(format!("too many hyphens in {range:?}"));
+        return Err(ItemError::Hyphens(range.to_string()));
     }
     let start = parse_value(low, spec)?;
     let end = match high {
@@ -252,17 +304,24 @@ fn parse_range(range: &str, has_step: bool, spec: &FieldSpec) -> Result<(u32, u3
         None => start,
     };
     if start > end {
-        return Err(format!("range {range:?} is inverted: start {start} is after end {end}"));
+        return Err(ItemError::Inverted {
+            range: range.to_string(),
+            start,
+            end,
+        });
     }
     Ok((start, end, false))
 }
 
-fn parse_value(text: &str, spec: &FieldSpec) -> Result<u32, String> {
+fn parse_value(text: &str, spec: &FieldSpec) -> Result<u32, ItemError> {
     if let Some(value) = spec.lookup_name(text) {
         return Ok(value);
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{text:?} is not a number{}", spec.names_hint));
+        return Err(ItemError::NotANumber {
+            text: text.to_string(),
+            names_hint: spec.names_hint,
+        });
     }
     match text.parse::<u32>() {
         Ok(value) if (spec.min..=spec.max).contains(&value) => Ok(value),
@@ -270,17 +329,17 @@ fn parse_value(text: &str, spec: &FieldSpec) -> Result<u32, String> {
     }
 }
 
-fn parse_step(text: &str) -> Result<u64, String> {
+fn parse_step(text: &str) -> Result<u64, ItemError> {
     if text.is_empty() {
-        return Err("missing step after '/'".into());
+        return Err(ItemError::MissingStep);
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("step {text:?} is not a number"));
+        return Err(ItemError::StepNotANumber(text.to_string()));
     }
     match text.parse::<u64>() {
-        Ok(0) => Err("step must be a positive number, not 0".into()),
+        Ok(0) => Err(ItemError::ZeroStep),
         Ok(step) => Ok(step),
-        Err(_) => Err(format!("step {text} is too large")),
+        Err(_) => Err(ItemError::StepTooLarge(text.to_string())),
     }
 }
 
@@ -355,7 +414,7 @@ fn parse_every(text: &str) -> Result<Schedule, CronError> {
 }
 
 /// Go's `time.ParseDuration`: an optional sign, then `<number><unit>` pairs (`1h30m`, `1.5h`).
-fn parse_go_duration(text: &str) -> Result<i128, String> {
+fn parse_go_duration(text: &str) -> Result<i128, DurationError> {
     let (negative, mut rest) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -364,7 +423,7 @@ fn parse_go_duration(text: &str) -> Result<i128, String> {
         return Ok(0);
     }
     if rest.is_empty() {
-        return Err("invalid duration".into());
+        return Err(DurationError::Invalid);
     }
     let mut total: u128 = 0;
     while !rest.is_empty() {
@@ -372,22 +431,22 @@ fn parse_go_duration(text: &str) -> Result<i128, String> {
         total = total
             .checked_add(nanos)
             .filter(|t| *t <= i64::MAX as u128)
-            .ok_or("duration is too large")?;
+            .ok_or(DurationError::TooLarge)?;
         rest = tail;
     }
-    let total = i128::try_from(total).map_err(|_| "duration is too large")?;
+    let total = i128::try_from(total).map_err(|_| DurationError::TooLarge)?;
     Ok(if negative { -total } else { total })
 }
 
 /// Parses one `<number><unit>` pair, returning its nanoseconds and the remaining text.
-fn parse_duration_part(text: &str) -> Result<(u128, &str), String> {
+fn parse_duration_part(text: &str) -> Result<(u128, &str), DurationError> {
     let (int_digits, rest) = split_digits(text);
     let (frac_digits, rest) = match rest.strip_prefix('.') {
         Some(after_dot) => split_digits(after_dot),
         None => ("", rest),
     };
     if int_digits.is_empty() && frac_digits.is_empty() {
-        return Err(format!("expected a number at {text:?}"));
+        return Err(DurationError::ExpectedNumber(text.to_string()));
     }
     let unit_len = rest
         .find(|c: char| c == '.' || c.is_ascii_digit())
@@ -402,7 +461,7 @@ fn parse_duration_part(text: &str) -> Result<(u128, &str), String> {
     let nanos = whole
         .and_then(|n| n.checked_mul(unit_nanos))
         .and_then(|n| n.checked_add(fraction_nanos(frac_digits, unit_nanos)))
-        .ok_or("duration is too large")?;
+        .ok_or(DurationError::TooLarge)?;
     Ok((nanos, rest))
 }
 
@@ -411,7 +470,7 @@ fn split_digits(text: &str) -> (&str, &str) {
     text.split_at(len)
 }
 
-fn unit_nanos(unit: &str) -> Result<u128, String> {
+fn unit_nanos(unit: &str) -> Result<u128, DurationError> {
     match unit {
         "ns" => Ok(1),
         "us" | "\u{b5}s" | "\u{3bc}s" => Ok(1_000),
@@ -419,8 +478,8 @@ fn unit_nanos(unit: &str) -> Result<u128, String> {
         "s" => Ok(1_000_000_000),
         "m" => Ok(60_000_000_000),
         "h" => Ok(3_600_000_000_000),
-        "" => Err("missing unit (use h, m, s, ms, us or ns)".into()),
-        other => Err(format!("unknown unit {other:?} (use h, m, s, ms, us or ns)")),
+        "" => Err(DurationError::MissingUnit),
+        other => Err(DurationError::UnknownUnit(other.to_string())),
     }
 }
 
