@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::Action;
-use super::params::{self, Params};
+use super::params::{self, ParamError, Params};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInfo {
@@ -19,7 +19,7 @@ pub struct RuleInfo {
 }
 
 /// How a rule's parameter keys go into [`Params`]; the error is `<key>: <problem>`.
-pub type DecodeParams = fn(&mut Params, Map<String, Value>) -> Result<(), String>;
+pub type DecodeParams = fn(&mut Params, Map<String, Value>) -> Result<(), ParamError>;
 
 pub const INJECTION_CONFIG: &str = "injection-config";
 pub const MIGRATION_IMAGE_LOCKSTEP: &str = "migration-image-lockstep";

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use catalog::{CATALOG, RuleInfo};
 pub use params::{
-    BackupConfiguredParams, ChecksumParams, CompressionParams, CoverageParams, ImageTagParams, LockstepParams, Params,
-    RetentionParams, ScheduleParams,
+    BackupConfiguredParams, ChecksumParams, CompressionParams, CoverageParams, ImageTagParams, LockstepParams,
+    ParamError, Params, RetentionParams, ScheduleParams,
 };
 
 /// The embedded default policy, printed by `dbhook policy`.
@@ -180,8 +180,8 @@ enum RuleEntryError {
     Action(Value),
     #[error("{key}: {value} is not a boolean")]
     NotABoolean { key: &'static str, value: Value },
-    #[error("{0}")]
-    Params(String),
+    #[error(transparent)]
+    Params(#[from] ParamError),
 }
 
 #[derive(Deserialize)]
@@ -257,7 +257,7 @@ impl Policy {
         if value.is_null() {
             return Err(PolicyError::Invalid("the document is empty".into()));
         }
-        let raw: RawPolicy = params::decode(value).map_err(PolicyError::Invalid)?;
+        let raw: RawPolicy = params::decode(value).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         let mut policy = Policy::default();
         if let Some(v) = raw.api_version.as_deref().filter(|v| *v != API_VERSION) {
             return Err(PolicyError::Invalid(format!(

@@ -155,32 +155,63 @@ struct RawChecksums {
     ignore_endpoints: Option<Vec<String>>,
 }
 
-fn max_interval_hours(h: u32) -> Result<u32, String> {
+fn max_interval_hours(h: u32) -> Result<u32, ParamError> {
     if h == 0 {
-        return Err("maxIntervalHours: must be at least 1".into());
+        return Err(ParamError::ZeroInterval);
     }
     Ok(h)
 }
 
 /// Deserializes with the failing key named: the error is `<key.path>: <problem>`.
-pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, String> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ParamError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         if path == "." {
             // serde reports unknown fields at the root: name the key from its message.
             match inner.split('`').nth(1) {
-                Some(key) if inner.starts_with("unknown field") => format!("{key}: unknown key"),
-                _ => inner,
+                Some(key) if inner.starts_with("unknown field") => ParamError::UnknownKey(key.to_string()),
+                _ => ParamError::Shape(inner),
             }
         } else {
-            format!("{path}: {inner}")
+            ParamError::Value { path, problem: inner }
         }
     })
 }
 
+/// A rule parameter that cannot be applied; the message starts with the key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParamError {
+    #[error("{0}: unknown key")]
+    UnknownKey(String),
+    /// What serde says about the parameters as a whole (e.g. not a mapping).
+    #[error("{0}")]
+    Shape(String),
+    #[error("{path}: {problem}")]
+    Value { path: String, problem: String },
+    #[error("maxIntervalHours: must be at least 1")]
+    ZeroInterval,
+    #[error("ignoreRepositories[{index}]: invalid glob {glob:?}: {source}")]
+    Glob {
+        index: usize,
+        glob: String,
+        #[source]
+        source: super::image_glob::GlobError,
+    },
+    #[error("tagPattern: invalid regex: {0}")]
+    TagPattern(#[source] regex::Error),
+    #[error("maxDays: {max} is below minDays {min}")]
+    MaxBelowMin { max: u32, min: u32 },
+    #[error("allowed: {given:?} is not a CNPG compression ({known})")]
+    Compression { given: String, known: String },
+    #[error("ignoreEndpoints: {0:?} is not a host glob")]
+    EndpointGlob(String),
+    #[error("{0}: unknown key (this rule takes only action, allowExemption and allowExistingViolations)")]
+    NoParams(String),
+}
+
 /// `migration-image-lockstep`.
-pub(super) fn lockstep(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn lockstep(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawLockstep = decode(Value::Object(map))?;
     if let Some(m) = raw.lockstep_memory_minutes {
         p.migration_image_lockstep.lockstep_memory_minutes = m;
@@ -190,7 +221,11 @@ pub(super) fn lockstep(p: &mut Params, map: Map<String, Value>) -> Result<(), St
             .iter()
             .enumerate()
             .map(|(i, g)| {
-                super::image_glob::Glob::new(g).map_err(|e| format!("ignoreRepositories[{i}]: invalid glob {g:?}: {e}"))
+                super::image_glob::Glob::new(g).map_err(|source| ParamError::Glob {
+                    index: i,
+                    glob: g.clone(),
+                    source,
+                })
             })
             .collect::<Result<_, _>>()?;
     }
@@ -198,20 +233,20 @@ pub(super) fn lockstep(p: &mut Params, map: Map<String, Value>) -> Result<(), St
 }
 
 /// `image-tag-pinned`.
-pub(super) fn image_tag(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn image_tag(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawImageTag = decode(Value::Object(map))?;
     if let Some(t) = raw.forbidden_tags {
         p.image_tag_pinned.forbidden_tags = t;
     }
     if let Some(pattern) = raw.tag_pattern {
-        let re = Regex::new(&pattern).map_err(|e| format!("tagPattern: invalid regex: {e}"))?;
+        let re = Regex::new(&pattern).map_err(ParamError::TagPattern)?;
         p.image_tag_pinned.tag_pattern = Some(re);
     }
     Ok(())
 }
 
 /// `backup-retention`.
-pub(super) fn retention(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn retention(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawRetention = decode(Value::Object(map))?;
     let p = &mut p.backup_retention;
     if let Some(d) = raw.min_days {
@@ -221,21 +256,21 @@ pub(super) fn retention(p: &mut Params, map: Map<String, Value>) -> Result<(), S
     if let Some(max) = p.max_days
         && max < p.min_days
     {
-        return Err(format!("maxDays: {max} is below minDays {}", p.min_days));
+        return Err(ParamError::MaxBelowMin { max, min: p.min_days });
     }
     Ok(())
 }
 
 /// `backup-compression`.
-pub(super) fn compression(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn compression(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawCompression = decode(Value::Object(map))?;
     if let Some(allowed) = raw.allowed {
         const KNOWN: [&str; 6] = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"];
         if let Some(bad) = allowed.iter().find(|a| !KNOWN.contains(&a.as_str())) {
-            return Err(format!(
-                "allowed: {bad:?} is not a CNPG compression ({})",
-                KNOWN.join(", ")
-            ));
+            return Err(ParamError::Compression {
+                given: bad.clone(),
+                known: KNOWN.join(", "),
+            });
         }
         p.backup_compression.allowed = Some(allowed);
     }
@@ -244,7 +279,7 @@ pub(super) fn compression(p: &mut Params, map: Map<String, Value>) -> Result<(),
 
 /// `scheduled-backup-schedule`: its `maxIntervalHours` is deprecated in favour of
 /// `scheduled-backup-coverage`'s.
-pub(super) fn schedule(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn schedule(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawSchedule = decode(Value::Object(map))?;
     if let Some(h) = raw.max_interval_hours {
         p.scheduled_backup_schedule.max_interval_hours = max_interval_hours(h)?;
@@ -259,7 +294,7 @@ pub(super) fn schedule(p: &mut Params, map: Map<String, Value>) -> Result<(), St
 }
 
 /// `scheduled-backup-coverage`.
-pub(super) fn coverage(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn coverage(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawSchedule = decode(Value::Object(map))?;
     if let Some(h) = raw.max_interval_hours {
         p.scheduled_backup_coverage.max_interval_hours = Some(max_interval_hours(h)?);
@@ -268,7 +303,7 @@ pub(super) fn coverage(p: &mut Params, map: Map<String, Value>) -> Result<(), St
 }
 
 /// `backup-configured`.
-pub(super) fn backup_configured(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn backup_configured(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawBackupConfigured = decode(Value::Object(map))?;
     if let Some(b) = raw.allow_volume_snapshot_only {
         p.backup_configured.allow_volume_snapshot_only = b;
@@ -277,11 +312,11 @@ pub(super) fn backup_configured(p: &mut Params, map: Map<String, Value>) -> Resu
 }
 
 /// `backup-s3-compat-checksums`.
-pub(super) fn checksums(p: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn checksums(p: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     let raw: RawChecksums = decode(Value::Object(map))?;
     if let Some(globs) = raw.ignore_endpoints {
         if let Some(bad) = globs.iter().find(|g| g.trim().is_empty()) {
-            return Err(format!("ignoreEndpoints: {bad:?} is not a host glob"));
+            return Err(ParamError::EndpointGlob(bad.clone()));
         }
         p.backup_s3_compat_checksums.ignore_endpoints = globs;
     }
@@ -289,11 +324,9 @@ pub(super) fn checksums(p: &mut Params, map: Map<String, Value>) -> Result<(), S
 }
 
 /// A rule without parameters: any key is unknown.
-pub(super) fn none(_: &mut Params, map: Map<String, Value>) -> Result<(), String> {
+pub(super) fn none(_: &mut Params, map: Map<String, Value>) -> Result<(), ParamError> {
     match map.keys().next() {
-        Some(key) => Err(format!(
-            "{key}: unknown key (this rule takes only action, allowExemption and allowExistingViolations)"
-        )),
+        Some(key) => Err(ParamError::NoParams(key.clone())),
         None => Ok(()),
     }
 }
