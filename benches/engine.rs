@@ -11,7 +11,7 @@ use dbhook::engine::{self, Change, Scope};
 use dbhook::manifest;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
-use dbhook::view::{EmptyView, Listing, Lookup, ManifestView, Origin, View};
+use dbhook::view::{EmptyView, ManifestView, View};
 use kube::core::admission::Operation;
 use serde_json::{Value, json};
 
@@ -132,34 +132,6 @@ fn many_backups() -> (Object, Vec<Arc<Object>>) {
     (cluster, objects)
 }
 
-/// The offline view answered as the cluster view does at admission, so that a ScheduledBackup
-/// change is judged against its Cluster's coverage.
-struct AtAdmission(ManifestView);
-
-impl View for AtAdmission {
-    fn origin(&self) -> Origin {
-        Origin::Admission
-    }
-    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.cluster(ns, name)
-    }
-    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.object_store(ns, name)
-    }
-    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
-        self.0.scheduled_backups_for(ns, cluster)
-    }
-    fn migration_jobs_for(&self, app: &Object) -> Listing {
-        self.0.migration_jobs_for(app)
-    }
-    fn app_workloads_for(&self, job: &Object) -> Listing {
-        self.0.app_workloads_for(job)
-    }
-    fn namespace_mode_label(&self, ns: &str) -> Option<String> {
-        self.0.namespace_mode_label(ns)
-    }
-}
-
 fn coverage_benches(c: &mut Criterion) {
     let policy = Policy::default();
     let now = Utc::now();
@@ -177,7 +149,7 @@ fn coverage_benches(c: &mut Criterion) {
             )
         })
     });
-    let admission = AtAdmission(view);
+    let admission = view.answering_as_admission();
     c.bench_function("validate/scheduled-backup change among 1,000 (coverage)", |b| {
         b.iter(|| {
             engine::review(

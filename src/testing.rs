@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::model::Object;
 use crate::policy::Policy;
 use crate::rules::{Check, Ctx, Violation};
-use crate::view::{Listing, Lookup, ManifestView, Origin, View};
+use crate::view::{ManifestView, Origin};
 
 /// The good example: every rule passes on it.
 pub const SHOP: &str = include_str!("../examples/shop.yaml");
@@ -51,36 +51,6 @@ pub fn objects(yaml: &str) -> Vec<Arc<Object>> {
 pub fn edit(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "fixture edit: {from:?} not found");
     text.replacen(from, to, 1)
-}
-
-/// The ManifestView at admission: the webhook's cluster view, in memory.
-pub struct AdmissionView(pub ManifestView);
-
-impl View for AdmissionView {
-    fn origin(&self) -> Origin {
-        Origin::Admission
-    }
-    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.cluster(ns, name)
-    }
-    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.object_store(ns, name)
-    }
-    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
-        self.0.scheduled_backups_for(ns, cluster)
-    }
-    fn migration_jobs_for(&self, app: &Object) -> Listing {
-        self.0.migration_jobs_for(app)
-    }
-    fn app_workloads_for(&self, job: &Object) -> Listing {
-        self.0.app_workloads_for(job)
-    }
-    fn deployment(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.deployment(ns, name)
-    }
-    fn namespace_mode_label(&self, ns: &str) -> Option<String> {
-        self.0.namespace_mode_label(ns)
-    }
 }
 
 /// How a rule is run in a test.
@@ -130,13 +100,12 @@ pub fn check_against(check: Check, subject: &str, target: &str, world: &str, run
         .find(|o| o.kind == kind && o.name() == name)
         .unwrap_or_else(|| panic!("no {target} in the fixture"));
     let manifest = ManifestView::new(objects(world), run.complete);
-    let admission = AdmissionView(manifest.clone());
-    let view: &dyn View = match run.origin {
-        Origin::Offline => &manifest,
-        Origin::Admission => &admission,
+    let view = match run.origin {
+        Origin::Offline => manifest,
+        Origin::Admission => manifest.answering_as_admission(),
     };
     let default = Policy::default();
-    let ctx = Ctx::new(&obj, view, run.policy.unwrap_or(&default), now(), run.operation);
+    let ctx = Ctx::new(&obj, &view, run.policy.unwrap_or(&default), now(), run.operation);
     let mut out = Vec::new();
     check(&obj, &ctx, &mut out);
     out

@@ -41,9 +41,10 @@ impl Listing {
 }
 
 /// Where the review happens; some rules behave differently at admission (docs/rules.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Origin {
     Admission,
+    #[default]
     Offline,
 }
 
@@ -108,11 +109,33 @@ impl View for EmptyView {
 pub struct ManifestView {
     objects: Vec<Arc<Object>>,
     complete: bool,
+    origin: Origin,
 }
 
 impl ManifestView {
     pub fn new(objects: Vec<Arc<Object>>, complete: bool) -> ManifestView {
-        ManifestView { objects, complete }
+        ManifestView {
+            objects,
+            complete,
+            origin: Origin::Offline,
+        }
+    }
+
+    /// The same objects answered as a synced cluster view answers at admission (complete, and
+    /// with admission's leniency at CREATE): benchmarks and tests judge admission without a
+    /// cluster this way.
+    pub fn at_admission(objects: Vec<Arc<Object>>) -> ManifestView {
+        ManifestView {
+            objects,
+            complete: true,
+            origin: Origin::Admission,
+        }
+    }
+
+    /// This view answering as at admission, keeping its completeness.
+    pub fn answering_as_admission(mut self) -> ManifestView {
+        self.origin = Origin::Admission;
+        self
     }
 
     pub fn objects(&self) -> &[Arc<Object>] {
@@ -141,7 +164,7 @@ impl ManifestView {
 
 impl View for ManifestView {
     fn origin(&self) -> Origin {
-        Origin::Offline
+        self.origin
     }
     fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
         self.find(KindId::Cluster, ns, name)

@@ -7,50 +7,12 @@ use crate::server_support as support;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use dbhook::cluster::LiveView;
 use dbhook::model::Object;
 use dbhook::policy::Policy;
-use dbhook::report::Report;
-use dbhook::view::{Listing, Lookup, ManifestView, Origin, View};
+use dbhook::view::ManifestView;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::*;
-
-/// The cluster as the watch caches would hold it: a synced view at admission.
-struct Synced(ManifestView);
-
-impl View for Synced {
-    fn origin(&self) -> Origin {
-        Origin::Admission
-    }
-    fn cluster(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.cluster(ns, name)
-    }
-    fn object_store(&self, ns: &str, name: &str) -> Lookup<Arc<Object>> {
-        self.0.object_store(ns, name)
-    }
-    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> Listing {
-        self.0.scheduled_backups_for(ns, cluster)
-    }
-    fn migration_jobs_for(&self, app: &Object) -> Listing {
-        self.0.migration_jobs_for(app)
-    }
-    fn app_workloads_for(&self, job: &Object) -> Listing {
-        self.0.app_workloads_for(job)
-    }
-    fn namespace_mode_label(&self, ns: &str) -> Option<String> {
-        self.0.namespace_mode_label(ns)
-    }
-}
-
-impl LiveView for Synced {
-    fn synced(&self) -> bool {
-        true
-    }
-    fn report(&self) -> Report {
-        Report::default()
-    }
-}
 
 const JOB_IMAGE: &str = "ghcr.io/acme/shop-web:sha-1111111";
 const PLAINTEXT: &str = "postgres://shop:s3cret@shop-pg-rw.shop.svc:5432/shop";
@@ -162,7 +124,7 @@ fn update(uid: &str, object: &Value, old: Value, dry_run: bool) -> Value {
 
 /// The cluster the reviews are judged against: backups in place, and the PreSync migration Job
 /// of the current release.
-fn view() -> Arc<Synced> {
+fn view() -> Arc<ManifestView> {
     let store = json!({"apiVersion": "barmancloud.cnpg.io/v1", "kind": "ObjectStore",
         "metadata": {"name": "shop-backups", "namespace": "shop"},
         "spec": {"retentionPolicy": "30d", "configuration": {"destinationPath": "s3://shop-pg-backups/shop-pg",
@@ -181,7 +143,8 @@ fn view() -> Arc<Synced> {
         .iter()
         .map(|o| Arc::new(Object::from_value(o).unwrap()))
         .collect();
-    Arc::new(Synced(ManifestView::new(objects, true)))
+    // The cluster as the watch caches would hold it: a synced view at admission.
+    Arc::new(ManifestView::at_admission(objects))
 }
 
 async fn server_with(policy: Policy) -> (Pki, dbhook::server::RunningServer, reqwest::Client) {

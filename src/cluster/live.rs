@@ -1,9 +1,10 @@
 //! The view the server holds while it runs: [`LiveView`], a [`View`] fed in the background that
 //! also answers readiness and the background report. Implemented by the cluster view and, for
-//! `--standalone`, by [`EmptyView`].
+//! `--standalone`, by [`EmptyView`]; a [`ManifestView`] serves as a fixed, synced cluster in tests and
+//! benchmarks.
 
 use crate::report::Report;
-use crate::view::{EmptyView, View};
+use crate::view::{EmptyView, ManifestView, View};
 
 /// One watched resource's state, as `/readyz?verbose` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,19 @@ pub trait LiveView: View {
 }
 
 impl LiveView for EmptyView {
+    fn synced(&self) -> bool {
+        true
+    }
+    fn report(&self) -> Report {
+        Report::default()
+    }
+    fn watches_a_cluster(&self) -> bool {
+        false
+    }
+}
+
+/// A fixed set of objects: synced from the start, with no background report.
+impl LiveView for ManifestView {
     fn synced(&self) -> bool {
         true
     }

@@ -2,7 +2,7 @@ use kube::core::admission::Operation;
 
 use super::*;
 use crate::policy::Policy;
-use crate::testing::{AdmissionView, now, object, rollout};
+use crate::testing::{now, object, rollout};
 use crate::view::{EmptyView, ManifestView};
 
 const PLAINTEXT: &str = "        - name: web\n          image: ghcr.io/acme/web:latest\n          env: [{name: DB_URL, value: 'postgres://app:s3cret@db/app'}]\n";
@@ -310,10 +310,10 @@ fn objects_being_deleted_are_neither_judged_nor_patched() {
 
 const BACKED_UP_CLUSTER: &str = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  plugins:\n    - name: barman-cloud.cloudnative-pg.io\n      isWALArchiver: true\n      parameters: {barmanObjectName: shop-backups}\n";
 
-fn at_admission(yaml: &str) -> (Object, AdmissionView) {
+fn at_admission(yaml: &str) -> (Object, ManifestView) {
     let objs = crate::testing::objects(yaml);
     let obj = (*objs[0]).clone();
-    (obj, AdmissionView(ManifestView::new(objs, true)))
+    (obj, ManifestView::at_admission(objs))
 }
 
 #[test]
