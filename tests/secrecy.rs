@@ -6,9 +6,8 @@
 //! The whole process logs JSON at `trace` into a buffer, as `dbhook serve` logs to stderr in a
 //! cluster. Both tests share it: each asserts that no test's secret is in it.
 
-#[path = "server_support/mod.rs"]
-mod server_support;
 mod support;
+use support::server as server_support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

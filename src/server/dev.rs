@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeDelta, Utc};
 
 use super::certs::{self, CertsError};
-use super::tls::{TlsPaths, parse_pair, provider};
+use super::tls::{TlsError, TlsPaths, parse_pair, provider};
 
 /// Where `--dev` keeps its material, relative to the working directory.
 pub const DEV_DIR: &str = "certs/dev";
@@ -69,24 +69,68 @@ pub fn ensure(dir: &Path) -> Result<DevCerts, CertsError> {
     Ok(DevCerts { created: true, ..dev })
 }
 
-fn reusable(dev: &DevCerts) -> Result<(), String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+/// Why the certificates in `certs/dev/` are not reused.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Pair(#[from] TlsError),
+    #[error("expires {0}")]
+    Expiring(String),
+    #[error("{cert} does not verify against {ca}: {source}")]
+    Unverified {
+        cert: PathBuf,
+        ca: PathBuf,
+        #[source]
+        source: VerifyError,
+    },
+}
+
+/// Why a certificate does not verify the way a client holding only the CA checks it.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a PEM certificate: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    #[error("unusable CA certificate: {0}")]
+    Ca(#[source] rustls::Error),
+    #[error("no certificate")]
+    NoCertificate,
+    #[error("cannot build a verifier: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+    #[error("{0:?} is not a DNS name or IP address")]
+    Name(String),
+    #[error(transparent)]
+    Rejected(rustls::Error),
+}
+
+fn reusable(dev: &DevCerts) -> Result<(), DevError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| DevError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     let (ca, cert, key) = (read(&dev.ca)?, read(&dev.cert)?, read(&dev.key)?);
-    let pair = parse_pair(&dev.tls_paths(), &cert, &key, &provider()).map_err(|e| e.to_string())?;
+    let pair = parse_pair(&dev.tls_paths(), &cert, &key, &provider())?;
     if pair.not_after() - Utc::now() < RENEW_BEFORE {
-        return Err(format!("expires {}", pair.not_after().to_rfc3339()));
+        return Err(DevError::Expiring(pair.not_after().to_rfc3339()));
     }
-    signed_for_localhost(&ca, &cert).map_err(|e| {
-        format!(
-            "{} does not verify against {}: {e}",
-            dev.cert.display(),
-            dev.ca.display()
-        )
+    // Verified the way curl will: chain to the CA, name `localhost`, validity now.
+    verify_server_cert(&ca, &cert, "localhost").map_err(|source| DevError::Unverified {
+        cert: dev.cert.clone(),
+        ca: dev.ca.clone(),
+        source,
     })
 }
 
-/// Verifies the pair the way curl will: chain to the CA, name `localhost`, validity now.
-fn signed_for_localhost(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
+/// Verifies the PEM chain `cert_pem` as a TLS client that trusts only `ca_pem` does when it
+/// dials `name` now: the chain leads to the CA, the leaf names `name`, and it is valid.
+pub fn verify_server_cert(ca_pem: &[u8], cert_pem: &[u8], name: &str) -> Result<(), VerifyError> {
     use rustls::client::WebPkiServerVerifier;
     use rustls::client::danger::ServerCertVerifier as _;
     use rustls::pki_types::pem::PemObject as _;
@@ -94,20 +138,16 @@ fn signed_for_localhost(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
 
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(ca.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots.add(ca?).map_err(VerifyError::Ca)?;
     }
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
-    let verifier = WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
+    let (leaf, intermediates) = chain.split_first().ok_or(VerifyError::NoCertificate)?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider()).build()?;
+    let name = ServerName::try_from(name.to_string()).map_err(|_| VerifyError::Name(name.to_string()))?;
     verifier
         .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(VerifyError::Rejected)
 }
 
 /// What `serve --dev` prints: where the CA is, where the cluster view comes from, and a request
