@@ -163,3 +163,105 @@ pub fn banner(dev: &DevCerts, port: u16, view: &str) -> String {
         ca = dev.ca.display(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type IsVerifyError = fn(&VerifyError) -> bool;
+    type IsDevError = fn(&DevError) -> bool;
+    type Spoil = Box<dyn Fn(&Path)>;
+
+    fn bundle(names: &[String], validity: certs::Validity) -> certs::Bundle {
+        certs::generate("test dev CA", names, validity).unwrap()
+    }
+
+    fn write(dir: &Path, b: &certs::Bundle) {
+        std::fs::write(dir.join("ca.crt"), &b.ca_cert).unwrap();
+        std::fs::write(dir.join("tls.crt"), &b.cert).unwrap();
+        std::fs::write(dir.join("tls.key"), &b.key).unwrap();
+    }
+
+    #[test]
+    fn a_dev_certificate_verifies_for_its_names_only_and_against_its_own_ca() {
+        let b = bundle(&dev_names(), certs::Validity::days_from_now(2));
+        let (ca, cert) = (b.ca_cert.as_bytes(), b.cert.as_bytes());
+        for name in ["localhost", "127.0.0.1", "::1"] {
+            verify_server_cert(ca, cert, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let other = bundle(&dev_names(), certs::Validity::days_from_now(2));
+        let cases: [(&[u8], &[u8], &str, IsVerifyError); 5] = [
+            (ca, cert, "example.com", |e| matches!(e, VerifyError::Rejected(_))),
+            (other.ca_cert.as_bytes(), cert, "localhost", |e| {
+                matches!(e, VerifyError::Rejected(_))
+            }),
+            (ca, b"", "localhost", |e| matches!(e, VerifyError::NoCertificate)),
+            (b"", cert, "localhost", |e| matches!(e, VerifyError::Verifier(_))),
+            (ca, cert, "not a name", |e| matches!(e, VerifyError::Name(_))),
+        ];
+        for (ca, cert, name, expected) in cases {
+            let err = verify_server_cert(ca, cert, name).expect_err(name);
+            assert!(expected(&err), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn ensure_creates_then_reuses_and_replaces_what_it_cannot_reuse() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("certs/dev");
+        let first = ensure(&dir).unwrap();
+        assert!(first.created);
+        let cert = std::fs::read(&first.cert).unwrap();
+        let again = ensure(&dir).unwrap();
+        assert!(!again.created);
+        assert_eq!(std::fs::read(&again.cert).unwrap(), cert);
+
+        let now = Utc::now();
+        let expiring = bundle(
+            &dev_names(),
+            certs::Validity {
+                not_before: now - TimeDelta::days(30),
+                not_after: now + TimeDelta::hours(1),
+            },
+        );
+        let unrelated = bundle(&dev_names(), certs::Validity::days_from_now(2));
+        let not_localhost = bundle(&["dbhook.dbhook.svc".into()], certs::Validity::days_from_now(2));
+        let cases: [(&str, Spoil, IsDevError); 5] = [
+            (
+                "missing key",
+                Box::new(|d| std::fs::remove_file(d.join("tls.key")).unwrap()),
+                |e| matches!(e, DevError::Read { .. }),
+            ),
+            (
+                "garbage",
+                Box::new(|d| std::fs::write(d.join("tls.crt"), "not a certificate").unwrap()),
+                |e| matches!(e, DevError::Pair(_)),
+            ),
+            ("expiring", Box::new(move |d| write(d, &expiring)), |e| {
+                matches!(e, DevError::Expiring(_))
+            }),
+            (
+                "another CA",
+                Box::new(move |d| std::fs::write(d.join("ca.crt"), &unrelated.ca_cert).unwrap()),
+                |e| matches!(e, DevError::Unverified { .. }),
+            ),
+            ("not for localhost", Box::new(move |d| write(d, &not_localhost)), |e| {
+                matches!(e, DevError::Unverified { .. })
+            }),
+        ];
+        for (what, spoil, reason) in cases {
+            spoil(&dir);
+            let dev = DevCerts {
+                ca: dir.join("ca.crt"),
+                cert: dir.join("tls.crt"),
+                key: dir.join("tls.key"),
+                created: false,
+            };
+            let why = reusable(&dev).expect_err(what);
+            assert!(reason(&why), "{what}: {why:?}");
+            let replaced = ensure(&dir).unwrap();
+            assert!(replaced.created, "{what}");
+            assert!(reusable(&replaced).is_ok(), "{what}: the replacement is reusable");
+        }
+    }
+}

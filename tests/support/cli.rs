@@ -20,8 +20,12 @@ use super::wait::eventually;
 /// The repository root: the CLI runs there, so paths like `examples/shop.yaml` resolve.
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_dbhook");
+/// The binary under test. Cargo names it to integration tests only; `examples/churn_apiserver`
+/// shares this module tree and never runs it.
+pub const BIN: &str = match option_env!("CARGO_BIN_EXE_dbhook") {
+    Some(path) => path,
+    None => "dbhook",
+};
 
 /// What a child keeps of the test's environment: finding programs, the log filter a developer
 /// debugging a test asked for, and coverage collection.
@@ -36,7 +40,8 @@ fn kept(key: &OsStr) -> bool {
 pub fn empty_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
-        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-home");
+        let tmp = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+        let home = tmp.join("dbhook-empty-home");
         std::fs::create_dir_all(&home).unwrap();
         home
     })

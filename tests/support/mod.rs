@@ -7,7 +7,7 @@
 //!   `dbhook serve` in the background);
 //! - [`wait`]: the one polling helper.
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 pub mod cli;
 pub mod fake_apiserver;
@@ -28,6 +28,8 @@ use dbhook::view::Lookup;
 use serde_json::{Value, json};
 
 pub use fake_apiserver::*;
+// Re-exports under the names the tests use; each test binary uses a different part.
+#[allow(unused_imports)]
 pub use wait::{PATIENCE, eventually, until};
 
 /// A clock the test moves by hand.

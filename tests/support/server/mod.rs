@@ -3,6 +3,7 @@
 //! `dbhook.dbhook.svc`, ALPN).
 
 mod probe_view;
+#[allow(unused_imports)] // `secrecy` shares this module and does not use it
 pub use probe_view::ProbeView;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+#[allow(unused_imports)] // the `server_*` tests reach the polling helper through here
 pub use super::wait::{PATIENCE, eventually, until};
 
 /// The name kube-apiserver uses for Service `dbhook` in namespace `dbhook`.
