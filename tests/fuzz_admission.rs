@@ -5,8 +5,6 @@
 //! `[brackets]` or is a decode error; warnings are bounded; a returned patch applies to the
 //! object and re-admitting the result yields no patch.
 
-use std::path::Path;
-
 use base64::Engine as _;
 use chrono::Utc;
 use dbhook::admission::{self, MAX_MESSAGE_CHARS, MAX_WARNINGS};
@@ -16,10 +14,7 @@ use dbhook::view::EmptyView;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-fn example(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::server_support::example;
 
 /// The reviews mutations start from: the examples, and the other handled kinds in their envelope.
 fn seeds() -> Vec<Value> {

@@ -18,7 +18,7 @@ use dbhook::view::EmptyView;
 use http_body_util::BodyExt as _;
 use reqwest::{StatusCode, Version};
 use serde_json::{Value, json};
-use support::*;
+use support::{example_edited as edited, rollout_edited as rollout, *};
 use tower::ServiceExt as _;
 
 /// What an input must get from both webhooks, in enforce mode; audit mode follows from it (it
@@ -520,17 +520,6 @@ async fn hostile_inputs_over_tls_get_the_same_answers_on_h1_and_h2_and_the_serve
 
 // --- real-shaped reviews, bent ---------------------------------------------------------------
 
-/// `example` with `edit` applied to its `request.object`.
-fn edited(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut review = example(name);
-    edit(&mut review["request"]["object"]);
-    review
-}
-
-fn rollout(edit: impl FnOnce(&mut Value)) -> Value {
-    edited("review-rollout.json", edit)
-}
-
 fn cluster(edit: impl FnOnce(&mut Value)) -> Value {
     edited("review-cluster-no-backup.json", edit)
 }
@@ -552,10 +541,6 @@ fn scheduled_backup(schedule: Value) -> Value {
                  "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}
     });
     review
-}
-
-fn container0(o: &mut Value) -> &mut Value {
-    &mut o["spec"]["template"]["spec"]["containers"][0]
 }
 
 /// Deterministic pseudo-random bytes.

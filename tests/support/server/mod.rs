@@ -189,6 +189,23 @@ pub fn example(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// The example AdmissionReview `name` with `edit` applied to its `request.object`.
+pub fn example_edited(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut review = example(name);
+    edit(&mut review["request"]["object"]);
+    review
+}
+
+/// The Rollout example's review with `edit` applied to the Rollout.
+pub fn rollout_edited(edit: impl FnOnce(&mut Value)) -> Value {
+    example_edited("review-rollout.json", edit)
+}
+
+/// The first container of a pod-template workload.
+pub fn container0(o: &mut Value) -> &mut Value {
+    &mut o["spec"]["template"]["spec"]["containers"][0]
+}
+
 /// The JSON Patch in a response, decoded from the base64 string kube-apiserver expects.
 pub fn patch_of(review: &Value) -> Option<json_patch::Patch> {
     let response = &review["response"];
