@@ -208,7 +208,7 @@ async fn the_webhook_judges_scheduled_backup_changes_against_the_clusters_covera
         "{answer}"
     );
     let weekly = api.apply(SCHEDULED_BACKUPS, weekly);
-    eventually("the view lists both ScheduledBackups", || {
+    eventually("the view lists both ScheduledBackups", || async {
         use dbhook::view::View;
         (h.view.scheduled_backups_for(NS, "shop-pg").items.len() == 2).then_some(())
     })

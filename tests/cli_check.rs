@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dbhook::rules::CATALOG;
 use serde_json::Value;
@@ -135,7 +135,7 @@ fn audit_mode_reports_deny_findings_and_exits_0() {
         stdout(&text)
     );
     // The same through the environment, as a CI job would set it.
-    let env = Command::new(env!("CARGO_BIN_EXE_dbhook"))
+    let env = crate::cli_support::command()
         .args(["check", "--complete", file])
         .current_dir(ROOT)
         .env("DBHOOK_MODE", "audit")

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 use regex::Regex;
 use roxmltree::{Document, Node};
@@ -282,7 +281,7 @@ fn namespace_places_objects_that_carry_none() {
         .collect();
     assert!(!absent.is_empty(), "{v}");
     assert!(absent.iter().all(|f| f["object"]["namespace"] == "shop"), "{v}");
-    let env = Command::new(env!("CARGO_BIN_EXE_dbhook"))
+    let env = crate::cli_support::command()
         .args(["check", "-o", "json", "-"])
         .current_dir(ROOT)
         .env("DBHOOK_CHECK_NAMESPACE", "billing")
@@ -337,7 +336,7 @@ fn objects_defined_twice_are_noted_in_json_and_sarif() {
 }
 
 fn run_with_env(args: &[&str], var: &str, value: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dbhook"))
+    crate::cli_support::command()
         .args(args)
         .current_dir(ROOT)
         .env_remove("DBHOOK_OUTPUT")
@@ -364,7 +363,7 @@ fn each_subcommand_reads_its_own_output_variable() {
     assert_eq!(serde_json::from_slice::<Value>(&mutate.stdout).unwrap()["kind"], "List");
     // check reads DBHOOK_OUTPUT and its own DBHOOK_CHECK_OUTPUT, which wins; the flag beats both.
     let check = |vars: &[(&str, &str)], args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dbhook"));
+        let mut c = crate::cli_support::command();
         c.args(["check"]).args(args).arg("examples/shop.yaml").current_dir(ROOT);
         c.env_remove("DBHOOK_OUTPUT").env_remove("DBHOOK_CHECK_OUTPUT");
         for (k, v) in vars {

@@ -1,7 +1,5 @@
 //! `dbhook mutate`, `policy` and `rules` as a user runs them: the built binary as a subprocess.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::cli_support::{dbhook, stdout};
@@ -120,7 +118,7 @@ fn policy_prints_a_policy_that_parses_and_rules_lists_every_rule() {
     for r in dbhook::rules::CATALOG {
         assert!(rules.contains(r.id), "{}", r.id);
     }
-    let env = Command::new(env!("CARGO_BIN_EXE_dbhook"))
+    let env = crate::cli_support::command()
         .args(["check", "examples/shop.yaml"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DBHOOK_OUTPUT", "json")

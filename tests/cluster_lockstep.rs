@@ -191,7 +191,10 @@ async fn a_cluster_created_after_start_becomes_present() {
     })
     .await;
     server.apply(CLUSTERS, cnpg_cluster("shop-pg"));
-    let cluster = eventually("the Cluster is present", || h.view.cluster(NS, "shop-pg").present()).await;
+    let cluster = eventually("the Cluster is present", || async {
+        h.view.cluster(NS, "shop-pg").present()
+    })
+    .await;
     assert!(matches!(cluster.spec, dbhook::model::Spec::Cluster(_)));
 }
 
@@ -357,7 +360,7 @@ async fn the_report_finds_a_rollout_out_of_step_with_its_sync_wave_job() {
         JOBS,
         sync_wave_job("web-migrate", &image("sha-2222222"), "-1", json!({})),
     );
-    let report = eventually("the report has the lockstep finding", || {
+    let report = eventually("the report has the lockstep finding", || async {
         let r = h.view.report();
         r.findings
             .iter()

@@ -215,7 +215,7 @@ async fn memory_of_report_writing() {
             h.view.cached(Res::Jobs) == 10_000 && h.view.cached(Res::Clusters) == 1_000
         })
         .await;
-        let report = eventually("the report is computed", || {
+        let report = eventually("the report is computed", || async {
             let r = h.view.report();
             (r.summary.objects > 0).then_some(r)
         })

@@ -96,7 +96,7 @@ async fn reports_are_applied_updated_on_change_only_and_deleted_when_clean() {
     );
     let h = started(&server, 1000).await;
 
-    let report = eventually("the shop Report is applied", || report_in(&server, NS)).await;
+    let report = eventually("the shop Report is applied", || async { report_in(&server, NS) }).await;
     assert_eq!(report["source"], "dbhook");
     assert_eq!(report["metadata"]["labels"]["app.kubernetes.io/managed-by"], "dbhook");
     assert_eq!(rules_of(&report), [("image-tag-pinned".to_string(), "web".to_string())]);
@@ -130,7 +130,7 @@ async fn reports_are_applied_updated_on_change_only_and_deleted_when_clean() {
         report_in(&server, NS).is_some_and(|r| r["results"].as_array().is_some_and(|a| a.len() == 2))
     })
     .await;
-    eventually("billing gets a Report", || report_in(&server, "billing")).await;
+    eventually("billing gets a Report", || async { report_in(&server, "billing") }).await;
 
     // Fixed: the namespace is clean and its Report goes.
     server.apply(
@@ -157,7 +157,7 @@ async fn a_report_never_holds_more_than_max_results() {
         );
     }
     let _h = started(&server, 3).await;
-    let report = eventually("the Report is applied with all seven counted", || {
+    let report = eventually("the Report is applied with all seven counted", || async {
         report_in(&server, NS).filter(|r| r["summary"]["warn"] == 7 && r["summary"]["fail"] == 0)
     })
     .await;
@@ -195,7 +195,10 @@ async fn write_errors_are_retried_with_backoff_and_admission_goes_on() {
         "{:?}",
         d.warnings
     );
-    eventually("the Report is written after the failures", || report_in(&server, NS)).await;
+    eventually("the Report is written after the failures", || async {
+        report_in(&server, NS)
+    })
+    .await;
     let attempts: Vec<Recorded> = patches(&server);
     assert_eq!(attempts.len(), 5, "four failures, then success: {attempts:#?}");
     assert!(h.view.synced(), "readiness is not affected");

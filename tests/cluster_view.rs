@@ -535,7 +535,7 @@ async fn the_report_covers_objects_already_in_the_cluster_and_follows_changes() 
     server.apply(CLUSTERS, cnpg_cluster("shop-pg"));
     let h = start(&server).await;
     h.synced().await;
-    let report = eventually("the report covers the three objects", || {
+    let report = eventually("the report covers the three objects", || async {
         let r = h.view.report();
         (r.summary.objects == 3).then_some(r)
     })

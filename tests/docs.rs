@@ -190,6 +190,8 @@ fn run_doc_snippets(doc: &str) -> usize {
             .env("DBHOOK_ADDR", format!("127.0.0.1:{addr_port}"))
             .env("DBHOOK_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
             .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
             .stdin(Stdio::null());
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();

@@ -1,7 +1,5 @@
 //! docs/rules.md stays in step with the rule registry and the default policy.
 
-use std::process::Command;
-
 use dbhook::rules::CATALOG;
 
 const BEGIN: &str = "<!-- BEGIN dbhook rules -o markdown -->\n";
@@ -24,7 +22,7 @@ fn section<'a>(doc: &'a str, id: &str) -> &'a str {
 
 #[test]
 fn the_rules_table_is_what_dbhook_rules_prints() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dbhook"))
+    let out = crate::cli_support::command()
         .args(["rules", "-o", "markdown"])
         .env_remove("DBHOOK_OUTPUT")
         .output()

@@ -198,7 +198,7 @@ async fn lockstep_evidence_names_the_job_with_its_resource_version() {
     );
     // /report carries the same evidence once the Rollout is in the view.
     server.apply(ROLLOUTS, app("web", "ghcr.io/acme/web:sha-2222222"));
-    let evidence = eventually("the report has the lockstep finding", || {
+    let evidence = eventually("the report has the lockstep finding", || async {
         let report = serde_json::to_value(dbhook::cluster::LiveView::report(h.view.as_ref())).unwrap();
         report["findings"]
             .as_array()?

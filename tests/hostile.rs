@@ -1,247 +1,320 @@
-//! Hostile input against the running server (README.md, "The webhook server"; SECURITY.md "Hostile or broken
-//! input"): every body gets 400/413 with a plain reason or a well-formed AdmissionResponse, and
-//! the server answers the next valid review after each one. The number of requests tried is
-//! printed for the record.
+//! Hostile input (README.md, "The webhook server"; SECURITY.md "Hostile or broken input"): a
+//! table of bodies, each with the exact answer it must get, sent through the webhook router
+//! in-process to both webhooks in enforce and in audit mode; a handful of rows go over real TLS,
+//! HTTP/1.1 and h2, to show the listener answers the same and keeps serving after each.
 
 use crate::server_support as support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use axum::body::Body;
 use base64::Engine as _;
 use dbhook::policy::Policy;
-use dbhook::server::RunningServer;
-use reqwest::StatusCode;
+use dbhook::server::webhook::{WebhookState, router};
+use dbhook::server::{MAX_BODY_BYTES, RunningServer};
+use dbhook::view::EmptyView;
+use http_body_util::BodyExt as _;
+use reqwest::{StatusCode, Version};
 use serde_json::{Value, json};
-use support::*;
+use support::{example_edited as edited, rollout_edited as rollout, *};
+use tower::ServiceExt as _;
 
-/// What an input must get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// HTTP 400 with a plain-text reason.
-    BadRequest,
-    /// HTTP 413.
+/// What an input must get from both webhooks, in enforce mode; audit mode follows from it (it
+/// never denies and never patches: what enforce denies becomes a warning).
+#[derive(Debug, Clone)]
+enum Want {
+    /// HTTP 400 with a plain-text reason containing each of these.
+    Bad(Vec<String>),
+    /// HTTP 413 naming the limit.
     TooLarge,
-    /// A well-formed AdmissionReview, whatever the decision.
-    Answer,
-    /// A well-formed AdmissionReview that allows.
-    Allowed,
-    /// An object of a handled kind that does not decode: denied with the decode error in
-    /// enforce, allowed with a warning in audit.
-    Undecodable,
-    /// A well-formed AdmissionReview denying with `[rule]` in enforce (a would-deny warning
-    /// in audit).
-    Denied(&'static str),
+    /// An object of a handled kind that does not decode: both webhooks deny with
+    /// `dbhook cannot decode <this…>`; audit allows with that as its only warning.
+    Undecodable(String),
+    /// A review both webhooks judge.
+    Judged { validate: Validate, mutate: Mutate },
 }
 
-/// One server in a mode, with an HTTP/2 and an HTTP/1.1 client.
-struct Target {
+/// What `/validate` answers in enforce mode.
+#[derive(Debug, Clone)]
+enum Validate {
+    /// Allowed without warnings.
+    Pass,
+    /// Allowed with a warning containing this.
+    Warn(&'static str),
+    /// Denied (403) naming `[rule]`, the message containing the fragment; in audit, allowed
+    /// with the warning `dbhook: audit: would deny: [rule] …` containing it.
+    Deny(&'static str, String),
+}
+
+/// What `/mutate` answers in enforce mode.
+#[derive(Debug, Clone, Copy)]
+enum Mutate {
+    /// Allowed, no patch, no warnings.
+    Pass,
+    /// Allowed with the injection patch; in audit no patch and the `would inject` warning.
+    Patch,
+    /// Allowed without a patch, with a warning containing this.
+    Warn(&'static str),
+}
+
+use Mutate::Patch;
+
+fn bad(reason: impl Into<String>) -> Want {
+    Want::Bad(vec![reason.into()])
+}
+
+fn bad_all<const N: usize>(fragments: [String; N]) -> Want {
+    Want::Bad(fragments.into())
+}
+
+fn unsupported_version(got: &str) -> Want {
+    bad(format!(
+        "unsupported AdmissionReview apiVersion {got:?}: dbhook speaks admission.k8s.io/v1 only"
+    ))
+}
+
+fn too_deep() -> Want {
+    not_json("recursion limit exceeded")
+}
+
+fn undecodable(what: &str) -> Want {
+    Want::Undecodable(what.to_string())
+}
+
+fn judged(validate: Validate, mutate: Mutate) -> Want {
+    Want::Judged { validate, mutate }
+}
+
+fn deny(rule: &'static str, fragment: impl Into<String>) -> Validate {
+    Validate::Deny(rule, fragment.into())
+}
+
+/// A labelled workload the validating rules pass and the mutating webhook injects into.
+fn injected() -> Want {
+    judged(Validate::Pass, Patch)
+}
+
+/// Not JSON, or JSON of the wrong shape.
+fn not_json(why: &str) -> Want {
+    bad(format!("request body is not JSON: {why}"))
+}
+
+fn not_a_review(why: &str) -> Want {
+    bad(format!("not a valid AdmissionReview admission.k8s.io/v1: {why}"))
+}
+
+struct Row {
+    label: String,
+    body: Vec<u8>,
+    want: Want,
+}
+
+#[derive(Default)]
+struct Rows(Vec<Row>);
+
+impl Rows {
+    fn raw(&mut self, label: &str, body: Vec<u8>, want: Want) {
+        self.0.push(Row {
+            label: label.to_string(),
+            body,
+            want,
+        });
+    }
+
+    fn review(&mut self, label: &str, review: &Value, want: Want) {
+        self.raw(label, serde_json::to_vec(review).unwrap(), want);
+    }
+}
+
+/// Every input, in the order the sections below build them.
+fn rows() -> Vec<Row> {
+    let mut rows = Rows::default();
+    malformed_bodies(&mut rows);
+    bad_envelopes(&mut rows);
+    oversized(&mut rows);
+    wrongly_typed(&mut rows);
+    odd_content(&mut rows);
+    rows.0
+}
+
+// --- checking an answer ----------------------------------------------------------------------
+
+/// Where an answer came from, for messages and for what it must be.
+#[derive(Clone, Copy)]
+struct Route<'a> {
+    label: &'a str,
     audit: bool,
-    server: RunningServer,
-    h2: reqwest::Client,
-    h1: reqwest::Client,
+    path: &'static str,
+    over: &'static str,
 }
 
-impl Target {
-    async fn start(pki: &Pki, audit: bool) -> Target {
-        let mut config = config(pki.tls_paths());
-        if audit {
-            config.policy = Arc::new(ArcSwap::from_pointee(Policy::from_yaml("mode: audit").unwrap()));
+impl std::fmt::Display for Route<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = if self.audit { "audit" } else { "enforce" };
+        write!(f, "{} → {} ({mode}, {})", self.label, self.path, self.over)
+    }
+}
+
+fn check(at: Route<'_>, reply: &Reply, uid: Option<&str>, want: &Want) {
+    let plain = |status: StatusCode| {
+        assert_eq!(reply.status, status, "{at}: {}", cut(&reply.text));
+        assert!(
+            reply.content_type.starts_with("text/plain"),
+            "{at}: {}",
+            reply.content_type
+        );
+    };
+    match want {
+        Want::Bad(fragments) => {
+            plain(StatusCode::BAD_REQUEST);
+            for fragment in fragments {
+                assert!(
+                    reply.text.contains(fragment.as_str()),
+                    "{at}: {:?} lacks {fragment:?}",
+                    cut(&reply.text)
+                );
+            }
+            return;
         }
-        let server = start(config).await;
-        let h2 = client(&pki.bundle.ca_cert, server.addr, false);
-        let h1 = client(&pki.bundle.ca_cert, server.addr, true);
-        Target { audit, server, h2, h1 }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.server.addr
-    }
-}
-
-/// Runs inputs and counts the requests made.
-struct Prober {
-    enforce: Target,
-    audit: Target,
-    tried: usize,
-}
-
-impl Prober {
-    async fn new(pki: &Pki) -> Prober {
-        Prober {
-            enforce: Target::start(pki, false).await,
-            audit: Target::start(pki, true).await,
-            tried: 0,
+        Want::TooLarge => {
+            plain(StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(
+                reply.text,
+                format!("request body exceeds {MAX_BODY_BYTES} bytes\n"),
+                "{at}"
+            );
+            return;
         }
+        Want::Undecodable(_) | Want::Judged { .. } => {}
     }
-
-    /// A body that is not a usable review: mode does not matter, so the enforce server only.
-    async fn raw(&mut self, label: &str, body: Vec<u8>, expect: Expect) {
-        for path in ["/validate", "/mutate"] {
-            for h1 in [false, true] {
-                self.one(false, h1, label, path, body.clone(), expect).await;
+    assert_eq!(reply.status, StatusCode::OK, "{at}: {}", cut(&reply.text));
+    assert_eq!(reply.content_type, "application/json", "{at}");
+    let answer = reply.json();
+    let response = well_formed(at, &answer, uid);
+    let allowed = response["allowed"] == true;
+    let patched = response.get("patch").is_some();
+    let message = response["status"]["message"].as_str().unwrap_or("");
+    let warnings = warnings(response);
+    let show = || cut(&answer.to_string());
+    let warned = |fragment: &str| warnings.iter().any(|w| w.contains(fragment));
+    match want {
+        Want::Bad(_) | Want::TooLarge => unreachable!(),
+        Want::Undecodable(what) if at.audit => {
+            assert!(allowed, "{at}: {}", show());
+            let expected = format!("dbhook: audit: dbhook cannot decode {what}");
+            assert!(
+                warnings.len() == 1 && warnings[0].starts_with(&expected),
+                "{at}: {warnings:?}, expected {expected:?}"
+            );
+        }
+        Want::Undecodable(what) => {
+            assert!(!allowed && !patched, "{at}: {}", show());
+            let expected = format!("dbhook cannot decode {what}");
+            assert!(
+                message.starts_with(&expected),
+                "{at}: {message:?}, expected {expected:?}"
+            );
+        }
+        Want::Judged { validate, .. } if at.path == "/validate" => {
+            assert!(!patched, "{at}: the validating webhook never patches");
+            match validate {
+                Validate::Pass => assert!(allowed && warnings.is_empty(), "{at}: {}", show()),
+                Validate::Warn(fragment) => {
+                    assert!(
+                        allowed && warned(fragment),
+                        "{at}: no warning has {fragment:?}: {}",
+                        show()
+                    )
+                }
+                Validate::Deny(rule, fragment) if at.audit => {
+                    let prefix = format!("dbhook: audit: would deny: [{rule}] ");
+                    assert!(allowed, "{at}");
+                    assert!(
+                        warnings
+                            .iter()
+                            .any(|w| w.starts_with(&prefix) && w.contains(fragment.as_str())),
+                        "{at}: no {prefix:?} warning with {fragment:?}: {warnings:?}"
+                    );
+                }
+                Validate::Deny(rule, fragment) => {
+                    assert!(!allowed, "{at}: {}", show());
+                    assert!(
+                        message.contains(&format!("[{rule}] ")) && message.contains(fragment.as_str()),
+                        "{at}: {message:?} lacks [{rule}] {fragment:?}"
+                    );
+                }
             }
         }
-    }
-
-    /// A review: both modes, both webhooks, both protocols.
-    async fn review(&mut self, label: &str, review: &Value, expect: Expect) {
-        let body = serde_json::to_vec(review).unwrap();
-        for audit in [false, true] {
-            for path in ["/validate", "/mutate"] {
-                for h1 in [false, true] {
-                    self.one(audit, h1, label, path, body.clone(), expect).await;
+        Want::Judged { mutate, .. } => {
+            assert!(allowed, "{at}: {}", show());
+            match mutate {
+                Mutate::Pass => assert!(!patched && warnings.is_empty(), "{at}: {}", show()),
+                Mutate::Patch if at.audit => assert!(
+                    !patched
+                        && warnings.len() == 1
+                        && warnings[0].starts_with("dbhook: would inject DB_URL into containers "),
+                    "{at}: {}",
+                    show()
+                ),
+                Mutate::Patch => assert!(patched && warnings.is_empty(), "{at}: {}", show()),
+                Mutate::Warn(fragment) => {
+                    assert!(
+                        !patched && warned(fragment),
+                        "{at}: no warning has {fragment:?}: {}",
+                        show()
+                    )
                 }
             }
         }
     }
-
-    /// Large reviews: both modes and webhooks over HTTP/2 only, to keep the suite quick.
-    async fn big_review(&mut self, label: &str, review: &Value, expect: Expect) {
-        let body = serde_json::to_vec(review).unwrap();
-        for audit in [false, true] {
-            for path in ["/validate", "/mutate"] {
-                self.one(audit, false, label, path, body.clone(), expect).await;
-            }
-        }
-    }
-
-    async fn one(&mut self, audit: bool, h1: bool, label: &str, path: &str, body: Vec<u8>, expect: Expect) {
-        let target = if audit { &self.audit } else { &self.enforce };
-        let client = if h1 { &target.h1 } else { &target.h2 };
-        let what = format!(
-            "{label} → {path} ({}, {})",
-            if audit { "audit" } else { "enforce" },
-            if h1 { "HTTP/1.1" } else { "h2" }
-        );
-        let uid = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.pointer("/request/uid").and_then(Value::as_str).map(str::to_string));
-        let reply = send(client, &url(target.addr(), path), body).await;
-        self.tried += 1;
-        check(&what, &reply, uid.as_deref(), target.audit, expect);
-        still_serving(target, h1, &what).await;
-    }
-}
-
-/// The server answers a valid review on the same protocol after the hostile one.
-async fn still_serving(target: &Target, h1: bool, after: &str) {
-    let client = if h1 { &target.h1 } else { &target.h2 };
-    let reply = post(client, target.addr(), "/mutate", &example("review-rollout.json")).await;
-    assert_eq!(reply.status, StatusCode::OK, "after {after}: {}", reply.text);
-    let answer = reply.json();
-    assert_eq!(answer["response"]["allowed"], true, "after {after}: {answer}");
-    assert_eq!(
-        patch_of(&answer).is_some(),
-        !target.audit,
-        "after {after}: enforce patches, audit does not: {answer}"
-    );
-}
-
-fn check(what: &str, reply: &Reply, uid: Option<&str>, audit: bool, expect: Expect) {
-    match expect {
-        Expect::BadRequest | Expect::TooLarge => {
-            let status = if expect == Expect::BadRequest {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::PAYLOAD_TOO_LARGE
-            };
-            assert_eq!(reply.status, status, "{what}: {}", cut(&reply.text));
-            assert!(
-                reply.content_type.starts_with("text/plain"),
-                "{what}: {}",
-                reply.content_type
-            );
-            assert!(!reply.text.trim().is_empty(), "{what}: a reason is given");
-            return;
-        }
-        _ => {}
-    }
-    assert_eq!(reply.status, StatusCode::OK, "{what}: {}", cut(&reply.text));
-    assert_eq!(reply.content_type, "application/json", "{what}");
-    let answer = reply.json();
-    let response = well_formed(what, &answer, uid, audit);
-    let allowed = response["allowed"] == true;
-    let message = response["status"]["message"].as_str().unwrap_or("");
-    let warnings = warnings(response);
-    match expect {
-        Expect::Allowed => assert!(allowed, "{what}: {}", cut(&answer.to_string())),
-        Expect::Undecodable if audit => {
-            assert!(allowed, "{what}");
-            assert!(
-                warnings
-                    .iter()
-                    .any(|w| w.starts_with("dbhook: audit: dbhook cannot decode ")),
-                "{what}: {warnings:?}"
-            );
-        }
-        Expect::Undecodable => {
-            assert!(!allowed, "{what}: {}", cut(&answer.to_string()));
-            assert!(message.starts_with("dbhook cannot decode "), "{what}: {message}");
-        }
-        Expect::Denied(rule) if audit => {
-            let prefix = format!("dbhook: audit: would deny: [{rule}] ");
-            // Only the validating webhook judges.
-            assert!(allowed, "{what}");
-            if what.contains("/validate") {
-                assert!(warnings.iter().any(|w| w.starts_with(&prefix)), "{what}: {warnings:?}");
-            }
-        }
-        Expect::Denied(rule) => {
-            if what.contains("/validate") {
-                assert!(!allowed, "{what}: {}", cut(&answer.to_string()));
-                assert!(message.contains(&format!("[{rule}] ")), "{what}: {message}");
-            }
-        }
-        Expect::Answer | Expect::BadRequest | Expect::TooLarge => {}
-    }
 }
 
 /// Asserts the AdmissionReview envelope and response invariants; returns `response`.
-fn well_formed<'a>(what: &str, answer: &'a Value, uid: Option<&str>, audit: bool) -> &'a Value {
-    assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{what}");
-    assert_eq!(answer["kind"], "AdmissionReview", "{what}");
+fn well_formed<'a>(at: Route<'_>, answer: &'a Value, uid: Option<&str>) -> &'a Value {
+    assert_eq!(answer["apiVersion"], "admission.k8s.io/v1", "{at}");
+    assert_eq!(answer["kind"], "AdmissionReview", "{at}");
     let response = &answer["response"];
     if let Some(uid) = uid {
-        assert_eq!(response["uid"], uid, "{what}: the uid is echoed");
+        assert_eq!(response["uid"], uid, "{at}: the uid is echoed");
     }
     let allowed = response["allowed"]
         .as_bool()
-        .unwrap_or_else(|| panic!("{what}: allowed is a bool"));
-    if audit {
-        assert!(allowed, "{what}: audit never denies");
-        assert!(response.get("patch").is_none(), "{what}: audit never patches");
+        .unwrap_or_else(|| panic!("{at}: allowed is a bool"));
+    if at.audit {
+        assert!(allowed, "{at}: audit never denies");
+        assert!(response.get("patch").is_none(), "{at}: audit never patches");
     }
     if !allowed {
-        assert_eq!(response["status"]["code"], 403, "{what}");
+        assert_eq!(response["status"]["code"], 403, "{at}");
         let message = response["status"]["message"].as_str().unwrap_or("");
         let names_rule = dbhook::rules::CATALOG
             .iter()
             .any(|r| message.contains(&format!("[{}]", r.id)));
         assert!(
             (message.starts_with("dbhook denied ") && names_rule) || message.starts_with("dbhook cannot decode "),
-            "{what}: a denial names a rule or the decode error: {}",
+            "{at}: a denial names a rule or the decode error: {}",
             cut(message)
         );
     }
     let all = warnings(response);
     assert!(
         all.len() <= dbhook::admission::MAX_WARNINGS,
-        "{what}: {} warnings; the answer stays bounded",
+        "{at}: {} warnings; the answer stays bounded",
         all.len()
     );
     let message = response["status"]["message"].as_str().unwrap_or("");
     assert!(
         message.chars().count() <= dbhook::admission::MAX_MESSAGE_CHARS,
-        "{what}: a bounded message"
+        "{at}: a bounded message"
     );
     for w in all {
-        assert!(w.starts_with("dbhook: "), "{what}: {w}");
-        assert!(w.chars().count() <= 256, "{what}: warning over 256 characters: {w}");
+        assert!(w.starts_with("dbhook: "), "{at}: {w}");
+        assert!(w.chars().count() <= 256, "{at}: warning over 256 characters: {w}");
     }
     if let Some(patch) = response.get("patch") {
-        assert_eq!(response["patchType"], "JSONPatch", "{what}");
+        assert_eq!(response["patchType"], "JSONPatch", "{at}");
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(patch.as_str().expect("patch is base64"))
             .unwrap();
@@ -266,18 +339,186 @@ fn cut(s: &str) -> String {
     dbhook::rules::truncate(s, 400)
 }
 
+fn uid_of(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/request/uid").and_then(Value::as_str).map(str::to_string))
+}
+
+// --- the router, in-process ------------------------------------------------------------------
+
+/// The webhook router as `dbhook serve` builds it (standalone: lookups of other objects are
+/// unknown), in enforce or audit mode.
+fn webhook_router(audit: bool) -> axum::Router {
+    let policy = if audit {
+        Policy::from_yaml("mode: audit").unwrap()
+    } else {
+        Policy::default()
+    };
+    router(Arc::new(WebhookState {
+        policy: Arc::new(ArcSwap::from_pointee(policy)),
+        view: Arc::new(EmptyView),
+        metrics: Arc::new(dbhook::metrics::Metrics::new()),
+        max_body_bytes: MAX_BODY_BYTES,
+        request_timeout: Duration::from_secs(4),
+    }))
+}
+
+/// POSTs `body` as kube-apiserver does (with its length) through `app`.
+async fn oneshot(app: &axum::Router, path: &str, body: Vec<u8>) -> Reply {
+    let request = axum::http::Request::post(path)
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        version: Version::HTTP_11,
+        content_type,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        peer_cert: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hostile_input_gets_its_exact_answer_from_both_webhooks_in_both_modes() {
+    let (enforce, audit) = (webhook_router(false), webhook_router(true));
+    let rows = rows();
+    // Every mismatch is listed at the end, not only the first.
+    let mut mismatches = Vec::new();
+    for row in &rows {
+        let uid = uid_of(&row.body);
+        for (is_audit, app) in [(false, &enforce), (true, &audit)] {
+            for path in ["/validate", "/mutate"] {
+                let reply = oneshot(app, path, row.body.clone()).await;
+                let at = Route {
+                    label: &row.label,
+                    audit: is_audit,
+                    path,
+                    over: "in-process",
+                };
+                let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    check(at, &reply, uid.as_deref(), &row.want)
+                }));
+                if let Err(panic) = checked {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    mismatches.push(why);
+                }
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} answers differ from the table:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    eprintln!("hostile inputs: {} rows, {} requests", rows.len(), rows.len() * 4);
+}
+
+// --- the same over real TLS ------------------------------------------------------------------
+
+/// Rows sent over TLS too: each kind of answer once, and the depth and size limits.
+const OVER_TLS: &[&str] = &[
+    "64 bytes of garbage",
+    "200,000 × [",
+    "request.operation = \"EXPLODE\"",
+    "8 MiB of [",
+    "containers as an object",
+    "duplicate request key",
+    "10,000 containers, each with a plaintext URL",
+    "schedule \"0 2 * * *\"",
+];
+
+/// One server in a mode, with an HTTP/2 and an HTTP/1.1 client.
+struct Target {
+    audit: bool,
+    server: RunningServer,
+    h2: reqwest::Client,
+    h1: reqwest::Client,
+}
+
+impl Target {
+    async fn start(pki: &Pki, audit: bool) -> Target {
+        let mut config = config(pki.tls_paths());
+        if audit {
+            config.policy = Arc::new(ArcSwap::from_pointee(Policy::from_yaml("mode: audit").unwrap()));
+        }
+        let server = start(config).await;
+        let h2 = client(&pki.bundle.ca_cert, server.addr, false);
+        let h1 = client(&pki.bundle.ca_cert, server.addr, true);
+        Target { audit, server, h2, h1 }
+    }
+
+    /// The server answers a valid review on the same protocol after a hostile one.
+    async fn still_serving(&self, h1: bool, after: Route<'_>) {
+        let client = if h1 { &self.h1 } else { &self.h2 };
+        let reply = post(client, self.server.addr, "/mutate", &example("review-rollout.json")).await;
+        assert_eq!(reply.status, StatusCode::OK, "after {after}: {}", reply.text);
+        let answer = reply.json();
+        assert_eq!(answer["response"]["allowed"], true, "after {after}: {answer}");
+        assert_eq!(
+            patch_of(&answer).is_some(),
+            !self.audit,
+            "after {after}: enforce patches, audit does not: {answer}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_inputs_over_tls_get_the_same_answers_on_h1_and_h2_and_the_server_keeps_serving() {
+    let rows = rows();
+    let pki = Pki::new();
+    let targets = [Target::start(&pki, false).await, Target::start(&pki, true).await];
+    for label in OVER_TLS {
+        let row = rows
+            .iter()
+            .find(|r| r.label == *label)
+            .unwrap_or_else(|| panic!("no row {label:?}"));
+        let uid = uid_of(&row.body);
+        for target in &targets {
+            for path in ["/validate", "/mutate"] {
+                for h1 in [false, true] {
+                    // Over HTTP/1.1 a client still uploading when the early 413 arrives sees a
+                    // reset; the byte-level HTTP/1.1 cases are in `server_admission`.
+                    if h1 && matches!(row.want, Want::TooLarge) {
+                        continue;
+                    }
+                    let client = if h1 { &target.h1 } else { &target.h2 };
+                    let reply = send(client, &url(target.server.addr, path), row.body.clone()).await;
+                    let at = Route {
+                        label,
+                        audit: target.audit,
+                        path,
+                        over: if h1 { "HTTP/1.1" } else { "h2" },
+                    };
+                    assert_eq!(
+                        reply.version,
+                        if h1 { Version::HTTP_11 } else { Version::HTTP_2 },
+                        "{at}"
+                    );
+                    check(at, &reply, uid.as_deref(), &row.want);
+                    target.still_serving(h1, at).await;
+                }
+            }
+        }
+    }
+}
+
 // --- real-shaped reviews, bent ---------------------------------------------------------------
-
-/// `example` with `edit` applied to its `request.object`.
-fn edited(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut review = example(name);
-    edit(&mut review["request"]["object"]);
-    review
-}
-
-fn rollout(edit: impl FnOnce(&mut Value)) -> Value {
-    edited("review-rollout.json", edit)
-}
 
 fn cluster(edit: impl FnOnce(&mut Value)) -> Value {
     edited("review-cluster-no-backup.json", edit)
@@ -302,10 +543,6 @@ fn scheduled_backup(schedule: Value) -> Value {
     review
 }
 
-fn container0(o: &mut Value) -> &mut Value {
-    &mut o["spec"]["template"]["spec"]["containers"][0]
-}
-
 /// Deterministic pseudo-random bytes.
 fn garbage(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed;
@@ -324,31 +561,42 @@ const DEPTH: usize = 200_000;
 // --- the suite -------------------------------------------------------------------------------
 
 /// Bodies that are not AdmissionReviews at all.
-async fn malformed_bodies(p: &mut Prober) {
-    use Expect::*;
+fn malformed_bodies(p: &mut Rows) {
     let valid = serde_json::to_vec(&example("review-rollout.json")).unwrap();
-    p.raw("empty body", Vec::new(), BadRequest).await;
-    p.raw("NUL byte", vec![0], BadRequest).await;
+    p.raw(
+        "empty body",
+        Vec::new(),
+        not_json("EOF while parsing a value at line 1 column 0"),
+    );
+    p.raw("NUL byte", vec![0], not_json("expected value at line 1 column 1"));
     for (seed, len) in [(1, 1), (2, 64), (3, 4096), (4, 65_536)] {
-        p.raw(&format!("{len} bytes of garbage"), garbage(seed, len), BadRequest)
-            .await;
+        p.raw(
+            &format!("{len} bytes of garbage"),
+            garbage(seed, len),
+            not_json("expected value at line 1 column 1"),
+        );
     }
     p.raw(
         "invalid UTF-8 in a string",
         b"{\"apiVersion\":\"\xff\xfe\"}".to_vec(),
-        BadRequest,
-    )
-    .await;
+        not_json("invalid unicode code point at line 1 column 16"),
+    );
     let mut utf16 = vec![0xff, 0xfe];
     utf16.extend(valid.iter().flat_map(|b| [*b, 0]));
-    p.raw("the valid review in UTF-16", utf16, BadRequest).await;
+    p.raw(
+        "the valid review in UTF-16",
+        utf16,
+        not_json("expected value at line 1 column 1"),
+    );
     for cut_at in [1, 2, valid.len() / 7, valid.len() / 2, valid.len() - 2, valid.len() - 1] {
         p.raw(
             &format!("review truncated at byte {cut_at}"),
             valid[..cut_at].to_vec(),
-            BadRequest,
-        )
-        .await;
+            bad_all([
+                "request body is not JSON: EOF while parsing ".to_string(),
+                format!(" at line 1 column {cut_at}"),
+            ]),
+        );
     }
     for body in [
         "null",
@@ -360,20 +608,22 @@ async fn malformed_bodies(p: &mut Prober) {
         "[{}]",
         "{}",
     ] {
-        p.raw(&format!("non-object JSON {body}"), body.into(), BadRequest).await;
+        let want = match body {
+            "-1e400" => not_json("number out of range at line 1 column 6"),
+            "{}" => bad("expected kind AdmissionReview, got \"\""),
+            _ => bad("request body is not a JSON object"),
+        };
+        p.raw(&format!("non-object JSON {body}"), body.into(), want);
     }
-    p.raw("200,000 × [", "[".repeat(DEPTH).into(), BadRequest).await;
-    p.raw("200,000 × {\"a\":", "{\"a\":".repeat(DEPTH).into(), BadRequest)
-        .await;
+    p.raw("200,000 × [", "[".repeat(DEPTH).into(), too_deep());
+    p.raw("200,000 × {\"a\":", "{\"a\":".repeat(DEPTH).into(), too_deep());
     p.raw(
         "200,000 balanced [ ]",
         format!("{}{}", "[".repeat(DEPTH), "]".repeat(DEPTH)).into(),
-        BadRequest,
-    )
-    .await;
+        too_deep(),
+    );
     let deep_object = format!("{}1{}", "{\"a\":".repeat(DEPTH), "}".repeat(DEPTH));
-    p.raw("200,000 balanced {\"a\":", deep_object.clone().into(), BadRequest)
-        .await;
+    p.raw("200,000 balanced {\"a\":", deep_object.clone().into(), too_deep());
     // The nesting inside an otherwise valid review.
     let text = String::from_utf8(valid.clone()).unwrap();
     let nested = text.replacen("\"replicas\": 3", &format!("\"replicas\": {deep_object}"), 1);
@@ -383,8 +633,7 @@ async fn malformed_bodies(p: &mut Prober) {
         nested
     };
     assert_ne!(nested, text, "the nesting went in");
-    p.raw("200,000 levels inside request.object", nested.into(), BadRequest)
-        .await;
+    p.raw("200,000 levels inside request.object", nested.into(), too_deep());
     p.raw(
         "duplicate request key",
         format!(
@@ -392,22 +641,20 @@ async fn malformed_bodies(p: &mut Prober) {
             serde_json::to_string(&example("review-rollout.json")["request"]).unwrap()
         )
         .into(),
-        Answer,
-    )
-    .await;
+        // serde keeps the last: the same request twice is that request.
+        injected(),
+    );
     p.raw(
         "lone surrogate in a name",
         text.replacen("\"name\": \"web\"", "\"name\": \"\\ud800\"", 1)
             .replacen("\"name\":\"web\"", "\"name\":\"\\ud800\"", 1)
             .into(),
-        BadRequest,
-    )
-    .await;
+        not_json("unexpected end of hex escape"),
+    );
 }
 
 /// Envelopes that are not AdmissionReview v1 with a request.
-async fn bad_envelopes(p: &mut Prober) {
-    use Expect::*;
+fn bad_envelopes(p: &mut Rows) {
     let base = example("review-rollout.json");
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut review = base.clone();
@@ -424,68 +671,100 @@ async fn bad_envelopes(p: &mut Prober) {
         p.raw(
             &format!("apiVersion {version}"),
             with(&|r| r["apiVersion"] = version.clone()),
-            BadRequest,
-        )
-        .await;
+            unsupported_version(version.as_str().unwrap_or("")),
+        );
     }
     p.raw(
         "no apiVersion",
         with(&|r| {
             r.as_object_mut().unwrap().remove("apiVersion");
         }),
-        BadRequest,
-    )
-    .await;
+        unsupported_version(""),
+    );
     for kind in [json!("AdmissionResponse"), json!("Pod"), json!(null)] {
-        p.raw(&format!("kind {kind}"), with(&|r| r["kind"] = kind.clone()), BadRequest)
-            .await;
+        let want = bad(format!(
+            "expected kind AdmissionReview, got {:?}",
+            kind.as_str().unwrap_or("")
+        ));
+        p.raw(&format!("kind {kind}"), with(&|r| r["kind"] = kind.clone()), want);
     }
     p.raw(
         "no request",
         with(&|r| {
             r.as_object_mut().unwrap().remove("request");
         }),
-        BadRequest,
-    )
-    .await;
-    for request in [json!(null), json!([]), json!("request"), json!(7), json!({})] {
+        bad("AdmissionReview has no request"),
+    );
+    for (request, want) in [
+        (json!(null), bad("AdmissionReview has no request")),
+        (
+            json!([]),
+            not_a_review("invalid length 0, expected struct AdmissionRequest"),
+        ),
+        (
+            json!("request"),
+            not_a_review("invalid type: string, expected struct AdmissionRequest"),
+        ),
+        (
+            json!(7),
+            not_a_review("invalid type: integer, expected struct AdmissionRequest"),
+        ),
+        (json!({}), not_a_review("missing field `uid`")),
+    ] {
         p.raw(
             &format!("request {request}"),
             with(&|r| r["request"] = request.clone()),
-            BadRequest,
-        )
-        .await;
+            want,
+        );
     }
-    for (field, value) in [
-        ("uid", json!(7)),
-        ("uid", json!(null)),
-        ("operation", json!("EXPLODE")),
-        ("operation", json!(null)),
-        ("kind", json!("Rollout")),
-        ("kind", json!(null)),
-        ("userInfo", json!("root")),
-        ("dryRun", json!("yes")),
+    // The reason names the type it got, never the value: a value may be a secret.
+    for (field, value, why) in [
+        ("uid", json!(7), "invalid type: integer, expected a string"),
+        ("uid", json!(null), "invalid type: null, expected a string"),
+        (
+            "operation",
+            json!("EXPLODE"),
+            "unknown variant, expected one of `CREATE`, `UPDATE`, `DELETE`, `CONNECT`",
+        ),
+        ("operation", json!(null), "expected value"),
+        (
+            "kind",
+            json!("Rollout"),
+            "invalid type: string, expected struct GroupVersionKind",
+        ),
+        (
+            "kind",
+            json!(null),
+            "invalid type: null, expected struct GroupVersionKind",
+        ),
+        ("userInfo", json!("root"), "invalid type: string, expected UserInfo"),
+        ("dryRun", json!("yes"), "invalid type: string, expected a boolean"),
     ] {
         p.raw(
             &format!("request.{field} = {value}"),
             with(&|r| r["request"][field] = value.clone()),
-            BadRequest,
-        )
-        .await;
+            not_a_review(why),
+        );
     }
     let out_of_range = String::from_utf8(with(&|r| r["request"]["object"]["spec"]["replicas"] = json!("N")))
         .unwrap()
         .replace("\"N\"", "1e400");
-    p.raw("a number out of range", out_of_range.into(), BadRequest).await;
-    let at_limit = vec![b' '; dbhook::server::MAX_BODY_BYTES];
-    p.raw("exactly the body limit of whitespace", at_limit, BadRequest)
-        .await;
+    p.raw(
+        "a number out of range",
+        out_of_range.into(),
+        not_json("number out of range"),
+    );
+    let at_limit = vec![b' '; MAX_BODY_BYTES];
+    p.raw(
+        "exactly the body limit of whitespace",
+        at_limit,
+        not_json(&format!("EOF while parsing a value at line 1 column {MAX_BODY_BYTES}")),
+    );
 }
 
-/// Bodies over the limit, over HTTP/2 (where the early answer arrives while uploading; the
-/// HTTP/1.1 byte-level cases are in `server_admission`).
-async fn oversized(p: &mut Prober) {
-    let limit = dbhook::server::MAX_BODY_BYTES;
+/// Bodies over the limit: refused on the declared length or while reading, never parsed.
+fn oversized(p: &mut Rows) {
+    let limit = MAX_BODY_BYTES;
     let mut padded = serde_json::to_vec(&example("review-rollout.json")).unwrap();
     padded.resize(limit + 1, b' ');
     for (label, body) in [
@@ -493,157 +772,186 @@ async fn oversized(p: &mut Prober) {
         ("a valid review padded past the limit", padded),
         ("8 MiB of [", vec![b'['; 8 * 1024 * 1024]),
     ] {
-        for path in ["/validate", "/mutate"] {
-            p.one(false, false, label, path, body.clone(), Expect::TooLarge).await;
-        }
+        p.raw(label, body, Want::TooLarge);
     }
 }
 
 /// Objects of handled kinds with fields of the wrong type.
-async fn wrongly_typed(p: &mut Prober) {
-    use Expect::*;
-    let cases: Vec<(&str, Value, Expect)> = vec![
+fn wrongly_typed(p: &mut Rows) {
+    let cases: Vec<(&str, Value, Want)> = vec![
         (
             "containers as an object",
             rollout(|o| o["spec"]["template"]["spec"]["containers"] = json!({"name": "web", "image": "x:1"})),
-            Undecodable,
+            undecodable("Rollout shop/web: spec.template.spec.containers: expected a list of containers"),
         ),
         (
             "containers as a string",
             rollout(|o| o["spec"]["template"]["spec"]["containers"] = json!("web")),
-            Undecodable,
+            undecodable("Rollout shop/web: spec.template.spec.containers: expected a list of containers"),
         ),
         (
             "containers as a number",
             rollout(|o| o["spec"]["template"]["spec"]["containers"] = json!(3)),
-            Undecodable,
+            undecodable("Rollout shop/web: spec.template.spec.containers: expected a list of containers"),
         ),
         (
             "containers null",
             rollout(|o| o["spec"]["template"]["spec"]["containers"] = json!(null)),
-            Answer,
+            undecodable("Rollout shop/web: spec.template.spec.containers: invalid type: null, expected a sequence"),
         ),
         (
             "a container as a string",
             rollout(|o| o["spec"]["template"]["spec"]["containers"] = json!(["web"])),
-            Undecodable,
+            undecodable("Rollout shop/web: spec.template.spec.containers[0]: expected a container mapping"),
         ),
         (
             "initContainers as a number",
             rollout(|o| o["spec"]["template"]["spec"]["initContainers"] = json!(1)),
-            Undecodable,
+            undecodable("Rollout shop/web: spec.template.spec.initContainers: expected a list of containers"),
         ),
         (
             "env as a string",
             rollout(|o| container0(o)["env"] = json!("LOG_LEVEL=info")),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].env: invalid type: string, expected a sequence",
+            ),
         ),
         (
             "env as an object",
             rollout(|o| container0(o)["env"] = json!({"LOG_LEVEL": "info"})),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].env: invalid type: map, expected a sequence",
+            ),
         ),
         (
             "an env entry as a number",
             rollout(|o| container0(o)["env"] = json!([5])),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].env[0]: invalid type: integer, expected EnvVar",
+            ),
         ),
         (
             "an env value as a number",
             rollout(|o| container0(o)["env"] = json!([{"name": "DB_URL", "value": 5}])),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].env[0].value: invalid type: integer, expected a string",
+            ),
         ),
         (
             "an env name as a list",
             rollout(|o| container0(o)["env"] = json!([{"name": ["DB_URL"]}])),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].env[0].name: invalid type: sequence, expected a string",
+            ),
         ),
         (
             "valueFrom as a string",
             rollout(|o| container0(o)["env"] = json!([{"name": "DB_URL", "valueFrom": "secret"}])),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].env[0].valueFrom: invalid type: string, expected EnvVarSource",
+            ),
         ),
         (
             "the image as a number",
             rollout(|o| container0(o)["image"] = json!(42)),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].image: invalid type: integer, expected a string",
+            ),
         ),
         (
             "the container name as a bool",
             rollout(|o| container0(o)["name"] = json!(true)),
-            Undecodable,
+            undecodable(
+                "Rollout shop/web: spec.template.spec.containers[0].name: invalid type: boolean, expected a string",
+            ),
         ),
         // Fields dbhook does not read are not decoded (kube-apiserver validates them): any
         // well-formed answer will do.
         (
             "ports as a string",
             rollout(|o| container0(o)["ports"] = json!("8080")),
-            Answer,
+            injected(),
         ),
         (
             "resources as a list",
             rollout(|o| container0(o)["resources"] = json!([])),
-            Answer,
+            injected(),
         ),
         (
             "a label value as a number",
             rollout(|o| o["metadata"]["labels"]["dbhook.io/cluster"] = json!(5)),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: invalid type: integer, expected a string"),
         ),
         (
             "labels as a list",
             rollout(|o| o["metadata"]["labels"] = json!(["dbhook.io/cluster"])),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: invalid type: sequence, expected a map"),
         ),
         (
             "annotations as a string",
             rollout(|o| o["metadata"]["annotations"] = json!("dbhook.io/exempt")),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: invalid type: string, expected a map"),
         ),
         (
             "an annotation value as an object",
             rollout(|o| o["metadata"]["annotations"]["dbhook.io/exempt"] = json!({"all": true})),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: invalid type: map, expected a string"),
         ),
         (
             "metadata as a string",
             rollout(|o| o["metadata"] = json!("web")),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: invalid type: string, expected ObjectMeta"),
         ),
         (
             "the name as a number",
             rollout(|o| o["metadata"]["name"] = json!(7)),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: invalid type: integer, expected a string"),
         ),
         (
             "creationTimestamp nonsense",
             rollout(|o| o["metadata"]["creationTimestamp"] = json!("yesterday")),
-            Undecodable,
+            undecodable("Rollout shop/web: metadata: failed to parse four digit integer as year"),
         ),
-        ("spec as a string", rollout(|o| o["spec"] = json!("spec")), Answer),
+        (
+            "spec as a string",
+            rollout(|o| o["spec"] = json!("spec")),
+            judged(Validate::Pass, Mutate::Pass),
+        ),
         (
             "the template as a list",
             rollout(|o| o["spec"]["template"] = json!([])),
-            Answer,
+            judged(Validate::Pass, Mutate::Pass),
         ),
         (
             "the pod spec as a number",
             rollout(|o| o["spec"]["template"]["spec"] = json!(0)),
-            Undecodable,
+            undecodable("Rollout shop/web: spec.template.spec: expected a pod spec mapping"),
         ),
         (
             "workloadRef as a string",
             rollout(|o| o["spec"]["workloadRef"] = json!("web")),
-            Answer,
+            injected(),
         ),
         (
             "replicas as a float",
             rollout(|o| o["spec"]["replicas"] = json!(3.5)),
-            Answer,
+            injected(),
         ),
-        ("the object as a list", rollout(|o| *o = json!([1, 2])), Undecodable),
-        ("the object as a string", rollout(|o| *o = json!("web")), Undecodable),
-        ("object null on CREATE", rollout(|o| *o = json!(null)), Allowed),
+        (
+            "the object as a list",
+            rollout(|o| *o = json!([1, 2])),
+            undecodable("Rollout shop/web: the object is not a JSON object"),
+        ),
+        (
+            "the object as a string",
+            rollout(|o| *o = json!("web")),
+            undecodable("Rollout shop/web: the object is not a JSON object"),
+        ),
+        (
+            "object null on CREATE",
+            rollout(|o| *o = json!(null)),
+            judged(Validate::Pass, Mutate::Pass),
+        ),
         (
             "a CronJob's jobTemplate as a string",
             {
@@ -654,61 +962,63 @@ async fn wrongly_typed(p: &mut Prober) {
                     json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": "x"}}}});
                 r
             },
-            Undecodable,
+            undecodable("CronJob shop/web-migrate: spec.jobTemplate.spec.template.spec: expected a pod spec mapping"),
         ),
         (
             "a Job's containers as an object",
             edited("review-job-presync.json", |o| {
                 o["spec"]["template"]["spec"]["containers"] = json!({})
             }),
-            Undecodable,
+            undecodable("Job shop/web-migrate: spec.template.spec.containers: expected a list of containers"),
         ),
         (
             "Cluster spec.backup as a string",
             cluster(|o| o["spec"]["backup"] = json!("s3")),
-            Undecodable,
+            undecodable("Cluster shop/shop-pg: spec.backup: invalid type: string, expected struct BackupConfiguration"),
         ),
         (
             "Cluster plugins as an object",
             cluster(|o| o["spec"]["plugins"] = json!({"name": "barman-cloud.cloudnative-pg.io"})),
-            Undecodable,
+            undecodable("Cluster shop/shop-pg: spec.plugins: invalid type: map, expected a sequence"),
         ),
         (
             "Cluster isWALArchiver as a string",
             cluster(|o| {
                 o["spec"]["plugins"] = json!([{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": "yes"}])
             }),
-            Undecodable,
+            undecodable(
+                "Cluster shop/shop-pg: spec.plugins[0].isWALArchiver: invalid type: string, expected a boolean",
+            ),
         ),
         (
             "Cluster env as a string",
             cluster(|o| o["spec"]["env"] = json!("AWS_REQUEST_CHECKSUM_CALCULATION=when_required")),
-            Undecodable,
+            undecodable("Cluster shop/shop-pg: spec.env: invalid type: string, expected a sequence"),
         ),
         (
             "Cluster retentionPolicy as a number",
             cluster(|o| o["spec"]["backup"] = json!({"retentionPolicy": 30})),
-            Undecodable,
+            undecodable("Cluster shop/shop-pg: spec.backup.retentionPolicy: invalid type: integer, expected a string"),
         ),
         (
             "Cluster bootstrap as an empty list (serde reads it as a struct)",
             cluster(|o| o["spec"]["bootstrap"] = json!([])),
-            Answer,
+            judged(deny("backup-configured", "WAL is not archived"), Mutate::Pass),
         ),
         (
             "Cluster spec as a list of strings",
             cluster(|o| o["spec"] = json!(["s3"])),
-            Undecodable,
+            undecodable("Cluster shop/shop-pg: spec.[0]: invalid type: string, expected struct BackupConfiguration"),
         ),
         (
             "ScheduledBackup schedule as a number",
             scheduled_backup(json!(5)),
-            Undecodable,
+            undecodable("ScheduledBackup shop/shop-pg-daily: spec.schedule: invalid type: integer, expected a string"),
         ),
         (
             "ScheduledBackup schedule as a list",
             scheduled_backup(json!(["0", "0", "2", "*", "*", "*"])),
-            Undecodable,
+            undecodable("ScheduledBackup shop/shop-pg-daily: spec.schedule: invalid type: sequence, expected a string"),
         ),
         (
             "ScheduledBackup cluster as a string",
@@ -717,7 +1027,9 @@ async fn wrongly_typed(p: &mut Prober) {
                 r["request"]["object"]["spec"]["cluster"] = json!("shop-pg");
                 r
             },
-            Undecodable,
+            undecodable(
+                "ScheduledBackup shop/shop-pg-daily: spec.cluster: invalid type: string, expected struct LocalRef",
+            ),
         ),
         (
             "a Namespace's labels as a number",
@@ -729,7 +1041,7 @@ async fn wrongly_typed(p: &mut Prober) {
                     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": 1}});
                 r
             },
-            Undecodable,
+            undecodable("Namespace shop-pg: metadata: invalid type: integer, expected a map"),
         ),
         (
             "an UPDATE whose oldObject is malformed",
@@ -738,7 +1050,10 @@ async fn wrongly_typed(p: &mut Prober) {
                 r["request"]["oldObject"]["metadata"] = json!("old");
                 r
             },
-            Answer,
+            judged(
+                Validate::Warn("dbhook: oldObject cannot be decoded: metadata: invalid type: string"),
+                Mutate::Pass,
+            ),
         ),
         (
             "a DELETE of garbage",
@@ -747,7 +1062,7 @@ async fn wrongly_typed(p: &mut Prober) {
                 r["request"]["operation"] = json!("DELETE");
                 r
             },
-            Allowed,
+            judged(Validate::Pass, Mutate::Pass),
         ),
         (
             "an unknown kind with garbage",
@@ -757,37 +1072,34 @@ async fn wrongly_typed(p: &mut Prober) {
                 r["request"]["object"] = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": [1, {"a": null}]});
                 r
             },
-            Allowed,
+            judged(Validate::Pass, Mutate::Pass),
         ),
     ];
     for (label, review, expect) in cases {
-        p.review(label, &review, expect).await;
+        p.review(label, &review, expect);
     }
 }
 
 /// Sizes nobody sends, odd text everywhere, nonsense schedules.
-async fn odd_content(p: &mut Prober) {
-    use Expect::*;
+fn odd_content(p: &mut Rows) {
     let many: Vec<Value> = (0..10_000)
         .map(|i| json!({"name": format!("c{i}"), "image": format!("ghcr.io/acme/c{i}:sha-1a2b3c4")}))
         .collect();
     let names: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
-    p.big_review(
+    p.review(
         "10,000 containers",
         &rollout(|o| o["spec"]["template"]["spec"]["containers"] = Value::Array(many.clone())),
-        Answer,
-    )
-    .await;
-    p.big_review(
+        injected(),
+    );
+    p.review(
         "10,000 containers, all listed in dbhook.io/containers",
         &rollout(|o| {
             o["spec"]["template"]["spec"]["containers"] = Value::Array(many.clone());
             o["metadata"]["annotations"]["dbhook.io/containers"] = json!(names.join(","));
         }),
-        Answer,
-    )
-    .await;
-    p.big_review(
+        injected(),
+    );
+    p.review(
         "10,000 containers, each with a plaintext URL",
         &rollout(|o| {
             let with_env: Vec<Value> = many
@@ -800,25 +1112,28 @@ async fn odd_content(p: &mut Prober) {
                 .collect();
             o["spec"]["template"]["spec"]["containers"] = Value::Array(with_env);
         }),
-        Denied("db-url-plaintext"),
-    )
-    .await;
-    p.big_review(
+        judged(
+            deny(
+                "db-url-plaintext",
+                "container c0 env DB_URL holds a literal connection URI with a password",
+            ),
+            Mutate::Warn("dbhook: container c0 already sets DB_URL (a literal value); left unchanged"),
+        ),
+    );
+    p.review(
         "10,000 labels",
         &rollout(|o| {
             for i in 0..10_000 {
                 o["metadata"]["labels"][format!("l{i}")] = json!(i.to_string());
             }
         }),
-        Answer,
-    )
-    .await;
-    p.big_review(
+        injected(),
+    );
+    p.review(
         "a 1 MiB name",
         &rollout(|o| o["metadata"]["name"] = json!("w".repeat(1 << 20))),
-        Answer,
-    )
-    .await;
+        injected(),
+    );
 
     let odd = [
         "\u{0}",
@@ -838,24 +1153,34 @@ async fn odd_content(p: &mut Prober) {
         p.review(
             &label("container name"),
             &rollout(|o| container0(o)["name"] = json!(s)),
-            Answer,
-        )
-        .await;
+            injected(),
+        );
         p.review(
             &label("image"),
             &rollout(|o| container0(o)["image"] = json!(format!("ghcr.io/acme/{s}:sha-1{s}"))),
-            Answer,
-        )
-        .await;
+            injected(),
+        );
         p.review(
             &label("object name and namespace"),
             &rollout(|o| {
                 o["metadata"]["name"] = json!(s);
                 o["metadata"]["namespace"] = json!(s);
             }),
-            Answer,
-        )
-        .await;
+            injected(),
+        );
+        // Blank annotations count as unset (the defaults apply, the Cluster label names
+        // nothing): the rest is a name nobody can use, and no patch is made with it.
+        let annotations = if s.trim().is_empty() {
+            judged(Validate::Pass, Mutate::Pass)
+        } else {
+            judged(
+                deny(
+                    "injection-config",
+                    format!("annotation dbhook.io/env-name: {s:?} is not a valid environment variable name"),
+                ),
+                Mutate::Pass,
+            )
+        };
         p.review(
             &label("dbhook annotations"),
             &rollout(|o| {
@@ -872,9 +1197,8 @@ async fn odd_content(p: &mut Prober) {
                 }
                 o["metadata"]["labels"]["dbhook.io/cluster"] = json!(s);
             }),
-            Answer,
-        )
-        .await;
+            annotations,
+        );
     }
     p.review(
         "RTL and emoji in annotations",
@@ -882,85 +1206,118 @@ async fn odd_content(p: &mut Prober) {
             o["metadata"]["annotations"]["note"] = json!("\u{202e}⚠️ שלום 🐘👩‍👩‍👧‍👦 \u{200d}\u{2066}x\u{2069}");
             o["metadata"]["annotations"]["dbhook.io/env-name"] = json!("DB_🐘");
         }),
-        Denied("injection-config"),
-    )
-    .await;
+        judged(
+            deny(
+                "injection-config",
+                "annotation dbhook.io/env-name: \"DB_🐘\" is not a valid environment variable name",
+            ),
+            Mutate::Pass,
+        ),
+    );
 
     let exempt_unknown: Vec<String> = (0..10_000).map(|i| format!("rule-{i}")).collect();
     let exempt_known = vec!["db-url-plaintext"; 10_000];
-    for (label, list) in [
-        ("10,000 unknown rules in dbhook.io/exempt", exempt_unknown.join(",")),
-        ("10,000 × one rule in dbhook.io/exempt", exempt_known.join(",")),
-        ("10,000 commas in dbhook.io/exempt", ",".repeat(10_000)),
+    for (label, list, validate) in [
+        (
+            "10,000 unknown rules in dbhook.io/exempt",
+            exempt_unknown.join(","),
+            Validate::Warn("dbhook: dbhook.io/exempt names unknown rule \"rule-0\"; it is ignored"),
+        ),
+        (
+            "10,000 × one rule in dbhook.io/exempt",
+            exempt_known.join(","),
+            Validate::Warn("dbhook: exemption from [db-url-plaintext] ignored: the policy does not allow exempting"),
+        ),
+        ("10,000 commas in dbhook.io/exempt", ",".repeat(10_000), Validate::Pass),
     ] {
-        p.big_review(
+        p.review(
             label,
             &rollout(|o| o["metadata"]["annotations"]["dbhook.io/exempt"] = json!(list)),
-            Answer,
-        )
-        .await;
+            judged(validate, Patch),
+        );
     }
 
-    for schedule in [
-        "",
-        " ",
-        "0 2 * * *",
-        "* * * * * * *",
-        "*/0 * * * * *",
-        "60 * * * * *",
-        "-1 -1 -1 -1 -1 -1",
-        "18446744073709551616 * * * * *",
-        "0-59/18446744073709551615 * * * * *",
-        "0 0 2 ? * L",
-        "0 0 2 * * 5#3",
-        "0 0 2 W * *",
-        "@every 0s",
-        "@every -1h",
-        "@every 99999999999999999999h",
-        "@every 1e9h",
-        "@every ∞",
-        "@fortnightly",
-        "CRON_TZ=",
-        "CRON_TZ=Mars/Olympus 0 0 2 * * *",
-        "TZ=\u{0} @daily",
-        "💾 💾 💾 💾 💾 💾",
-        "\u{0}",
-        "0\u{0}0 2 * * *",
-        "0 0 0 30 2 *",
-        "0 0 0 29 2 *",
+    // Fragments of the denial each schedule gets; `None`: the schedule fires, and with the
+    // Cluster unknown (standalone) no other rule has anything to say.
+    for (schedule, denial) in [
+        ("", Some("spec.schedule is not set")),
+        (" ", Some("spec.schedule is not set")),
+        (
+            "0 2 * * *",
+            Some("\"0 2 * * *\" runs hourly at minute 2 — did you mean \"0 0 2 * * *\"?"),
+        ),
+        ("* * * * * * *", Some("is invalid: expected 6 fields")),
+        ("*/0 * * * * *", Some("is invalid: second field \"*/0\"")),
+        ("60 * * * * *", Some("is invalid: second field \"60\"")),
+        ("-1 -1 -1 -1 -1 -1", Some("is invalid: second field \"-1\"")),
+        (
+            "18446744073709551616 * * * * *",
+            Some("is invalid: second field \"18446744073709551616\""),
+        ),
+        // robfig/cron reads a step with strconv.Atoi, which refuses this one; dbhook's parser
+        // accepts it today, so only the Atoi range would make it a denial.
+        ("0-59/18446744073709551615 * * * * *", None),
+        ("0 0 2 ? * L", Some("is invalid: day-of-week field \"L\"")),
+        ("0 0 2 * * 5#3", Some("is invalid: day-of-week field \"5#3\"")),
+        ("0 0 2 W * *", Some("is invalid: day-of-month field \"W\"")),
+        ("@every 0s", Some("is invalid: @every \"0s\"")),
+        ("@every -1h", Some("is invalid: @every \"-1h\"")),
+        (
+            "@every 99999999999999999999h",
+            Some("is invalid: @every \"99999999999999999999h\""),
+        ),
+        ("@every 1e9h", Some("is invalid: @every \"1e9h\"")),
+        ("@every ∞", Some("is invalid: @every \"∞\"")),
+        ("@fortnightly", Some("is invalid: unknown descriptor \"@fortnightly\"")),
+        ("CRON_TZ=", Some("is invalid: CloudNativePG's cron parser")),
+        (
+            "CRON_TZ=Mars/Olympus 0 0 2 * * *",
+            Some("is invalid: CloudNativePG's cron parser"),
+        ),
+        ("TZ=\u{0} @daily", Some("is invalid: CloudNativePG's cron parser")),
+        ("💾 💾 💾 💾 💾 💾", Some("is invalid: second field \"💾\"")),
+        ("\u{0}", Some("is invalid: expected 6 fields")),
+        ("0\u{0}0 2 * * *", Some("is invalid: minute field")),
+        (
+            "0 0 0 30 2 *",
+            Some("\"0 0 0 30 2 *\" never fires (no date matches it)"),
+        ),
+        ("0 0 0 29 2 *", None),
     ] {
+        let validate = match denial {
+            Some(fragment) => deny("scheduled-backup-schedule", fragment),
+            None => Validate::Pass,
+        };
         p.review(
             &format!("schedule {schedule:?}"),
             &scheduled_backup(json!(schedule)),
-            Answer,
-        )
-        .await;
+            judged(validate, Mutate::Pass),
+        );
     }
     p.review(
         "schedule of 100,000 commas",
         &scheduled_backup(json!(format!("0 {} * * * *", ",".repeat(100_000)))),
-        Denied("scheduled-backup-schedule"),
-    )
-    .await;
+        judged(
+            deny("scheduled-backup-schedule", "spec.schedule \"0 ,,,,,,,,"),
+            Mutate::Pass,
+        ),
+    );
     p.review(
         "schedule of 10,000 fields",
         &scheduled_backup(json!("* ".repeat(10_000))),
-        Denied("scheduled-backup-schedule"),
-    )
-    .await;
-    p.review("schedule null", &scheduled_backup(json!(null)), Answer).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_input_gets_400_413_or_a_well_formed_answer_and_the_server_keeps_serving() {
-    let pki = Pki::new();
-    let mut p = Prober::new(&pki).await;
-    malformed_bodies(&mut p).await;
-    bad_envelopes(&mut p).await;
-    oversized(&mut p).await;
-    wrongly_typed(&mut p).await;
-    odd_content(&mut p).await;
-    eprintln!("hostile inputs tried: {} requests", p.tried);
+        judged(
+            deny("scheduled-backup-schedule", "spec.schedule \"* * * * * * *"),
+            Mutate::Pass,
+        ),
+    );
+    p.review(
+        "schedule null",
+        &scheduled_backup(json!(null)),
+        judged(
+            deny("scheduled-backup-schedule", "spec.schedule is not set"),
+            Mutate::Pass,
+        ),
+    );
 }
 
 /// Thousands of findings (or of exemption names) make a bounded answer: the first warnings and

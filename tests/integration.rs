@@ -6,9 +6,9 @@
 //! `cluster_memory` (installs a counting global allocator) stay binaries of their own because
 //! they own process-wide state; see `[[test]]` in Cargo.toml.
 
-mod cli_support;
-mod server_support;
 mod support;
+// The names the tests have always used for two parts of `support`.
+use support::{cli as cli_support, server as server_support};
 
 mod admission;
 mod alert_metrics;

@@ -6,9 +6,8 @@
 //! The whole process logs JSON at `trace` into a buffer, as `dbhook serve` logs to stderr in a
 //! cluster. Both tests share it: each asserts that no test's secret is in it.
 
-#[path = "server_support/mod.rs"]
-mod server_support;
 mod support;
+use support::server as server_support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,7 +17,9 @@ use dbhook::metrics::Metrics;
 use dbhook::policy::Policy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server_support::{Pki, admin_get, client, config, example, post, send, start, url};
+use server_support::{
+    Pki, admin_get, client, config, container0, example, post, rollout_edited as rollout, send, start, url,
+};
 use support::{ALL_CRDS, CLUSTERS, FakeApiServer, NS, OBJECT_STORES, ROLLOUTS, SCHEDULED_BACKUPS, app, cnpg_cluster};
 
 const PASSWORD: &str = "S3cretPassw0rd";
@@ -70,16 +71,6 @@ fn assert_no_secret(what: &str, text: &str) {
             .unwrap_or(text.len());
         panic!("the credential leaked into {what}: …{}…", &text[start..end]);
     }
-}
-
-fn rollout(edit: impl FnOnce(&mut Value)) -> Value {
-    let mut review = example("review-rollout.json");
-    edit(&mut review["request"]["object"]);
-    review
-}
-
-fn container0(o: &mut Value) -> &mut Value {
-    &mut o["spec"]["template"]["spec"]["containers"][0]
 }
 
 /// A review of another kind, built on the Cluster example's envelope.

@@ -1,67 +1,37 @@
 //! `dbhook certs` and `dbhook serve` as an operator runs them: the built binary as a subprocess,
 //! in a temporary working directory, talked to over real sockets.
 
-use std::io::{BufRead as _, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::ServerCertVerifier as _;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use dbhook::server::dev::verify_server_cert as verify;
 use serde_json::Value;
 use x509_parser::extensions::GeneralName;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbhook");
-/// A hang guard, never a timing assertion: everything here normally takes well under a second.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn dbhook(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .envs(envs.iter().copied())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("dbhook runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::cli_support::{Serve, dbhook_in as dbhook, stderr, stdout};
+use crate::server_support::{admin_get, client_for, eventually, example, send};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap()
+/// The body of an example AdmissionReview, as a client sends it.
+fn example_body(name: &str) -> Vec<u8> {
+    serde_json::to_vec(&example(name)).unwrap()
 }
 
-/// Verifies `cert_pem` the way a client holding only `ca_pem` does, for `name`.
-fn verify(ca_pem: &[u8], cert_pem: &[u8], name: &str) -> Result<(), String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(ca.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    }
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let (leaf, rest) = chain.split_first().ok_or("no certificate")?;
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
-    verifier
-        .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// A client that trusts only `ca_pem` and reaches `name` at `addr`.
+fn client(ca_pem: &[u8], name: &str, addr: SocketAddr) -> reqwest::Client {
+    client_for(ca_pem, name, addr).build().unwrap()
+}
+
+/// POSTs `body`; the status, the protocol version and the JSON answer.
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (reqwest::StatusCode, reqwest::Version, Value) {
+    let reply = send(client, url, body).await;
+    (reply.status, reply.version, reply.json())
 }
 
 /// DNS and IP SANs of a PEM certificate, as strings.
@@ -99,13 +69,13 @@ fn certs_writes_ca_and_service_certificate_and_prints_the_base64_ca_bundle() {
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let dir = tmp.path().join("pki/webhook");
     let ca = std::fs::read(dir.join("ca.crt")).unwrap();
     let cert = std::fs::read(dir.join("tls.crt")).unwrap();
 
     // stdout is exactly the caBundle value for the webhook configurations.
-    let printed = text(&out.stdout);
+    let printed = stdout(&out);
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(printed.trim())
         .expect("stdout is base64");
@@ -156,7 +126,7 @@ fn certs_reads_its_flags_from_dbhook_env_vars() {
             ("DBHOOK_DAYS", "2"),
         ],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let cert = std::fs::read(tmp.path().join("out/tls.crt")).unwrap();
     assert!(sans(&cert).contains(&"hook.ops.svc".to_string()));
     let (_, pem) = x509_parser::pem::parse_x509_pem(&cert).unwrap();
@@ -172,201 +142,9 @@ fn certs_reads_its_flags_from_dbhook_env_vars() {
 fn certs_with_zero_days_is_an_input_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = dbhook(tmp.path(), &["certs", "--days", "0", "--out", "x"], &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     assert!(!tmp.path().join("x/tls.key").exists());
-}
-
-type Lines = Arc<Mutex<Vec<String>>>;
-
-fn collect(pipe: impl Read + Send + 'static) -> (Lines, std::thread::JoinHandle<()>) {
-    let lines: Lines = Arc::default();
-    let sink = lines.clone();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (lines, reader)
-}
-
-/// `dbhook serve` running in the background; killed if the test ends without stopping it.
-struct Serve {
-    child: Child,
-    stdout: Lines,
-    stderr: Lines,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Serve {
-    /// Starts `dbhook serve` on loopback ephemeral ports with JSON logs, plus `args`.
-    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Serve {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(args)
-            .envs(envs.iter().copied())
-            .env("RUST_LOG", "info")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dbhook serve starts");
-        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
-        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
-        Serve {
-            child,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    fn loopback(dir: &Path, args: &[&str]) -> Serve {
-        let mut all = vec![
-            "--addr",
-            "127.0.0.1:0",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ];
-        all.extend_from_slice(args);
-        Serve::start(dir, &all, &[])
-    }
-
-    fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// Waits for the first line of `lines` that `pick` accepts.
-    async fn wait_for<T>(&mut self, on_stdout: bool, what: &str, pick: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let lines = if on_stdout { &self.stdout } else { &self.stderr };
-            if let Some(found) = lines.lock().unwrap().iter().find_map(|l| pick(l)) {
-                return found;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.drain_pipes();
-                panic!(
-                    "dbhook serve exited ({status}) before {what}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                );
-            }
-            assert!(Instant::now() < deadline, "no {what}; stderr:\n{}", self.stderr());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The bound webhook and admin addresses, from the startup log event.
-    async fn addrs(&mut self) -> (SocketAddr, SocketAddr) {
-        self.wait_for(false, "the startup log event", |line| {
-            let event: Value = serde_json::from_str(line).ok()?;
-            let field = |k: &str| {
-                event
-                    .get(k)
-                    .or_else(|| event.get("fields").and_then(|f| f.get(k)))
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<SocketAddr>().ok())
-            };
-            Some((field("addr")?, field("admin_addr")?))
-        })
-        .await
-    }
-
-    /// After the exit: the readers end once they have read everything the process wrote.
-    fn drain_pipes(&mut self) {
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-
-    /// Sends SIGTERM, as kubelet does, and waits for the exit.
-    async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(kill.success());
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM; stderr:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits for an exit without being asked to (startup errors).
-    async fn exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.drain_pipes();
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dbhook serve kept running; stderr:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A client that trusts only `ca_pem` and reaches `name` at `addr`.
-fn client(ca_pem: &[u8], name: &str, addr: SocketAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
-        .resolve(name, addr)
-        .timeout(PATIENCE)
-        .build()
-        .unwrap()
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (reqwest::StatusCode, reqwest::Version, Value) {
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let (status, version) = (response.status(), response.version());
-    let text = response.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"));
-    (status, version, json)
-}
-
-async fn admin_get(admin: SocketAddr, path: &str) -> (reqwest::StatusCode, String) {
-    let response = reqwest::Client::new()
-        .get(format!("http://{admin}{path}"))
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 fn dev_dir(root: &Path) -> PathBuf {
@@ -392,7 +170,7 @@ async fn assert_dev_server_patches(root: &Path, port: u16) {
     let (status, _, review) = post(
         &client(&ca, "localhost", SocketAddr::from(([127, 0, 0, 1], port))),
         &url,
-        example("review-rollout.json"),
+        example_body("review-rollout.json"),
     )
     .await;
     assert_eq!(status, 200, "{review}");
@@ -407,7 +185,7 @@ async fn serve_dev_creates_then_reuses_its_certificates_and_answers_the_printed_
     std::fs::create_dir(root.join("examples")).unwrap();
     std::fs::write(
         root.join("examples/review-rollout.json"),
-        example("review-rollout.json"),
+        example_body("review-rollout.json"),
     )
     .unwrap();
 
@@ -433,10 +211,14 @@ async fn serve_dev_creates_then_reuses_its_certificates_and_answers_the_printed_
     verify(&ca, &tls, "127.0.0.1").unwrap();
 
     // The banner's line, pasted into a shell in the working directory.
-    let out = Command::new("sh").arg("-c").arg(&curl).current_dir(root).output();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&curl)
+        .current_dir(root)
+        .output();
     match out {
         Ok(out) if out.status.code() != Some(127) => {
-            assert!(out.status.success(), "{curl}: {}", text(&out.stderr));
+            assert!(out.status.success(), "{curl}: {}", stderr(&out));
             let review: Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(review["response"]["uid"], "b8e5f2a4-9c3d-4e7f-a1b2-3c4d5e6f7a81");
             assert!(review["response"]["patch"].is_string(), "{review}");
@@ -506,9 +288,9 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let ca = base64::engine::general_purpose::STANDARD
-        .decode(text(&out.stdout).trim())
+        .decode(stdout(&out).trim())
         .unwrap();
 
     let mut serve = Serve::loopback(
@@ -534,7 +316,7 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
     // kube-apiserver trusts the caBundle and dials the Service name.
     let client = client(&ca, "dbhook.dbhook.svc", addr);
     let url = format!("https://dbhook.dbhook.svc:{}/mutate", addr.port());
-    let (status, version, review) = post(&client, &url, example("review-rollout.json")).await;
+    let (status, version, review) = post(&client, &url, example_body("review-rollout.json")).await;
     assert_eq!(status, 200);
     assert_eq!(version, reqwest::Version::HTTP_2, "ALPN picks h2");
     assert!(review["response"]["patch"].is_string());
@@ -605,7 +387,12 @@ async fn serve_reads_its_flags_from_dbhook_env_vars() {
     let (addr, _) = serve.addrs().await;
     let ca = std::fs::read(dev_dir(root).join("ca.crt")).unwrap();
     let url = format!("https://localhost:{}/mutate", addr.port());
-    let (status, _, review) = post(&client(&ca, "localhost", addr), &url, example("review-rollout.json")).await;
+    let (status, _, review) = post(
+        &client(&ca, "localhost", addr),
+        &url,
+        example_body("review-rollout.json"),
+    )
+    .await;
     assert_eq!(status, 200);
     // DBHOOK_POLICY took effect: audit mode reports instead of patching.
     assert!(review["response"].get("patch").is_none(), "{review}");
@@ -730,9 +517,9 @@ struct Ready {
 
 async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Ready {
     let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let ca = base64::engine::general_purpose::STANDARD
-        .decode(text(&out.stdout).trim())
+        .decode(stdout(&out).trim())
         .unwrap();
     let kubeconfig = kubeconfig_for(root, api);
     // With a cluster, /report needs a token the API server accepts and RBAC allows.
@@ -751,11 +538,7 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
         ],
     );
     let (addr, admin) = serve.addrs().await;
-    let deadline = Instant::now() + PATIENCE;
-    while admin_get(admin, "/readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ready(admin).await;
     Ready {
         serve,
         ca,
@@ -763,6 +546,14 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
         admin,
         ready_after: started.elapsed(),
     }
+}
+
+/// Waits until `/readyz` answers 200.
+async fn ready(admin: SocketAddr) {
+    eventually("/readyz answers 200", || async move {
+        (admin_get(admin, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
 }
 
 /// The bearer token [`serve_against`] makes the fake API server accept for `/report`.
@@ -782,7 +573,7 @@ async fn read_report(admin: SocketAddr) -> (reqwest::StatusCode, String) {
 
 /// A review of `object` for /validate, in the shape kube-apiserver sends.
 fn validate_review(uid: &str, object: Value) -> Vec<u8> {
-    let mut review: Value = serde_json::from_slice(&example("review-rollout.json")).unwrap();
+    let mut review: Value = example("review-rollout.json");
     review["request"]["uid"] = uid.into();
     review["request"]["namespace"] = object["metadata"]["namespace"].clone();
     review["request"]["name"] = object["metadata"]["name"].clone();
@@ -875,8 +666,7 @@ async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
     let mut job = migration_job("web-migrate", "ghcr.io/acme/web:sha-2222222", json!({}));
     job["metadata"]["namespace"] = json!("sandbox");
     api.apply(JOBS, job);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    let review = eventually("the sandbox Job reaches the view", || async {
         let (_, _, review) = post(
             &client,
             &url,
@@ -884,38 +674,27 @@ async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
         )
         .await;
         let warnings = review["response"]["warnings"].to_string();
-        if warnings.contains("dbhook: audit: would deny: [migration-image-lockstep]") {
-            assert_eq!(review["response"]["allowed"], true, "{review}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the sandbox Job never reached the view: {review}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        warnings
+            .contains("dbhook: audit: would deny: [migration-image-lockstep]")
+            .then_some(review)
+    })
+    .await;
+    assert_eq!(review["response"]["allowed"], true, "{review}");
 
     // /report needs the reader's token: none is 401, and the built binary never opens it.
     assert_eq!(admin_get(admin, "/report").await.0, 401);
 
     // The background report covers objects already in the cluster.
-    let deadline = Instant::now() + PATIENCE;
-    let report = loop {
+    let report = eventually("/report has the scheduled-backup-present finding", || async {
         let (status, body) = read_report(admin).await;
         assert_eq!(status, 200);
         let report: Value = serde_json::from_str(&body).unwrap();
         let found = report["findings"]
             .as_array()
             .is_some_and(|f| f.iter().any(|f| f["rule"] == "scheduled-backup-present"));
-        if found {
-            break report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no scheduled-backup-present finding in /report: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        found.then_some(report)
+    })
+    .await;
     let finding = report["findings"]
         .as_array()
         .unwrap()
@@ -977,19 +756,11 @@ async fn serve_rss_with_a_large_cluster() {
         } = serve_against(tmp.path(), &api).await;
         let (rss_ready, _) = rss_mib(serve.child.id());
         // Wait for the background report to cover everything, then let it settle.
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        eventually("the report covers every object", || async {
             let report: Value = serde_json::from_str(&read_report(admin).await.1).unwrap();
-            if report["summary"]["objects"].as_u64() == Some((jobs + 3 * clusters) as u64) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the report never covered every object: {}",
-                report["summary"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            (report["summary"]["objects"].as_u64() == Some((jobs + 3 * clusters) as u64)).then_some(())
+        })
+        .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (rss, peak) = rss_mib(serve.child.id());
         println!(
@@ -1003,33 +774,18 @@ async fn serve_rss_with_a_large_cluster() {
 /// `dbhook serve --dev` with `home` as HOME, `kubeconfig_env` as KUBECONFIG (unset if None),
 /// and no in-cluster environment, on loopback ephemeral ports.
 fn serve_dev_with(root: &Path, home: &Path, kubeconfig_env: Option<&Path>) -> Serve {
-    let mut command = Command::new(BIN);
+    // The hermetic command already has no KUBECONFIG, DBHOOK_* or in-cluster variables.
+    let mut command = crate::cli_support::command();
     command
         .args(["serve", "--dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
         .args(["--log-format", "json"])
         .env("HOME", home)
         .env("RUST_LOG", "info")
-        .env_remove("KUBECONFIG")
-        .env_remove("DBHOOK_KUBECONFIG")
-        .env_remove("DBHOOK_STANDALONE")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("KUBERNETES_SERVICE_PORT")
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .current_dir(root);
     if let Some(path) = kubeconfig_env {
         command.env("KUBECONFIG", path);
     }
-    let mut child = command.spawn().expect("dbhook serve starts");
-    let (stdout, out_reader) = collect(child.stdout.take().unwrap());
-    let (stderr, err_reader) = collect(child.stderr.take().unwrap());
-    Serve {
-        child,
-        stdout,
-        stderr,
-        readers: vec![out_reader, err_reader],
-    }
+    Serve::spawn(command)
 }
 
 /// A laptop's `~/.kube/config` may point at production: `--dev` must not pick it up by itself.
@@ -1082,11 +838,7 @@ async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
         )),
         "{banner}"
     );
-    let deadline = Instant::now() + PATIENCE;
-    while admin_get(admin, "/readyz").await.0 != 200 {
-        assert!(Instant::now() < deadline, "never ready; stderr:\n{}", serve.stderr());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ready(admin).await;
     assert!(!api.requests().is_empty(), "the view was fed from the API server");
     assert!(serve.terminate().await.success());
 }
@@ -1097,9 +849,9 @@ async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
 /// waiting for readiness.
 fn serve_with_sync_timeout(root: &Path, kubeconfig: &Path, sync_timeout: &str) -> (Serve, Vec<u8>) {
     let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
     let ca = base64::engine::general_purpose::STANDARD
-        .decode(text(&out.stdout).trim())
+        .decode(stdout(&out).trim())
         .unwrap();
     let serve = Serve::loopback(
         root,
@@ -1118,20 +870,12 @@ fn serve_with_sync_timeout(root: &Path, kubeconfig: &Path, sync_timeout: &str) -
 }
 
 /// Polls `/readyz?verbose` until `done` accepts its answer.
-async fn readyz_until(serve: &Serve, admin: SocketAddr, what: &str, done: impl Fn(u16, &str) -> bool) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+async fn readyz_until(admin: SocketAddr, what: &str, done: impl Fn(u16, &str) -> bool) -> String {
+    eventually(&format!("/readyz?verbose says {what}"), || async {
         let (status, body) = admin_get(admin, "/readyz?verbose").await;
-        if done(status.as_u16(), &body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never {what}; last /readyz?verbose ({status}):\n{body}\nstderr:\n{}",
-            serve.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        done(status.as_u16(), &body).then_some(body)
+    })
+    .await
 }
 
 /// The line of `/readyz?verbose` about `resource`.
@@ -1181,7 +925,7 @@ async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_th
     let (mut serve, ca) = serve_with_sync_timeout(root, &kubeconfig, "2s");
     let (addr, admin) = serve.addrs().await;
 
-    let body = readyz_until(&serve, admin, "ready", |status, _| status == 200).await;
+    let body = readyz_until(admin, "ready", |status, _| status == 200).await;
     for resource in [
         "jobs.batch",
         "deployments.apps",
@@ -1258,7 +1002,7 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
     let (mut serve, ca) = serve_with_sync_timeout(tmp.path(), &kubeconfig, "3s");
     let (addr, admin) = serve.addrs().await;
 
-    let body = readyz_until(&serve, admin, "ready", |status, _| status == 200).await;
+    let body = readyz_until(admin, "ready", |status, _| status == 200).await;
     let clusters = readyz_line(&body, "clusters.postgresql.cnpg.io");
     assert!(clusters.starts_with("[-]") && clusters.contains("degraded"), "{body}");
     assert!(clusters.contains("403") || clusters.contains("forbidden"), "{body}");
@@ -1324,7 +1068,7 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
 
     // RBAC fixed: the watch syncs on its next retry and the resource is judged again.
     api.allow(CLUSTERS);
-    let body = readyz_until(&serve, admin, "clusters synced", |status, body| {
+    let body = readyz_until(admin, "clusters synced", |status, body| {
         status == 200 && body.lines().any(|l| l == "[+]clusters.postgresql.cnpg.io synced")
     })
     .await;
@@ -1362,14 +1106,10 @@ fn serve_refuses_a_zero_negative_or_garbled_sync_timeout_naming_the_flag() {
     let tmp = tempfile::tempdir().unwrap();
     for value in ["0", "0s", "-5", "-5s", "1.5s", "soon", ""] {
         let out = dbhook(tmp.path(), &["serve", "--dev", "--sync-timeout", value], &[]);
-        assert_eq!(out.status.code(), Some(2), "{value:?}: {}", text(&out.stderr));
-        assert!(
-            text(&out.stderr).contains("--sync-timeout"),
-            "{value:?}: {}",
-            text(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(2), "{value:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--sync-timeout"), "{value:?}: {}", stderr(&out));
     }
     let out = dbhook(tmp.path(), &["serve", "--dev"], &[("DBHOOK_SYNC_TIMEOUT", "0")]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("--sync-timeout"), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--sync-timeout"), "{}", stderr(&out));
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeDelta, Utc};
 
 use super::certs::{self, CertsError};
-use super::tls::{TlsPaths, parse_pair, provider};
+use super::tls::{TlsError, TlsPaths, parse_pair, provider};
 
 /// Where `--dev` keeps its material, relative to the working directory.
 pub const DEV_DIR: &str = "certs/dev";
@@ -69,24 +69,68 @@ pub fn ensure(dir: &Path) -> Result<DevCerts, CertsError> {
     Ok(DevCerts { created: true, ..dev })
 }
 
-fn reusable(dev: &DevCerts) -> Result<(), String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+/// Why the certificates in `certs/dev/` are not reused.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Pair(#[from] TlsError),
+    #[error("expires {0}")]
+    Expiring(String),
+    #[error("{cert} does not verify against {ca}: {source}")]
+    Unverified {
+        cert: PathBuf,
+        ca: PathBuf,
+        #[source]
+        source: VerifyError,
+    },
+}
+
+/// Why a certificate does not verify the way a client holding only the CA checks it.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a PEM certificate: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    #[error("unusable CA certificate: {0}")]
+    Ca(#[source] rustls::Error),
+    #[error("no certificate")]
+    NoCertificate,
+    #[error("cannot build a verifier: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+    #[error("{0:?} is not a DNS name or IP address")]
+    Name(String),
+    #[error(transparent)]
+    Rejected(rustls::Error),
+}
+
+fn reusable(dev: &DevCerts) -> Result<(), DevError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| DevError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     let (ca, cert, key) = (read(&dev.ca)?, read(&dev.cert)?, read(&dev.key)?);
-    let pair = parse_pair(&dev.tls_paths(), &cert, &key, &provider()).map_err(|e| e.to_string())?;
+    let pair = parse_pair(&dev.tls_paths(), &cert, &key, &provider())?;
     if pair.not_after() - Utc::now() < RENEW_BEFORE {
-        return Err(format!("expires {}", pair.not_after().to_rfc3339()));
+        return Err(DevError::Expiring(pair.not_after().to_rfc3339()));
     }
-    signed_for_localhost(&ca, &cert).map_err(|e| {
-        format!(
-            "{} does not verify against {}: {e}",
-            dev.cert.display(),
-            dev.ca.display()
-        )
+    // Verified the way curl will: chain to the CA, name `localhost`, validity now.
+    verify_server_cert(&ca, &cert, "localhost").map_err(|source| DevError::Unverified {
+        cert: dev.cert.clone(),
+        ca: dev.ca.clone(),
+        source,
     })
 }
 
-/// Verifies the pair the way curl will: chain to the CA, name `localhost`, validity now.
-fn signed_for_localhost(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
+/// Verifies the PEM chain `cert_pem` as a TLS client that trusts only `ca_pem` does when it
+/// dials `name` now: the chain leads to the CA, the leaf names `name`, and it is valid.
+pub fn verify_server_cert(ca_pem: &[u8], cert_pem: &[u8], name: &str) -> Result<(), VerifyError> {
     use rustls::client::WebPkiServerVerifier;
     use rustls::client::danger::ServerCertVerifier as _;
     use rustls::pki_types::pem::PemObject as _;
@@ -94,20 +138,16 @@ fn signed_for_localhost(ca_pem: &[u8], cert_pem: &[u8]) -> Result<(), String> {
 
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(ca.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots.add(ca?).map_err(VerifyError::Ca)?;
     }
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
-    let verifier = WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;
+    let (leaf, intermediates) = chain.split_first().ok_or(VerifyError::NoCertificate)?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider()).build()?;
+    let name = ServerName::try_from(name.to_string()).map_err(|_| VerifyError::Name(name.to_string()))?;
     verifier
         .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(VerifyError::Rejected)
 }
 
 /// What `serve --dev` prints: where the CA is, where the cluster view comes from, and a request
@@ -122,4 +162,106 @@ pub fn banner(dev: &DevCerts, port: u16, view: &str) -> String {
         dir = dev.ca.parent().map_or_else(|| ".".into(), |d| d.display().to_string()),
         ca = dev.ca.display(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type IsVerifyError = fn(&VerifyError) -> bool;
+    type IsDevError = fn(&DevError) -> bool;
+    type Spoil = Box<dyn Fn(&Path)>;
+
+    fn bundle(names: &[String], validity: certs::Validity) -> certs::Bundle {
+        certs::generate("test dev CA", names, validity).unwrap()
+    }
+
+    fn write(dir: &Path, b: &certs::Bundle) {
+        std::fs::write(dir.join("ca.crt"), &b.ca_cert).unwrap();
+        std::fs::write(dir.join("tls.crt"), &b.cert).unwrap();
+        std::fs::write(dir.join("tls.key"), &b.key).unwrap();
+    }
+
+    #[test]
+    fn a_dev_certificate_verifies_for_its_names_only_and_against_its_own_ca() {
+        let b = bundle(&dev_names(), certs::Validity::days_from_now(2));
+        let (ca, cert) = (b.ca_cert.as_bytes(), b.cert.as_bytes());
+        for name in ["localhost", "127.0.0.1", "::1"] {
+            verify_server_cert(ca, cert, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let other = bundle(&dev_names(), certs::Validity::days_from_now(2));
+        let cases: [(&[u8], &[u8], &str, IsVerifyError); 5] = [
+            (ca, cert, "example.com", |e| matches!(e, VerifyError::Rejected(_))),
+            (other.ca_cert.as_bytes(), cert, "localhost", |e| {
+                matches!(e, VerifyError::Rejected(_))
+            }),
+            (ca, b"", "localhost", |e| matches!(e, VerifyError::NoCertificate)),
+            (b"", cert, "localhost", |e| matches!(e, VerifyError::Verifier(_))),
+            (ca, cert, "not a name", |e| matches!(e, VerifyError::Name(_))),
+        ];
+        for (ca, cert, name, expected) in cases {
+            let err = verify_server_cert(ca, cert, name).expect_err(name);
+            assert!(expected(&err), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn ensure_creates_then_reuses_and_replaces_what_it_cannot_reuse() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("certs/dev");
+        let first = ensure(&dir).unwrap();
+        assert!(first.created);
+        let cert = std::fs::read(&first.cert).unwrap();
+        let again = ensure(&dir).unwrap();
+        assert!(!again.created);
+        assert_eq!(std::fs::read(&again.cert).unwrap(), cert);
+
+        let now = Utc::now();
+        let expiring = bundle(
+            &dev_names(),
+            certs::Validity {
+                not_before: now - TimeDelta::days(30),
+                not_after: now + TimeDelta::hours(1),
+            },
+        );
+        let unrelated = bundle(&dev_names(), certs::Validity::days_from_now(2));
+        let not_localhost = bundle(&["dbhook.dbhook.svc".into()], certs::Validity::days_from_now(2));
+        let cases: [(&str, Spoil, IsDevError); 5] = [
+            (
+                "missing key",
+                Box::new(|d| std::fs::remove_file(d.join("tls.key")).unwrap()),
+                |e| matches!(e, DevError::Read { .. }),
+            ),
+            (
+                "garbage",
+                Box::new(|d| std::fs::write(d.join("tls.crt"), "not a certificate").unwrap()),
+                |e| matches!(e, DevError::Pair(_)),
+            ),
+            ("expiring", Box::new(move |d| write(d, &expiring)), |e| {
+                matches!(e, DevError::Expiring(_))
+            }),
+            (
+                "another CA",
+                Box::new(move |d| std::fs::write(d.join("ca.crt"), &unrelated.ca_cert).unwrap()),
+                |e| matches!(e, DevError::Unverified { .. }),
+            ),
+            ("not for localhost", Box::new(move |d| write(d, &not_localhost)), |e| {
+                matches!(e, DevError::Unverified { .. })
+            }),
+        ];
+        for (what, spoil, reason) in cases {
+            spoil(&dir);
+            let dev = DevCerts {
+                ca: dir.join("ca.crt"),
+                cert: dir.join("tls.crt"),
+                key: dir.join("tls.key"),
+                created: false,
+            };
+            let why = reusable(&dev).expect_err(what);
+            assert!(reason(&why), "{what}: {why:?}");
+            let replaced = ensure(&dir).unwrap();
+            assert!(replaced.created, "{what}");
+            assert!(reusable(&replaced).is_ok(), "{what}: the replacement is reusable");
+        }
+    }
 }

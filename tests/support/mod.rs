@@ -1,13 +1,22 @@
-//! Shared pieces of the cluster-view tests: the fake API server, starting a view against it,
-//! polling with a generous upper bound, a movable clock and real-shaped objects.
+//! Everything the integration tests share, in one tree:
+//! - here: the cluster-view harness over the fake API server, a movable clock, and
+//!   real-shaped objects;
+//! - [`fake_apiserver`]: list + watch over HTTP, as kube-apiserver answers;
+//! - [`server`]: the in-process webhook server and clients that call it as kube-apiserver does;
+//! - [`cli`]: the built binary as a subprocess, in a hermetic environment (`dbhook`, and
+//!   `dbhook serve` in the background);
+//! - [`wait`]: the one polling helper.
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fake_apiserver;
+pub mod server;
+pub mod wait;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -19,26 +28,9 @@ use dbhook::view::Lookup;
 use serde_json::{Value, json};
 
 pub use fake_apiserver::*;
-
-/// How long any condition may take before a test gives up. Generous: the machine is shared.
-pub const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Polls `f` until it returns `Some`, panicking with `what` after [`PATIENCE`].
-pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Polls until `cond` holds.
-pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    eventually(what, || cond().then_some(())).await;
-}
+// Re-exports under the names the tests use; each test binary uses a different part.
+#[allow(unused_imports)]
+pub use wait::{PATIENCE, eventually, until};
 
 /// A clock the test moves by hand.
 #[derive(Clone)]

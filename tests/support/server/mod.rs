@@ -1,17 +1,15 @@
-//! Shared by the `server_*` tests: certificates from `dbhook certs`, an in-process server on
+//! For the `server_*` tests: certificates from `dbhook certs`, an in-process server on
 //! ephemeral ports, and clients that call it the way kube-apiserver does (CA bundle, SNI
 //! `dbhook.dbhook.svc`, ALPN).
-#![allow(dead_code)]
 
 mod probe_view;
 #[allow(unused_imports)] // `secrecy` shares this module and does not use it
 pub use probe_view::ProbeView;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use dbhook::server::certs::{self, Bundle, Validity};
@@ -24,6 +22,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+#[allow(unused_imports)] // the `server_*` tests reach the polling helper through here
+pub use super::wait::{PATIENCE, eventually, until};
 
 /// The name kube-apiserver uses for Service `dbhook` in namespace `dbhook`.
 pub const SERVICE_NAME: &str = "dbhook.dbhook.svc";
@@ -86,14 +87,19 @@ pub fn client(ca_pem: &str, addr: SocketAddr, h1: bool) -> reqwest::Client {
 }
 
 pub fn client_builder(ca_pem: &str, addr: SocketAddr, h1: bool) -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder()
+    let builder = client_for(ca_pem.as_bytes(), SERVICE_NAME, addr);
+    if h1 { builder.http1_only() } else { builder }
+}
+
+/// A client that trusts only `ca_pem` and reaches `name` at `addr`; ALPN chooses the protocol.
+pub fn client_for(ca_pem: &[u8], name: &str, addr: SocketAddr) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
-        .resolve(SERVICE_NAME, addr)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
+        .resolve(name, addr)
         .tls_info(true)
-        .timeout(Duration::from_secs(30));
-    if h1 { builder.http1_only() } else { builder }
+        .timeout(Duration::from_secs(30))
 }
 
 pub fn url(addr: SocketAddr, path: &str) -> String {
@@ -177,27 +183,27 @@ pub async fn metrics(admin_addr: SocketAddr) -> String {
     admin_get(admin_addr, "/metrics").await.1
 }
 
-/// Polls `check` until it returns `Some`, failing after a generous bound (a hang guard, not a
-/// timing assertion).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// An example AdmissionReview from `examples/`.
 pub fn example(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The example AdmissionReview `name` with `edit` applied to its `request.object`.
+pub fn example_edited(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut review = example(name);
+    edit(&mut review["request"]["object"]);
+    review
+}
+
+/// The Rollout example's review with `edit` applied to the Rollout.
+pub fn rollout_edited(edit: impl FnOnce(&mut Value)) -> Value {
+    example_edited("review-rollout.json", edit)
+}
+
+/// The first container of a pod-template workload.
+pub fn container0(o: &mut Value) -> &mut Value {
+    &mut o["spec"]["template"]["spec"]["containers"][0]
 }
 
 /// The JSON Patch in a response, decoded from the base64 string kube-apiserver expects.
