@@ -1254,9 +1254,12 @@ fn odd_content(p: &mut Rows) {
             "18446744073709551616 * * * * *",
             Some("is invalid: second field \"18446744073709551616\""),
         ),
-        // robfig/cron reads a step with strconv.Atoi, which refuses this one; dbhook's parser
-        // accepts it today, so only the Atoi range would make it a denial.
-        ("0-59/18446744073709551615 * * * * *", None),
+        // robfig/cron reads a step with strconv.Atoi, which refuses one beyond a 64-bit int.
+        (
+            "0-59/18446744073709551615 * * * * *",
+            Some("is invalid: second field \"0-59/18446744073709551615\""),
+        ),
+        ("0-59/9223372036854775807 * * * * *", None),
         ("0 0 2 ? * L", Some("is invalid: day-of-week field \"L\"")),
         ("0 0 2 * * 5#3", Some("is invalid: day-of-week field \"5#3\"")),
         ("0 0 2 W * *", Some("is invalid: day-of-month field \"W\"")),

@@ -817,6 +817,40 @@ async fn serve_dev_with_a_kubeconfig_in_home_stays_standalone_and_says_so() {
     assert!(serve.terminate().await.success());
 }
 
+/// Inside a pod (the in-cluster environment set) `--dev` is still standalone: neither the view
+/// nor the admin port's token review reaches for the service account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_in_a_pod_environment_stays_standalone_with_an_open_admin_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = crate::cli_support::command();
+    command
+        .args(["serve", "--dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--log-format", "json"])
+        .env("HOME", &home)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", "1")
+        .current_dir(root);
+    let mut serve = Serve::spawn(command);
+    let (_, admin) = serve.addrs().await;
+    let (_, port) = curl_line(&mut serve).await;
+    assert!(
+        serve.stdout().contains("cluster view: none, standalone"),
+        "{}",
+        serve.stdout()
+    );
+    assert_eq!(admin_get(admin, "/readyz").await.0, 200, "standalone: ready at once");
+    assert_eq!(
+        admin_get(admin, "/report").await.0,
+        200,
+        "standalone: the report is open"
+    );
+    assert_dev_server_patches(root, port).await;
+    assert!(serve.terminate().await.success());
+}
+
 /// `KUBECONFIG` is an explicit choice: `--dev` then watches that cluster and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {

@@ -529,14 +529,21 @@ mod sync_timeout_tests {
         }
     }
 
+    /// Parses `argv` as the binary does, but blind to the machine's `DBHOOK_*` variables.
+    fn parse_without_env(argv: &[&str]) -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let command = Cli::command().mut_subcommands(|sub| sub.mut_args(|arg| arg.env(None)));
+        Cli::from_arg_matches(&command.try_get_matches_from(argv)?)
+    }
+
     #[test]
     fn serve_defaults_to_a_60_second_sync_timeout() {
-        let cli = Cli::try_parse_from(["dbhook", "serve", "--dev"]).unwrap();
+        let cli = parse_without_env(&["dbhook", "serve", "--dev"]).unwrap();
         let Command::Serve(args) = cli.command else {
             panic!("not serve")
         };
         assert_eq!(args.sync_timeout, SyncTimeout(Duration::from_secs(60)));
-        let cli = Cli::try_parse_from(["dbhook", "serve", "--dev", "--sync-timeout", "-3"]);
+        let cli = parse_without_env(&["dbhook", "serve", "--dev", "--sync-timeout", "-3"]);
         let err = cli.unwrap_err().to_string();
         assert!(err.contains("--sync-timeout"), "{err}");
     }

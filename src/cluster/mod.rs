@@ -627,25 +627,5 @@ fn in_cluster_env() -> bool {
         && std::env::var_os("KUBERNETES_SERVICE_PORT").is_some_and(|v| !v.is_empty())
 }
 
-/// Whether a Kubernetes configuration can be found (for `--dev`): the explicit path, a file
-/// named by `KUBECONFIG`, `~/.kube/config`, or the in-cluster environment.
-pub fn kubeconfig_available(explicit: Option<&Path>) -> bool {
-    if let Some(path) = explicit {
-        return path.is_file();
-    }
-    if in_cluster_env() {
-        return true;
-    }
-    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        return std::env::split_paths(&list).any(|p| p.is_file());
-    }
-    home_kubeconfig().is_some_and(|p| p.is_file())
-}
-
-fn home_kubeconfig() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
-    Some(PathBuf::from(home).join(".kube").join("config"))
-}
-
 #[cfg(test)]
 mod tests;

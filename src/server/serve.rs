@@ -166,13 +166,15 @@ pub async fn build_view(
 
 /// Who may read `/report` and `/metrics`: with a cluster, bearer tokens reviewed by its API
 /// server (a client of its own, so the view's watches never queue behind a review); standalone
-/// (the same condition as [`build_view`]), everyone.
+/// (the same [`ViewSource`] as [`build_view`]: `--dev` never reads `~/.kube/config` or the
+/// in-cluster environment by itself), everyone.
 pub async fn build_admin_access(args: &ServeConfig) -> Result<Arc<AdminAccess>, StartError> {
-    let kubeconfig = args.kubeconfig.as_deref();
-    if args.standalone || (args.dev && !crate::cluster::kubeconfig_available(kubeconfig)) {
-        return Ok(Arc::new(AdminAccess::open()));
-    }
-    let client = crate::cluster::client(kubeconfig)
+    let kubeconfig = match ViewSource::of(args, std::env::var_os("KUBECONFIG").as_deref()) {
+        ViewSource::Standalone { .. } => return Ok(Arc::new(AdminAccess::open())),
+        ViewSource::Kubeconfig { path, .. } => path,
+        ViewSource::Discovered => None,
+    };
+    let client = crate::cluster::client(kubeconfig.as_deref())
         .await
         .map_err(|source| StartError::Kube {
             source,

@@ -336,9 +336,10 @@ fn parse_step(text: &str) -> Result<u64, ItemError> {
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ItemError::StepNotANumber(text.to_string()));
     }
-    match text.parse::<u64>() {
+    // robfig/cron reads the step with Go's strconv.Atoi: beyond a 64-bit int it is an error.
+    match text.parse::<i64>() {
         Ok(0) => Err(ItemError::ZeroStep),
-        Ok(step) => Ok(step),
+        Ok(step) => Ok(step.unsigned_abs()),
         Err(_) => Err(ItemError::StepTooLarge(text.to_string())),
     }
 }

@@ -152,6 +152,15 @@ fn invalid_schedules_are_rejected_with_a_readable_reason() {
             "0 */99999999999999999999 * * * *",
             "step 99999999999999999999 is too large",
         ),
+        // Beyond Go's int (strconv.Atoi), the largest step robfig/cron could read.
+        (
+            "0-59/18446744073709551615 * * * * *",
+            "step 18446744073709551615 is too large",
+        ),
+        (
+            "0-59/9223372036854775808 * * * * *",
+            "step 9223372036854775808 is too large",
+        ),
         ("0 1- * * * *", "missing a value"),
         ("0 - * * * *", "missing a value"),
         ("0 ,, * * * *", "empty list element"),
