@@ -146,7 +146,7 @@ fn decode(
     req: &AdmissionRequest<DynamicObject>,
     dynamic: Option<DynamicObject>,
     raw: Option<&Value>,
-) -> Option<Result<Object, String>> {
+) -> Option<Result<Object, ObjectError>> {
     let (group_version, kind) = request_kind(req);
     KindId::of(&group_version, &kind)?;
     let owned_data;
@@ -161,7 +161,7 @@ fn decode(
         // The envelope parsed only without its objects: this one is decoded from the JSON.
         (None, Some(raw)) => match raw_metadata(raw) {
             Ok(meta) => (meta, raw),
-            Err(reason) => return Some(Err(reason)),
+            Err(e) => return Some(Err(e)),
         },
         (None, None) => return None,
     };
@@ -172,7 +172,7 @@ fn decode(
     if meta.name.as_deref().unwrap_or("").is_empty() && !req.name.is_empty() {
         meta.name = Some(req.name.clone());
     }
-    Some(Object::from_parts(&group_version, &kind, meta, root).map_err(|e| e.reason))
+    Some(Object::from_parts(&group_version, &kind, meta, root).map_err(|e| ObjectError::Model(e.reason)))
 }
 
 /// The `apiVersion` and `kind` an object says it has, if it says.
@@ -186,20 +186,20 @@ fn stated_kind(dynamic: Option<&DynamicObject>, raw: Option<&Value>) -> Option<(
 }
 
 /// The UPDATE's old object, or why it cannot be compared with the new one.
-fn decode_old(req: &mut AdmissionRequest<DynamicObject>, raw: Option<&Value>) -> Result<Object, String> {
+fn decode_old(req: &mut AdmissionRequest<DynamicObject>, raw: Option<&Value>) -> Result<Object, OldObjectError> {
     let dynamic = req.old_object.take();
     let (group_version, kind) = request_kind(req);
     if let Some((api_version, old_kind)) = stated_kind(dynamic.as_ref(), raw) {
         let group = |gv: &str| gv.rsplit_once('/').map_or("", |(g, _)| g).to_string();
         if old_kind != kind || group(&api_version) != group(&group_version) {
-            return Err(redact::input_error(&format!(
+            return Err(OldObjectError::OtherKind(redact::input_error(&format!(
                 "oldObject is a {api_version} {old_kind}, not a {group_version} {kind}"
-            )));
+            ))));
         }
     }
     match decode(req, dynamic, raw) {
-        None => Err("the UPDATE carries no oldObject".into()),
-        Some(Err(reason)) => Err(format!("oldObject cannot be decoded: {reason}")),
+        None => Err(OldObjectError::Missing),
+        Some(Err(e)) => Err(OldObjectError::Undecodable(e)),
         Some(Ok(old)) => Ok(old),
     }
 }
@@ -240,14 +240,39 @@ fn only_removes_finalizers(new: &DynamicObject, old: &DynamicObject) -> bool {
 }
 
 /// The metadata of an object that kube's `DynamicObject` could not take, or why it is unusable.
-fn raw_metadata(raw: &Value) -> Result<ObjectMeta, String> {
+fn raw_metadata(raw: &Value) -> Result<ObjectMeta, ObjectError> {
     if !raw.is_object() {
-        return Err("the object is not a JSON object".into());
+        return Err(ObjectError::NotAnObject);
     }
     match raw.get("metadata") {
         None | Some(Value::Null) => Ok(ObjectMeta::default()),
-        Some(m) => ObjectMeta::deserialize(m).map_err(|e| redact::input_error(&format!("metadata: {e}"))),
+        Some(m) => ObjectMeta::deserialize(m)
+            .map_err(|e| ObjectError::Metadata(redact::input_error(&format!("metadata: {e}")))),
     }
+}
+
+/// Why one of the request's objects cannot be read as its kind. The texts are redacted: they
+/// reach the denial message, the log and the old object's warning.
+#[derive(Debug, Clone, thiserror::Error)]
+enum ObjectError {
+    #[error("the object is not a JSON object")]
+    NotAnObject,
+    #[error("{0}")]
+    Metadata(String),
+    #[error("{0}")]
+    Model(String),
+}
+
+/// Why an UPDATE's old object cannot be compared with the new one (it is then judged without
+/// ratcheting).
+#[derive(Debug, Clone, thiserror::Error)]
+enum OldObjectError {
+    #[error("{0}")]
+    OtherKind(String),
+    #[error("the UPDATE carries no oldObject")]
+    Missing,
+    #[error("oldObject cannot be decoded: {0}")]
+    Undecodable(#[source] ObjectError),
 }
 
 /// Answers one AdmissionReview body. `Err` means HTTP 400 with the message.
@@ -284,7 +309,7 @@ pub fn handle(
         // Not a kind dbhook reviews (or no object at all): nothing to ask the engine.
         None => return finish(response, summary),
         Some(Ok(obj)) => obj,
-        Some(Err(reason)) => undecodable(&req, reason),
+        Some(Err(e)) => undecodable(&req, e.to_string()),
     };
     let readable = !matches!(obj.spec, Spec::Undecodable(_));
     let decoded_old = match req.operation {
@@ -294,7 +319,7 @@ pub fn handle(
     let old = match &decoded_old {
         None => Old::None,
         Some(Ok(old)) => Old::Object(old),
-        Some(Err(reason)) => Old::Unusable(reason.clone()),
+        Some(Err(e)) => Old::Unusable(e.to_string()),
     };
     let change = Change::state(&obj, req.operation.clone())
         .with_old(old)
