@@ -8,7 +8,6 @@ use crate::server_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
 use support::*;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -316,9 +315,7 @@ async fn metrics_are_served_as_openmetrics_and_parse_as_openmetrics() {
     let h2 = client(&pki.bundle.ca_cert, server.addr, false);
     post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
     post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
-    let mut denied = example("review-rollout.json");
-    denied["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
-        json!([{"name": "DB_URL", "value": "postgresql://app:hunter2@db/app"}]);
+    let denied = rollout_with_plaintext_db_url("postgresql://app:hunter2@db/app");
     post(&h2, server.addr, "/validate", &denied).await;
 
     let response = reqwest::get(format!("http://{}/metrics", server.admin_addr))

@@ -218,9 +218,7 @@ async fn metrics_are_prometheus_text_with_the_servers_metrics() {
     let server = start(config(pki.tls_paths())).await;
     let h2 = client(&pki.bundle.ca_cert, server.addr, false);
     post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
-    let mut denied = example("review-rollout.json");
-    denied["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
-        json!([{"name": "DB_URL", "value": "postgresql://app:hunter2@db/app"}]);
+    let denied = rollout_with_plaintext_db_url("postgresql://app:hunter2@db/app");
     post(&h2, server.addr, "/validate", &denied).await;
 
     let response = reqwest::get(format!("http://{}/metrics", server.admin_addr))

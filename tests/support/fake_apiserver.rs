@@ -203,6 +203,18 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Applies a change to what fails or is served and wakes the open watch streams to re-check
+    /// it; with `close_watches` they end, as a real outage or failure ends them.
+    fn change_failures(&self, close_watches: bool, change: impl FnOnce(&mut Inner)) {
+        let mut inner = self.lock();
+        change(&mut inner);
+        if close_watches {
+            inner.breaks += 1;
+        }
+        drop(inner);
+        self.failures.send_modify(|g| *g += 1);
+    }
 }
 
 /// The fake API server; stops when dropped.
@@ -216,8 +228,7 @@ impl Drop for FakeApiServer {
     fn drop(&mut self) {
         self.task.abort();
         // Close the open watch streams too.
-        self.shared.lock().down = true;
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| inner.down = true);
     }
 }
 
@@ -268,69 +279,58 @@ impl FakeApiServer {
 
     /// Removes the CRDs of `resources` with their objects (open watches are closed).
     pub fn uninstall(&self, resources: &[ResourceType]) {
-        let mut inner = self.shared.lock();
-        for r in resources {
-            inner.served.remove(r);
-            inner.objects.remove(r);
-        }
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            for r in resources {
+                inner.served.remove(r);
+                inner.objects.remove(r);
+            }
+        });
     }
 
     /// Every request to the server fails with 500 and open watch streams close, until
     /// [`FakeApiServer::come_back`].
     pub fn go_down(&self) {
-        let mut inner = self.shared.lock();
-        inner.down = true;
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| inner.down = true);
     }
 
     pub fn come_back(&self) {
-        self.shared.lock().down = false;
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| inner.down = false);
     }
 
     /// LIST and WATCH of `res` fail with 500 (its open watches close) until `recover`.
     pub fn fail(&self, res: ResourceType) {
-        let mut inner = self.shared.lock();
-        inner.failing.insert(res);
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            inner.failing.insert(res);
+        });
     }
 
     pub fn recover(&self, res: ResourceType) {
-        self.shared.lock().failing.remove(&res);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| {
+            inner.failing.remove(&res);
+        });
     }
 
     /// LIST and WATCH of `res` answer 403 Forbidden (its open watches close) until `allow`,
     /// as kube-apiserver answers a service account whose ClusterRole lost the resource.
     pub fn forbid(&self, res: ResourceType) {
-        let mut inner = self.shared.lock();
-        inner.forbidden.insert(res);
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            inner.forbidden.insert(res);
+        });
     }
 
     pub fn allow(&self, res: ResourceType) {
-        self.shared.lock().forbidden.remove(&res);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| {
+            inner.forbidden.remove(&res);
+        });
     }
 
     /// Forgets the change history: a watch resuming from an older version gets 410 Gone and
     /// the client has to relist.
     pub fn compact(&self) {
-        let mut inner = self.shared.lock();
-        inner.compacted = inner.rv;
-        inner.history.clear();
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            inner.compacted = inner.rv;
+            inner.history.clear();
+        });
     }
 
     /// Creates or replaces an object (ADDED or MODIFIED); fills in `uid`,
@@ -342,21 +342,15 @@ impl FakeApiServer {
         let rv = inner.rv;
         let key = key_of(&object);
         let old = inner.objects.get(&res).and_then(|m| m.get(&key)).cloned();
-        object["apiVersion"] = json!(res.api_version());
-        object["kind"] = json!(res.kind);
-        let meta = object["metadata"].as_object_mut().expect("metadata");
-        meta.insert("resourceVersion".into(), json!(rv.to_string()));
         match &old {
             Some(o) => {
-                meta.insert("uid".into(), o["metadata"]["uid"].clone());
-                meta.insert("creationTimestamp".into(), o["metadata"]["creationTimestamp"].clone());
+                stamp(&mut object, res, rv, None);
+                object["metadata"]["uid"] = o["metadata"]["uid"].clone();
+                object["metadata"]["creationTimestamp"] = o["metadata"]["creationTimestamp"].clone();
             }
             None => {
                 inner.uid += 1;
-                let uid = format!("00000000-0000-4000-8000-{:012}", inner.uid);
-                let meta = object["metadata"].as_object_mut().expect("metadata");
-                meta.entry("uid").or_insert(json!(uid));
-                meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+                stamp(&mut object, res, rv, Some(inner.uid));
             }
         }
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
@@ -402,13 +396,7 @@ impl FakeApiServer {
             inner.rv += 1;
             inner.uid += 1;
             let (rv, uid) = (inner.rv, inner.uid);
-            object["apiVersion"] = json!(res.api_version());
-            object["kind"] = json!(res.kind);
-            let meta = object["metadata"].as_object_mut().expect("metadata");
-            meta.insert("resourceVersion".into(), json!(rv.to_string()));
-            meta.entry("uid")
-                .or_insert(json!(format!("00000000-0000-4000-8000-{uid:012}")));
-            meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+            stamp(&mut object, res, rv, Some(uid));
             let key = key_of(&object);
             inner.objects.entry(res).or_default().insert(key, object);
         }
@@ -503,6 +491,20 @@ impl FakeApiServer {
     /// How many reviews of `kind` (`TokenReview`, `SubjectAccessReview`) were received.
     pub fn review_count(&self, kind: &str) -> usize {
         self.reviews().iter().filter(|r| r["kind"] == kind).count()
+    }
+}
+
+/// Sets what the API server sets on a stored object: its type, `resourceVersion` and, for a new
+/// object (`new_uid`), a uid and creationTimestamp unless the fixture gave them.
+fn stamp(object: &mut Value, res: ResourceType, rv: u64, new_uid: Option<u64>) {
+    object["apiVersion"] = json!(res.api_version());
+    object["kind"] = json!(res.kind);
+    let meta = object["metadata"].as_object_mut().expect("metadata");
+    meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    if let Some(n) = new_uid {
+        meta.entry("uid")
+            .or_insert(json!(format!("00000000-0000-4000-8000-{n:012}")));
+        meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
     }
 }
 
