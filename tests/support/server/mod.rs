@@ -211,6 +211,25 @@ pub fn rollout_with_plaintext_db_url(uri: &str) -> Value {
     rollout_edited(|o| container0(o)["env"] = serde_json::json!([{"name": "DB_URL", "value": uri}]))
 }
 
+/// The `/metrics` answer (content type, text) of a standalone server that has patched
+/// `patched` reviews of the Rollout example and denied one with a plaintext credential.
+pub async fn metrics_after_patches_and_a_denial(patched: usize) -> (String, String) {
+    let pki = Pki::new();
+    let server = start(config(pki.tls_paths())).await;
+    let h2 = client(&pki.bundle.ca_cert, server.addr, false);
+    for _ in 0..patched {
+        post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
+    }
+    let denied = rollout_with_plaintext_db_url("postgresql://app:hunter2@db/app");
+    post(&h2, server.addr, "/validate", &denied).await;
+    let response = reqwest::get(format!("http://{}/metrics", server.admin_addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = content_type(response.headers());
+    (content_type, response.text().await.unwrap())
+}
+
 /// The first container of a pod-template workload.
 pub fn container0(o: &mut Value) -> &mut Value {
     &mut o["spec"]["template"]["spec"]["containers"][0]
