@@ -63,17 +63,7 @@ fn doubly_denied_review() -> Value {
 
 /// docs/rules.md: `dbhook denied <Kind> <ns>/<name>: [<rule>] <message>; [<rule>] <message>`,
 /// in the order `dbhook rules` lists the rules, each reason with its short evidence.
-const DOUBLE_DENIAL: &str = concat!(
-    "dbhook denied Rollout shop/web: ",
-    "[injection-config] annotation dbhook.io/env-name: \"db-url\" is not a valid environment variable ",
-    "name (letters, digits and _; not starting with a digit); DB_URL is not injected until this is fixed ",
-    "(expected dbhook.io/ annotations naming a C identifier, a DNS-1123 Secret name, a non-empty key and exist…, ",
-    "observed annotation dbhook.io/env-name: \"db-url\" is not a valid environment variable name (letters, digi…); ",
-    "[db-url-plaintext] container web env DB_URL holds a literal connection URI with a password: store it in a ",
-    "Secret and use valueFrom.secretKeyRef (CNPG's shop-pg-app Secret has it under key uri) ",
-    "(expected container web env DB_URL: valueFrom.secretKeyRef, ",
-    "observed container web env DB_URL: value (a literal connection URI with a password))",
-);
+const DOUBLE_DENIAL: &str = include_str!("data/denials/env-name-and-plaintext.txt");
 
 #[tokio::test]
 async fn a_denial_through_the_server_names_every_deny_finding_in_rule_order() {

@@ -373,12 +373,7 @@ async fn oneshot(app: &axum::Router, path: &str, body: Vec<u8>) -> Reply {
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = support::content_type(response.headers());
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     Reply {
         status,

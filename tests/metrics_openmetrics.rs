@@ -8,7 +8,6 @@ use crate::server_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
 use support::*;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -311,22 +310,8 @@ fn family<'a>(families: &'a [Family], name: &str) -> &'a Family {
 
 #[tokio::test]
 async fn metrics_are_served_as_openmetrics_and_parse_as_openmetrics() {
-    let pki = Pki::new();
-    let server = start(config(pki.tls_paths())).await;
-    let h2 = client(&pki.bundle.ca_cert, server.addr, false);
-    post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
-    post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
-    let mut denied = example("review-rollout.json");
-    denied["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
-        json!([{"name": "DB_URL", "value": "postgresql://app:hunter2@db/app"}]);
-    post(&h2, server.addr, "/validate", &denied).await;
-
-    let response = reqwest::get(format!("http://{}/metrics", server.admin_addr))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"].to_str().unwrap(), OPENMETRICS);
-    let text = response.text().await.unwrap();
+    let (content_type, text) = metrics_after_patches_and_a_denial(2).await;
+    assert_eq!(content_type, OPENMETRICS);
     let families = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
 
     for (name, kind) in [

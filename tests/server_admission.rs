@@ -141,10 +141,7 @@ async fn dry_run_requests_are_evaluated_normally() {
 }
 
 fn rollout_with_plaintext_url() -> Value {
-    let mut review = example("review-rollout.json");
-    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
-        json!([{"name": "DB_URL", "value": "postgres://shop:s3cret@shop-pg-rw:5432/shop"}]);
-    review
+    rollout_with_plaintext_db_url("postgres://shop:s3cret@shop-pg-rw:5432/shop")
 }
 
 #[tokio::test]

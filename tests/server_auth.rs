@@ -73,6 +73,20 @@ async fn status_of(admin: SocketAddr, path: &str, token: Option<&str>) -> Status
     get(admin, path, header.as_deref()).await.0
 }
 
+/// A token the API server does not know is 401 on `path`; bob's, known but not allowed, is 403.
+async fn assert_unknown_and_unallowed_refused(admin: SocketAddr, path: &str) {
+    assert_eq!(
+        status_of(admin, path, Some("made-up")).await,
+        StatusCode::UNAUTHORIZED,
+        "{path}"
+    );
+    assert_eq!(
+        status_of(admin, path, Some("bob-token")).await,
+        StatusCode::FORBIDDEN,
+        "{path}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_answers_401_403_200_and_probes_stay_open() {
     let Setup { api, server, .. } = setup(options(false)).await;
@@ -141,14 +155,7 @@ async fn with_metrics_auth_metrics_answers_401_403_200() {
     let Setup { api, server, .. } = setup(options(true)).await;
     let admin = server.admin_addr;
     assert_eq!(status_of(admin, "/metrics", None).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        status_of(admin, "/metrics", Some("made-up")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        status_of(admin, "/metrics", Some("bob-token")).await,
-        StatusCode::FORBIDDEN
-    );
+    assert_unknown_and_unallowed_refused(admin, "/metrics").await;
     // alice may read the report, not the metrics: each path is authorized on its own.
     assert_eq!(
         status_of(admin, "/metrics", Some("alice-token")).await,
@@ -236,14 +243,7 @@ async fn decisions_are_cached_per_token_and_path() {
     assert_eq!(api.review_count("SubjectAccessReview"), 1);
     // Refusals are cached too (briefly), so a scraper with a bad token costs one review.
     for _ in 0..3 {
-        assert_eq!(
-            status_of(admin, "/metrics", Some("made-up")).await,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            status_of(admin, "/metrics", Some("bob-token")).await,
-            StatusCode::FORBIDDEN
-        );
+        assert_unknown_and_unallowed_refused(admin, "/metrics").await;
     }
     assert_eq!(api.review_count("TokenReview"), 3);
     assert_eq!(api.review_count("SubjectAccessReview"), 2);

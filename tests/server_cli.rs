@@ -147,6 +147,35 @@ fn certs_with_zero_days_is_an_input_error() {
     assert!(!tmp.path().join("x/tls.key").exists());
 }
 
+/// Runs `dbhook certs --out tls` in `root`; the CA bundle it prints, decoded, as the webhook
+/// configuration's `caBundle` holds it.
+fn certs_in_tls(root: &Path) -> Vec<u8> {
+    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    base64::engine::general_purpose::STANDARD
+        .decode(stdout(&out).trim())
+        .unwrap()
+}
+
+/// The flags serving the pair [`certs_in_tls`] wrote.
+const TLS_FLAGS: [&str; 4] = ["--tls-cert", "tls/tls.crt", "--tls-key", "tls/tls.key"];
+
+/// A client trusting `ca` that reaches the Service name at `addr` as kube-apiserver does, and the
+/// URL of `path` there.
+fn service_endpoint(ca: &[u8], addr: SocketAddr, path: &str) -> (reqwest::Client, String) {
+    let url = format!("https://dbhook.dbhook.svc:{}{path}", addr.port());
+    (client(ca, "dbhook.dbhook.svc", addr), url)
+}
+
+/// Writes a policy file `name` into `root` whose `mode` is the given text, valid or not.
+fn write_policy(root: &Path, name: &str, mode: &str) {
+    std::fs::write(
+        root.join(name),
+        format!("apiVersion: dbhook.io/v1alpha1\nkind: Policy\nmode: {mode}\n"),
+    )
+    .unwrap();
+}
+
 fn dev_dir(root: &Path) -> PathBuf {
     root.join("certs/dev")
 }
@@ -287,23 +316,9 @@ async fn serve_dev_replaces_an_unparseable_or_expired_certificate() {
 async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_one_json_event_per_review() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let ca = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&out).trim())
-        .unwrap();
+    let ca = certs_in_tls(root);
 
-    let mut serve = Serve::loopback(
-        root,
-        &[
-            "--tls-cert",
-            "tls/tls.crt",
-            "--tls-key",
-            "tls/tls.key",
-            "--standalone",
-            "--metrics-auth",
-        ],
-    );
+    let mut serve = Serve::loopback(root, &[&TLS_FLAGS[..], &["--standalone", "--metrics-auth"]].concat());
     let (addr, admin) = serve.addrs().await;
     // Standalone has no API server to check tokens with: the admin endpoints stay open, and the
     // startup log says so.
@@ -314,8 +329,7 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
         .await;
     assert_eq!(admin_get(admin, "/report").await.0, 200);
     // kube-apiserver trusts the caBundle and dials the Service name.
-    let client = client(&ca, "dbhook.dbhook.svc", addr);
-    let url = format!("https://dbhook.dbhook.svc:{}/mutate", addr.port());
+    let (client, url) = service_endpoint(&ca, addr, "/mutate");
     let (status, version, review) = post(&client, &url, example_body("review-rollout.json")).await;
     assert_eq!(status, 200);
     assert_eq!(version, reqwest::Version::HTTP_2, "ALPN picks h2");
@@ -368,11 +382,7 @@ async fn serve_with_certs_output_answers_kube_apiserver_style_over_h2_and_logs_o
 async fn serve_reads_its_flags_from_dbhook_env_vars() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    std::fs::write(
-        root.join("audit.yaml"),
-        "apiVersion: dbhook.io/v1alpha1\nkind: Policy\nmode: audit\n",
-    )
-    .unwrap();
+    write_policy(root, "audit.yaml", "audit");
     let mut serve = Serve::start(
         root,
         &[],
@@ -447,11 +457,7 @@ async fn serve_log_format_text_writes_readable_lines() {
 async fn serve_with_a_bad_policy_file_exits_2_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    std::fs::write(
-        root.join("policy.yaml"),
-        "apiVersion: dbhook.io/v1alpha1\nkind: Policy\nmode: sometimes\n",
-    )
-    .unwrap();
+    write_policy(root, "policy.yaml", "sometimes");
     for policy in ["policy.yaml", "missing.yaml"] {
         let mut serve = Serve::loopback(root, &["--dev", "--policy", policy]);
         let status = serve.exit().await;
@@ -494,10 +500,14 @@ async fn serve_with_an_unusable_tls_pair_exits_2_naming_the_file() {
 
 /// A kubeconfig for `server`, as `kubectl config view --raw` would write it.
 fn kubeconfig_for(root: &Path, server: &crate::support::FakeApiServer) -> PathBuf {
+    kubeconfig_at(root, &server.url())
+}
+
+/// A kubeconfig for the API server at `url`, written to `root/kubeconfig.yaml`.
+fn kubeconfig_at(root: &Path, url: &str) -> PathBuf {
     let path = root.join("kubeconfig.yaml");
     let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"{}\"}}\nusers:\n- name: dbhook\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: dbhook, namespace: shop}}\ncurrent-context: fake\n",
-        server.url()
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: \"{url}\"}}\nusers:\n- name: dbhook\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: dbhook, namespace: shop}}\ncurrent-context: fake\n"
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -516,11 +526,7 @@ struct Ready {
 }
 
 async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Ready {
-    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let ca = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&out).trim())
-        .unwrap();
+    let ca = certs_in_tls(root);
     let kubeconfig = kubeconfig_for(root, api);
     // With a cluster, /report needs a token the API server accepts and RBAC allows.
     api.add_token(REPORT_READER_TOKEN, "report-reader", &[]);
@@ -528,14 +534,7 @@ async fn serve_against(root: &Path, api: &crate::support::FakeApiServer) -> Read
     let started = Instant::now();
     let mut serve = Serve::loopback(
         root,
-        &[
-            "--tls-cert",
-            "tls/tls.crt",
-            "--tls-key",
-            "tls/tls.key",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-        ],
+        &[&TLS_FLAGS[..], &["--kubeconfig", kubeconfig.to_str().unwrap()]].concat(),
     );
     let (addr, admin) = serve.addrs().await;
     ready(admin).await;
@@ -621,8 +620,7 @@ async fn serve_with_a_kubeconfig_judges_against_the_api_servers_state() {
         "{metrics}"
     );
 
-    let client = client(&ca, "dbhook.dbhook.svc", addr);
-    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    let (client, url) = service_endpoint(&ca, addr, "/validate");
     let rollout = |ns: &str, image: &str, cluster: &str| {
         let mut r = app("web", image);
         r["apiVersion"] = json!("argoproj.io/v1alpha1");
@@ -771,10 +769,9 @@ async fn serve_rss_with_a_large_cluster() {
     }
 }
 
-/// `dbhook serve --dev` with `home` as HOME, `kubeconfig_env` as KUBECONFIG (unset if None),
-/// and no in-cluster environment, on loopback ephemeral ports.
-fn serve_dev_with(root: &Path, home: &Path, kubeconfig_env: Option<&Path>) -> Serve {
-    // The hermetic command already has no KUBECONFIG, DBHOOK_* or in-cluster variables.
+/// `dbhook serve --dev` in `root` with `home` as HOME, on loopback ephemeral ports. The hermetic
+/// command has no KUBECONFIG, DBHOOK_* or in-cluster variables: callers add what they test.
+fn serve_dev_command(root: &Path, home: &Path) -> std::process::Command {
     let mut command = crate::cli_support::command();
     command
         .args(["serve", "--dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
@@ -782,6 +779,13 @@ fn serve_dev_with(root: &Path, home: &Path, kubeconfig_env: Option<&Path>) -> Se
         .env("HOME", home)
         .env("RUST_LOG", "info")
         .current_dir(root);
+    command
+}
+
+/// `dbhook serve --dev` with `home` as HOME, `kubeconfig_env` as KUBECONFIG (unset if None),
+/// and no in-cluster environment, on loopback ephemeral ports.
+fn serve_dev_with(root: &Path, home: &Path, kubeconfig_env: Option<&Path>) -> Serve {
+    let mut command = serve_dev_command(root, home);
     if let Some(path) = kubeconfig_env {
         command.env("KUBECONFIG", path);
     }
@@ -825,14 +829,10 @@ async fn serve_dev_in_a_pod_environment_stays_standalone_with_an_open_admin_port
     let root = tmp.path();
     let home = root.join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut command = crate::cli_support::command();
+    let mut command = serve_dev_command(root, &home);
     command
-        .args(["serve", "--dev", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
-        .args(["--log-format", "json"])
-        .env("HOME", &home)
         .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        .env("KUBERNETES_SERVICE_PORT", "1")
-        .current_dir(root);
+        .env("KUBERNETES_SERVICE_PORT", "1");
     let mut serve = Serve::spawn(command);
     let (_, admin) = serve.addrs().await;
     let (_, port) = curl_line(&mut serve).await;
@@ -882,23 +882,19 @@ async fn serve_dev_with_kubeconfig_set_watches_that_cluster_and_says_so() {
 /// `dbhook serve` with `--sync-timeout` against the API server of `kubeconfig`, without
 /// waiting for readiness.
 fn serve_with_sync_timeout(root: &Path, kubeconfig: &Path, sync_timeout: &str) -> (Serve, Vec<u8>) {
-    let out = dbhook(root, &["certs", "--out", "tls"], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let ca = base64::engine::general_purpose::STANDARD
-        .decode(stdout(&out).trim())
-        .unwrap();
+    let ca = certs_in_tls(root);
     let serve = Serve::loopback(
         root,
         &[
-            "--tls-cert",
-            "tls/tls.crt",
-            "--tls-key",
-            "tls/tls.key",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--sync-timeout",
-            sync_timeout,
-        ],
+            &TLS_FLAGS[..],
+            &[
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--sync-timeout",
+                sync_timeout,
+            ],
+        ]
+        .concat(),
     );
     (serve, ca)
 }
@@ -927,6 +923,20 @@ fn view_synced(metrics: &str, resource: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
 }
 
+/// Waits for the JSON log event about `resource` (at `level`, if given) whose message says
+/// `says`.
+async fn view_log_event(serve: &mut Serve, resource: &str, level: Option<&str>, says: &str) {
+    serve
+        .wait_for(false, &format!("a log line on {resource} saying {says:?}"), |line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["resource"] == resource
+                && level.is_none_or(|level| event["level"] == level)
+                && event["message"].as_str().is_some_and(|m| m.contains(says)))
+            .then_some(())
+        })
+        .await;
+}
+
 /// A labelled Rollout for /validate.
 fn shop_rollout(image: &str) -> Value {
     let mut r = crate::support::app("web", image);
@@ -948,14 +958,7 @@ async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_th
         .local_addr()
         .unwrap()
         .port();
-    let kubeconfig = root.join("kubeconfig.yaml");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\nusers:\n- name: dbhook\n  user: {{}}\ncontexts:\n- name: gone\n  context: {{cluster: gone, user: dbhook}}\ncurrent-context: gone\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = kubeconfig_at(root, &format!("http://127.0.0.1:{port}"));
     let (mut serve, ca) = serve_with_sync_timeout(root, &kubeconfig, "2s");
     let (addr, admin) = serve.addrs().await;
 
@@ -978,16 +981,7 @@ async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_th
             Some("0"),
             "{resource}:\n{metrics}"
         );
-        serve
-            .wait_for(false, &format!("a log line naming {resource}"), |line| {
-                let event: Value = serde_json::from_str(line).ok()?;
-                (event["resource"] == resource
-                    && event["message"]
-                        .as_str()
-                        .is_some_and(|m| m.contains("not synced within the sync timeout")))
-                .then_some(())
-            })
-            .await;
+        view_log_event(&mut serve, resource, None, "not synced within the sync timeout").await;
     }
     assert!(
         readyz_line(&body, "clusters.postgresql.cnpg.io").contains("API discovery has not answered"),
@@ -999,8 +993,7 @@ async fn serve_against_an_unreachable_api_server_becomes_ready_degraded_after_th
     );
 
     // Lockstep and existence need the view: unknown, so a mismatch nobody can check is allowed.
-    let client = client(&ca, "dbhook.dbhook.svc", addr);
-    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    let (client, url) = service_endpoint(&ca, addr, "/validate");
     let (status, _, review) = post(
         &client,
         &url,
@@ -1059,20 +1052,15 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
         Some("0")
     );
     assert_eq!(view_synced(&metrics, "jobs.batch").as_deref(), Some("1"));
-    serve
-        .wait_for(false, "the log line naming the degraded resource", |line| {
-            let event: Value = serde_json::from_str(line).ok()?;
-            (event["resource"] == "clusters.postgresql.cnpg.io"
-                && event["level"] == "WARN"
-                && event["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("not synced within the sync timeout")))
-            .then_some(())
-        })
-        .await;
+    view_log_event(
+        &mut serve,
+        "clusters.postgresql.cnpg.io",
+        Some("WARN"),
+        "not synced within the sync timeout",
+    )
+    .await;
 
-    let client = client(&ca, "dbhook.dbhook.svc", addr);
-    let url = format!("https://dbhook.dbhook.svc:{}/validate", addr.port());
+    let (client, url) = service_endpoint(&ca, addr, "/validate");
     // Jobs are synced: lockstep is judged normally and denies the mismatch.
     let (_, _, review) = post(
         &client,
@@ -1112,16 +1100,7 @@ async fn serve_with_one_forbidden_resource_is_ready_degraded_and_recovers_when_a
         view_synced(&metrics, "clusters.postgresql.cnpg.io").as_deref(),
         Some("1")
     );
-    serve
-        .wait_for(false, "the log line saying it recovered", |line| {
-            let event: Value = serde_json::from_str(line).ok()?;
-            (event["resource"] == "clusters.postgresql.cnpg.io"
-                && event["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("no longer degraded")))
-            .then_some(())
-        })
-        .await;
+    view_log_event(&mut serve, "clusters.postgresql.cnpg.io", None, "no longer degraded").await;
     let (_, _, review) = post(
         &client,
         &url,

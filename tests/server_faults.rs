@@ -334,3 +334,69 @@ async fn shutdown_with_32_reviews_in_flight_on_16_h2_and_16_http1_connections_an
         .await
         .expect("the server stops once every in-flight review is answered");
 }
+
+// --- a large body is judged off the runtime thread ---------------------------------------
+
+/// A /validate review of a labelled Deployment in `ns`, padded to at least `size` bytes with
+/// an annotation, as a large object (a big last-applied copy) would be.
+fn padded_review(uid: &str, ns: &str, size: usize) -> Vec<u8> {
+    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": ns, "labels": {"dbhook.io/cluster": "shop-pg"},
+                     "annotations": {"example.com/padding": "x".repeat(size)}},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "ghcr.io/acme/web:sha-1"}]}}}});
+    serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": uid, "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "namespace": ns, "name": "web", "operation": "CREATE",
+            "userInfo": {"username": "kubernetes-admin"}, "object": object, "dryRun": false}}))
+    .unwrap()
+}
+
+fn validate_request(body: Vec<u8>) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+async fn uid_of(response: axum::response::Response) -> Value {
+    use http_body_util::BodyExt as _;
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["response"]["uid"].clone()
+}
+
+/// On a single-threaded runtime, a small review is answered while a large one is still being
+/// judged: the large one cannot be on the runtime's only thread. Were it there, the small one
+/// would wait for the gate, which opens only after the small one was answered.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_body_is_judged_off_the_runtime_thread() {
+    use dbhook::server::webhook::{BLOCKING_BODY_BYTES, WebhookState, router};
+    use tower::ServiceExt as _;
+
+    // The first review to ask for its namespace's mode label (the large one) is held there.
+    let view = ProbeView::holding(1);
+    let state = Arc::new(WebhookState {
+        policy: Arc::new(arc_swap::ArcSwap::from_pointee(dbhook::policy::Policy::default())),
+        view: view.clone(),
+        metrics: Arc::new(dbhook::metrics::Metrics::new()),
+        max_body_bytes: 7 * 1024 * 1024,
+        request_timeout: Duration::from_secs(10),
+    });
+    let app = router(state);
+    let large = padded_review("large", "held", BLOCKING_BODY_BYTES);
+    assert!(large.len() >= BLOCKING_BODY_BYTES);
+    let pending = tokio::spawn(app.clone().oneshot(validate_request(large)));
+    // Wait (off the runtime) until the large review is inside the engine.
+    view.wait_until_held(1).await;
+    let small = app
+        .oneshot(validate_request(padded_review("small", "shop", 10)))
+        .await
+        .unwrap();
+    assert_eq!(small.status(), StatusCode::OK);
+    assert_eq!(uid_of(small).await, "small");
+    view.release();
+    let large = pending.await.unwrap().unwrap();
+    assert_eq!(large.status(), StatusCode::OK);
+    assert_eq!(uid_of(large).await, "large");
+}

@@ -214,23 +214,11 @@ async fn report_serves_the_findings_the_view_computed_over_the_cluster() {
 /// `dbhook_view_synced` and `dbhook_report_findings` belong to the cluster view; standalone
 /// they have no series.
 async fn metrics_are_prometheus_text_with_the_servers_metrics() {
-    let pki = Pki::new();
-    let server = start(config(pki.tls_paths())).await;
-    let h2 = client(&pki.bundle.ca_cert, server.addr, false);
-    post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
-    let mut denied = example("review-rollout.json");
-    denied["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
-        json!([{"name": "DB_URL", "value": "postgresql://app:hunter2@db/app"}]);
-    post(&h2, server.addr, "/validate", &denied).await;
-
-    let response = reqwest::get(format!("http://{}/metrics", server.admin_addr))
-        .await
-        .unwrap();
+    let (content_type, text) = metrics_after_patches_and_a_denial(1).await;
     assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
+        content_type,
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
-    let text = response.text().await.unwrap();
     for name in [
         "dbhook_admission_requests_total{",
         "dbhook_admission_duration_seconds_bucket{",

@@ -43,27 +43,22 @@ pub trait LiveView: View {
     }
 }
 
-impl LiveView for EmptyView {
-    fn synced(&self) -> bool {
-        true
-    }
-    fn report(&self) -> Report {
-        Report::default()
-    }
-    fn watches_a_cluster(&self) -> bool {
-        false
-    }
+/// A view with fixed contents (nothing, or a fixed set of objects) is synced from the start, has
+/// no background report and watches no cluster.
+macro_rules! fixed_live_view {
+    ($($view:ty),+) => {$(
+        impl LiveView for $view {
+            fn synced(&self) -> bool {
+                true
+            }
+            fn report(&self) -> Report {
+                Report::default()
+            }
+            fn watches_a_cluster(&self) -> bool {
+                false
+            }
+        }
+    )+};
 }
 
-/// A fixed set of objects: synced from the start, with no background report.
-impl LiveView for ManifestView {
-    fn synced(&self) -> bool {
-        true
-    }
-    fn report(&self) -> Report {
-        Report::default()
-    }
-    fn watches_a_cluster(&self) -> bool {
-        false
-    }
-}
+fixed_live_view!(EmptyView, ManifestView);

@@ -67,18 +67,9 @@ fn several_deny_findings_are_joined_into_one_message_in_rule_order() {
 }
 
 /// The denial of a Rollout with a bad env-name annotation and a plaintext credential: every
-/// reason as `[<rule>] <message> (<short evidence>)`, joined by `; `, in catalog order.
-const MULTI_DENIAL: &str = concat!(
-    "dbhook denied Rollout shop/web: ",
-    "[injection-config] annotation dbhook.io/env-name: \"db-url\" is not a valid environment variable ",
-    "name (letters, digits and _; not starting with a digit); DB_URL is not injected until this is fixed ",
-    "(expected dbhook.io/ annotations naming a C identifier, a DNS-1123 Secret name, a non-empty key and exist…, ",
-    "observed annotation dbhook.io/env-name: \"db-url\" is not a valid environment variable name (letters, digi…); ",
-    "[db-url-plaintext] container web env DB_URL holds a literal connection URI with a password: store it in a ",
-    "Secret and use valueFrom.secretKeyRef (CNPG's shop-pg-app Secret has it under key uri) ",
-    "(expected container web env DB_URL: valueFrom.secretKeyRef, ",
-    "observed container web env DB_URL: value (a literal connection URI with a password))",
-);
+/// reason as `[<rule>] <message> (<short evidence>)`, joined by `; `, in catalog order. The
+/// server test of the documented format reads the same text.
+const MULTI_DENIAL: &str = include_str!("../../tests/data/denials/env-name-and-plaintext.txt");
 
 #[test]
 fn an_object_named_by_generate_name_is_shown_by_its_prefix() {

@@ -189,6 +189,45 @@ struct Inner {
     failing_writes: u32,
 }
 
+impl Inner {
+    /// The installed resource at `group/version/plural`, if any.
+    fn served_as(&self, (g, v, plural): Gvr<'_>) -> Option<ResourceType> {
+        self.served
+            .iter()
+            .find(|r| r.group == g && r.version == v && r.plural == plural)
+            .copied()
+    }
+
+    /// Stores `object` as the change at `rv`: MODIFIED over `old`, ADDED without one.
+    fn put(&mut self, res: ResourceType, key: (String, String), rv: u64, object: Value, old: Option<Value>) {
+        let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
+        self.objects.entry(res).or_default().insert(key, object.clone());
+        self.history.push(Change {
+            res,
+            rv,
+            kind,
+            object,
+            old,
+        });
+    }
+
+    /// Removes the object at `key` as a new change (DELETED with its last state); None when there
+    /// is none.
+    fn remove(&mut self, res: ResourceType, key: &(String, String)) -> Option<Value> {
+        let mut object = self.objects.get_mut(&res).and_then(|m| m.remove(key))?;
+        self.rv += 1;
+        object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        self.history.push(Change {
+            res,
+            rv: self.rv,
+            kind: "DELETED",
+            object: object.clone(),
+            old: None,
+        });
+        Some(object)
+    }
+}
+
 struct Shared {
     inner: Mutex<Inner>,
     /// The newest resourceVersion; watch streams wake on it.
@@ -203,6 +242,18 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Applies a change to what fails or is served and wakes the open watch streams to re-check
+    /// it; with `close_watches` they end, as a real outage or failure ends them.
+    fn change_failures(&self, close_watches: bool, change: impl FnOnce(&mut Inner)) {
+        let mut inner = self.lock();
+        change(&mut inner);
+        if close_watches {
+            inner.breaks += 1;
+        }
+        drop(inner);
+        self.failures.send_modify(|g| *g += 1);
+    }
 }
 
 /// The fake API server; stops when dropped.
@@ -216,8 +267,7 @@ impl Drop for FakeApiServer {
     fn drop(&mut self) {
         self.task.abort();
         // Close the open watch streams too.
-        self.shared.lock().down = true;
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| inner.down = true);
     }
 }
 
@@ -268,69 +318,58 @@ impl FakeApiServer {
 
     /// Removes the CRDs of `resources` with their objects (open watches are closed).
     pub fn uninstall(&self, resources: &[ResourceType]) {
-        let mut inner = self.shared.lock();
-        for r in resources {
-            inner.served.remove(r);
-            inner.objects.remove(r);
-        }
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            for r in resources {
+                inner.served.remove(r);
+                inner.objects.remove(r);
+            }
+        });
     }
 
     /// Every request to the server fails with 500 and open watch streams close, until
     /// [`FakeApiServer::come_back`].
     pub fn go_down(&self) {
-        let mut inner = self.shared.lock();
-        inner.down = true;
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| inner.down = true);
     }
 
     pub fn come_back(&self) {
-        self.shared.lock().down = false;
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| inner.down = false);
     }
 
     /// LIST and WATCH of `res` fail with 500 (its open watches close) until `recover`.
     pub fn fail(&self, res: ResourceType) {
-        let mut inner = self.shared.lock();
-        inner.failing.insert(res);
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            inner.failing.insert(res);
+        });
     }
 
     pub fn recover(&self, res: ResourceType) {
-        self.shared.lock().failing.remove(&res);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| {
+            inner.failing.remove(&res);
+        });
     }
 
     /// LIST and WATCH of `res` answer 403 Forbidden (its open watches close) until `allow`,
     /// as kube-apiserver answers a service account whose ClusterRole lost the resource.
     pub fn forbid(&self, res: ResourceType) {
-        let mut inner = self.shared.lock();
-        inner.forbidden.insert(res);
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            inner.forbidden.insert(res);
+        });
     }
 
     pub fn allow(&self, res: ResourceType) {
-        self.shared.lock().forbidden.remove(&res);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(false, |inner| {
+            inner.forbidden.remove(&res);
+        });
     }
 
     /// Forgets the change history: a watch resuming from an older version gets 410 Gone and
     /// the client has to relist.
     pub fn compact(&self) {
-        let mut inner = self.shared.lock();
-        inner.compacted = inner.rv;
-        inner.history.clear();
-        inner.breaks += 1;
-        drop(inner);
-        self.shared.failures.send_modify(|g| *g += 1);
+        self.shared.change_failures(true, |inner| {
+            inner.compacted = inner.rv;
+            inner.history.clear();
+        });
     }
 
     /// Creates or replaces an object (ADDED or MODIFIED); fills in `uid`,
@@ -342,32 +381,17 @@ impl FakeApiServer {
         let rv = inner.rv;
         let key = key_of(&object);
         let old = inner.objects.get(&res).and_then(|m| m.get(&key)).cloned();
-        object["apiVersion"] = json!(res.api_version());
-        object["kind"] = json!(res.kind);
-        let meta = object["metadata"].as_object_mut().expect("metadata");
-        meta.insert("resourceVersion".into(), json!(rv.to_string()));
         match &old {
             Some(o) => {
-                meta.insert("uid".into(), o["metadata"]["uid"].clone());
-                meta.insert("creationTimestamp".into(), o["metadata"]["creationTimestamp"].clone());
+                stamp(&mut object, res, rv, None);
+                keep_identity(&mut object, o);
             }
             None => {
                 inner.uid += 1;
-                let uid = format!("00000000-0000-4000-8000-{:012}", inner.uid);
-                let meta = object["metadata"].as_object_mut().expect("metadata");
-                meta.entry("uid").or_insert(json!(uid));
-                meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+                stamp(&mut object, res, rv, Some(inner.uid));
             }
         }
-        let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
-        inner.objects.entry(res).or_default().insert(key, object.clone());
-        inner.history.push(Change {
-            res,
-            rv,
-            kind,
-            object: object.clone(),
-            old,
-        });
+        inner.put(res, key, rv, object.clone(), old);
         drop(inner);
         self.shared.head.send_replace(rv);
         object
@@ -377,19 +401,10 @@ impl FakeApiServer {
     pub fn delete(&self, res: ResourceType, namespace: &str, name: &str) -> bool {
         let mut inner = self.shared.lock();
         let key = (namespace.to_string(), name.to_string());
-        let Some(mut object) = inner.objects.get_mut(&res).and_then(|m| m.remove(&key)) else {
+        if inner.remove(res, &key).is_none() {
             return false;
-        };
-        inner.rv += 1;
+        }
         let rv = inner.rv;
-        object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        inner.history.push(Change {
-            res,
-            rv,
-            kind: "DELETED",
-            object,
-            old: None,
-        });
         drop(inner);
         self.shared.head.send_replace(rv);
         true
@@ -402,13 +417,7 @@ impl FakeApiServer {
             inner.rv += 1;
             inner.uid += 1;
             let (rv, uid) = (inner.rv, inner.uid);
-            object["apiVersion"] = json!(res.api_version());
-            object["kind"] = json!(res.kind);
-            let meta = object["metadata"].as_object_mut().expect("metadata");
-            meta.insert("resourceVersion".into(), json!(rv.to_string()));
-            meta.entry("uid")
-                .or_insert(json!(format!("00000000-0000-4000-8000-{uid:012}")));
-            meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+            stamp(&mut object, res, rv, Some(uid));
             let key = key_of(&object);
             inner.objects.entry(res).or_default().insert(key, object);
         }
@@ -506,6 +515,26 @@ impl FakeApiServer {
     }
 }
 
+/// Sets what the API server sets on a stored object: its type, `resourceVersion` and, for a new
+/// object (`new_uid`), a uid and creationTimestamp unless the fixture gave them.
+fn stamp(object: &mut Value, res: ResourceType, rv: u64, new_uid: Option<u64>) {
+    object["apiVersion"] = json!(res.api_version());
+    object["kind"] = json!(res.kind);
+    let meta = object["metadata"].as_object_mut().expect("metadata");
+    meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    if let Some(n) = new_uid {
+        meta.entry("uid")
+            .or_insert(json!(format!("00000000-0000-4000-8000-{n:012}")));
+        meta.entry("creationTimestamp").or_insert(json!("2027-01-15T08:00:00Z"));
+    }
+}
+
+/// An update keeps the identity of the object it replaces.
+fn keep_identity(object: &mut Value, old: &Value) {
+    object["metadata"]["uid"] = old["metadata"]["uid"].clone();
+    object["metadata"]["creationTimestamp"] = old["metadata"]["creationTimestamp"].clone();
+}
+
 fn key_of(object: &Value) -> (String, String) {
     let ns = object["metadata"]["namespace"].as_str().unwrap_or("").to_string();
     let name = object["metadata"]["name"].as_str().expect("metadata.name").to_string();
@@ -550,6 +579,15 @@ fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
 /// `(group, version, plural)`.
 type Gvr<'a> = (&'a str, &'a str, &'a str);
 
+/// kube-apiserver's 404 for a path no installed resource serves.
+fn no_such_resource() -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
 /// The resource and namespace of a collection path.
 fn parse_collection(path: &str) -> Option<(Gvr<'_>, Option<&str>)> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -585,17 +623,8 @@ fn item_request(
     req: &Recorded,
 ) -> Response {
     let mut inner = shared.lock();
-    let Some(res) = inner
-        .served
-        .iter()
-        .find(|r| r.group == g && r.version == v && r.plural == plural)
-        .copied()
-    else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "the server could not find the requested resource",
-        );
+    let Some(res) = inner.served_as((g, v, plural)) else {
+        return no_such_resource();
     };
     let key = (ns.clone().unwrap_or_default(), name.clone());
     let not_found = || {
@@ -652,42 +681,22 @@ fn item_request(
             let meta = object["metadata"].as_object_mut().expect("metadata");
             meta.insert("resourceVersion".into(), json!(rv.to_string()));
             match &old {
-                Some(o) => {
-                    meta.insert("uid".into(), o["metadata"]["uid"].clone());
-                    meta.insert("creationTimestamp".into(), o["metadata"]["creationTimestamp"].clone());
-                }
+                Some(o) => keep_identity(&mut object, o),
                 None => {
                     meta.insert("uid".into(), json!(format!("00000000-0000-4000-9000-{rv:012}")));
                     meta.insert("creationTimestamp".into(), json!("2027-01-15T08:00:00Z"));
                 }
             }
-            let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
-            inner.objects.entry(res).or_default().insert(key, object.clone());
-            inner.history.push(Change {
-                res,
-                rv,
-                kind,
-                object: object.clone(),
-                old,
-            });
+            inner.put(res, key, rv, object.clone(), old);
             drop(inner);
             shared.head.send_replace(rv);
             ok_json(object)
         }
         "DELETE" => {
-            let Some(mut object) = inner.objects.get_mut(&res).and_then(|m| m.remove(&key)) else {
+            if inner.remove(res, &key).is_none() {
                 return not_found();
-            };
-            inner.rv += 1;
+            }
             let rv = inner.rv;
-            object["metadata"]["resourceVersion"] = json!(rv.to_string());
-            inner.history.push(Change {
-                res,
-                rv,
-                kind: "DELETED",
-                object: object.clone(),
-                old: None,
-            });
             drop(inner);
             shared.head.send_replace(rv);
             ok_json(
@@ -785,11 +794,7 @@ fn discovery(inner: &Inner, path: &str) -> Option<Response> {
         ["apis", g, v] => {
             let res = served(g, v);
             if res.is_empty() {
-                status(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                )
+                no_such_resource()
             } else {
                 ok_json(
                     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{g}/{v}"),
@@ -892,24 +897,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         inner
     };
-    let Some(((g, v, plural), ns)) = parse_collection(&path) else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "the server could not find the requested resource",
-        );
+    let Some((gvr, ns)) = parse_collection(&path) else {
+        return no_such_resource();
     };
-    let Some(res) = inner
-        .served
-        .iter()
-        .find(|r| r.group == g && r.version == v && r.plural == plural)
-        .copied()
-    else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "the server could not find the requested resource",
-        );
+    let Some(res) = inner.served_as(gvr) else {
+        return no_such_resource();
     };
     if inner.failing.contains(&res) {
         return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "injected failure");

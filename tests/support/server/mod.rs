@@ -132,15 +132,19 @@ pub async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Reply {
     reply(response).await
 }
 
-pub async fn reply(response: reqwest::Response) -> Reply {
-    let status = response.status();
-    let version = response.version();
-    let content_type = response
-        .headers()
+/// The `content-type` header's value, or "" if absent or not text.
+pub fn content_type(headers: &reqwest::header::HeaderMap) -> String {
+    headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_string();
+        .to_string()
+}
+
+pub async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let version = response.version();
+    let content_type = content_type(response.headers());
     let peer_cert = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
@@ -199,6 +203,31 @@ pub fn example_edited(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
 /// The Rollout example's review with `edit` applied to the Rollout.
 pub fn rollout_edited(edit: impl FnOnce(&mut Value)) -> Value {
     example_edited("review-rollout.json", edit)
+}
+
+/// The Rollout example's review with `uri` (a connection URI with a password) as the literal
+/// value of DB_URL: `db-url-plaintext` denies it.
+pub fn rollout_with_plaintext_db_url(uri: &str) -> Value {
+    rollout_edited(|o| container0(o)["env"] = serde_json::json!([{"name": "DB_URL", "value": uri}]))
+}
+
+/// The `/metrics` answer (content type, text) of a standalone server that has patched
+/// `patched` reviews of the Rollout example and denied one with a plaintext credential.
+pub async fn metrics_after_patches_and_a_denial(patched: usize) -> (String, String) {
+    let pki = Pki::new();
+    let server = start(config(pki.tls_paths())).await;
+    let h2 = client(&pki.bundle.ca_cert, server.addr, false);
+    for _ in 0..patched {
+        post(&h2, server.addr, "/mutate", &example("review-rollout.json")).await;
+    }
+    let denied = rollout_with_plaintext_db_url("postgresql://app:hunter2@db/app");
+    post(&h2, server.addr, "/validate", &denied).await;
+    let response = reqwest::get(format!("http://{}/metrics", server.admin_addr))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = content_type(response.headers());
+    (content_type, response.text().await.unwrap())
 }
 
 /// The first container of a pod-template workload.
