@@ -203,6 +203,7 @@ fn every_fixture_round_trips_through_mutate() {
     let mut files = Vec::new();
     yaml_files(&Path::new(ROOT).join("tests/data"), &mut files);
     yaml_files(&Path::new(ROOT).join("examples"), &mut files);
+    yaml_files(&Path::new(ROOT).join("src/rules/explain/examples"), &mut files);
     assert!(files.len() >= 10, "{files:?}");
     let mut injected = 0;
     for path in &files {

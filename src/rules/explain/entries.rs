@@ -7,7 +7,8 @@ const fn p(name: &'static str, default: &'static str, meaning: &'static str) -> 
     Param { name, default, meaning }
 }
 
-/// Every rule, in catalog order. Adding a rule: add its entry here.
+/// Every rule, in catalog order. Adding a rule: add its entry here and its examples under
+/// `examples/<rule-id>/` (manifests as a user writes them; the tests run each through the engine).
 pub const EXPLAINED: &[Explain] = &[
     Explain {
         id: c::INJECTION_CONFIG,
@@ -15,30 +16,8 @@ pub const EXPLAINED: &[Explain] = &[
         fix: "Correct the dbhook.io/ annotation the message names: dbhook.io/env-name must be a C identifier \
               (DATABASE_URL, not database-url), dbhook.io/secret-name a DNS-1123 name, dbhook.io/secret-key \
               non-empty, and dbhook.io/containers must list containers of the pod template.",
-        passing: "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-  annotations: {dbhook.io/env-name: DATABASE_URL}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
-        failing: "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-  annotations: {dbhook.io/env-name: database-url}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
+        passing: include_str!("examples/injection-config/passing.yaml"),
+        failing: include_str!("examples/injection-config/failing.yaml"),
     },
     Explain {
         id: c::MIGRATION_IMAGE_LOCKSTEP,
@@ -57,54 +36,8 @@ spec:
         fix: "Build the migration Job and the app from the same release: give both the same tag or digest \
               (one CI variable for both). A Job of another repository pairs through dbhook.io/rollout, \
               with dbhook.io/lockstep: tag when the migrations image carries the app's tag.",
-        passing: "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: web-migrate
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-  annotations: {argocd.argoproj.io/hook: PreSync}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: migrate, image: 'ghcr.io/acme/web:sha-2222222'}]
----
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: web
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-2222222'}]
-",
-        failing: "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: web-migrate
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-  annotations: {argocd.argoproj.io/hook: PreSync}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: migrate, image: 'ghcr.io/acme/web:sha-1111111'}]
----
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: web
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-2222222'}]
-",
+        passing: include_str!("examples/migration-image-lockstep/passing.yaml"),
+        failing: include_str!("examples/migration-image-lockstep/failing.yaml"),
     },
     Explain {
         id: c::IMAGE_TAG_PINNED,
@@ -113,22 +46,8 @@ spec:
             p("tagPattern", "none", "a regular expression every tag must match"),
         ],
         fix: "Deploy a release tag (sha-<commit>, a version) or a digest (@sha256:…) instead of a floating tag.",
-        passing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
-        failing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:latest'}]
-",
+        passing: include_str!("examples/image-tag-pinned/passing.yaml"),
+        failing: include_str!("examples/image-tag-pinned/failing.yaml"),
     },
     Explain {
         id: c::DB_URL_PLAINTEXT,
@@ -136,56 +55,16 @@ spec:
         fix: "Remove the literal value and read the URI from a Secret with valueFrom.secretKeyRef; for a \
               labelled workload, remove the variable and let dbhook inject DB_URL from <cluster>-app. \
               Rotate the password: it has been in your manifests.",
-        passing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: 'ghcr.io/acme/web:sha-1a2b3c4'
-          env: [{name: DB_URL, valueFrom: {secretKeyRef: {name: shop-pg-app, key: uri}}}]
-",
-        failing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: 'ghcr.io/acme/web:sha-1a2b3c4'
-          env: [{name: DB_URL, value: 'postgresql://app:PASSWORD@shop-pg-rw:5432/app'}]
-",
+        passing: include_str!("examples/db-url-plaintext/passing.yaml"),
+        failing: include_str!("examples/db-url-plaintext/failing.yaml"),
     },
     Explain {
         id: c::DB_URL_SOURCE,
         params: &[],
         fix: "Point the variable at the CNPG app Secret (secretKeyRef <cluster>-app / uri, or what \
               dbhook.io/secret-name and dbhook.io/secret-key say), or remove it and let dbhook inject it.",
-        passing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: 'ghcr.io/acme/web:sha-1a2b3c4'
-          env: [{name: DB_URL, valueFrom: {secretKeyRef: {name: shop-pg-app, key: uri}}}]
-",
-        failing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers:
-        - name: web
-          image: 'ghcr.io/acme/web:sha-1a2b3c4'
-          env: [{name: DB_URL, valueFrom: {secretKeyRef: {name: old-db, key: url}}}]
-",
+        passing: include_str!("examples/db-url-source/passing.yaml"),
+        failing: include_str!("examples/db-url-source/failing.yaml"),
     },
     Explain {
         id: c::MIGRATION_JOB_REPLACEABLE,
@@ -194,96 +73,23 @@ spec:
               \"field is immutable\". Make the migration an Argo CD PreSync (or Helm pre-upgrade) hook, give it \
               generateName or a per-release name that contains the image tag, or add \
               argocd.argoproj.io/sync-options: Replace=true.",
-        passing: "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: web-migrate-sha-2222222
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg, dbhook.io/role: migration}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: migrate, image: 'ghcr.io/acme/web:sha-2222222'}]
-",
-        failing: "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: web-migrate
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg, dbhook.io/role: migration}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: migrate, image: 'ghcr.io/acme/web:sha-2222222'}]
-",
+        passing: include_str!("examples/migration-job-replaceable/passing.yaml"),
+        failing: include_str!("examples/migration-job-replaceable/failing.yaml"),
     },
     Explain {
         id: c::CLUSTER_EXISTS,
         params: &[],
         fix: "Fix the dbhook.io/cluster label to name a CNPG Cluster of the workload's namespace, or create that Cluster.",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec: {instances: 3}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
-        failing: "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pgg}}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
+        passing: include_str!("examples/cluster-exists/passing.yaml"),
+        failing: include_str!("examples/cluster-exists/failing.yaml"),
     },
     Explain {
         id: c::APP_SECRET_HAS_KEY,
         params: &[],
         fix: "A Cluster bootstrapped with your own app Secret has no <cluster>-app Secret and no uri key: \
               set dbhook.io/secret-name to your Secret and dbhook.io/secret-key to password (or a key it has).",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  bootstrap: {initdb: {database: app, owner: app, secret: {name: shop-app-user}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-  labels: {dbhook.io/cluster: shop-pg}
-  annotations: {dbhook.io/secret-name: shop-app-user, dbhook.io/secret-key: password, dbhook.io/env-name: PGPASSWORD}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  bootstrap: {initdb: {database: app, owner: app, secret: {name: shop-app-user}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop, labels: {dbhook.io/cluster: shop-pg}}
-spec:
-  template:
-    spec:
-      containers: [{name: web, image: 'ghcr.io/acme/web:sha-1a2b3c4'}]
-",
+        passing: include_str!("examples/app-secret-has-key/passing.yaml"),
+        failing: include_str!("examples/app-secret-has-key/failing.yaml"),
     },
     Explain {
         id: c::BACKUP_CONFIGURED,
@@ -294,21 +100,8 @@ spec:
         )],
         fix: "Archive WAL: add the Barman Cloud plugin (spec.plugins with isWALArchiver: true and an \
               ObjectStore), or another CNPG-I archiver.",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec: {instances: 3}
-",
+        passing: include_str!("examples/backup-configured/passing.yaml"),
+        failing: include_str!("examples/backup-configured/failing.yaml"),
     },
     Explain {
         id: c::BACKUP_RETENTION,
@@ -318,20 +111,8 @@ spec: {instances: 3}
         ],
         fix: "Set retentionPolicy (on the ObjectStore, or spec.backup.retentionPolicy in-tree) to a value \
               like 30d, 4w or 3m within minDays and maxDays.",
-        passing: "apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 30d
-  configuration: {destinationPath: 's3://backups/shop'}
-",
-        failing: "apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 3d
-  configuration: {destinationPath: 's3://backups/shop'}
-",
+        passing: include_str!("examples/backup-retention/passing.yaml"),
+        failing: include_str!("examples/backup-retention/failing.yaml"),
     },
     Explain {
         id: c::BACKUP_COMPRESSION,
@@ -342,26 +123,8 @@ spec:
         )],
         fix: "Set wal.compression and data.compression (gzip, lz4, snappy, bzip2, xz or zstd for WAL; \
               data without xz and zstd).",
-        passing: "apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 30d
-  configuration:
-    destinationPath: 's3://backups/shop'
-    wal: {compression: gzip}
-    data: {compression: gzip}
-",
-        failing: "apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 30d
-  configuration:
-    destinationPath: 's3://backups/shop'
-    wal: {compression: zip}
-    data: {compression: gzip}
-",
+        passing: include_str!("examples/backup-compression/passing.yaml"),
+        failing: include_str!("examples/backup-compression/failing.yaml"),
     },
     Explain {
         id: c::BACKUP_S3_COMPAT_CHECKSUMS,
@@ -372,167 +135,37 @@ spec:
         )],
         fix: "Set AWS_REQUEST_CHECKSUM_CALCULATION=when_required and AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
               in the ObjectStore's spec.instanceSidecarConfiguration.env (or the Cluster's spec.env).",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  storage: {size: 10Gi}
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
----
-apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 30d
-  configuration:
-    destinationPath: 's3://backups/shop'
-    endpointURL: 'https://minio.storage.svc:9000'
-    wal: {compression: gzip}
-    data: {compression: gzip}
-  instanceSidecarConfiguration:
-    env:
-      - {name: AWS_REQUEST_CHECKSUM_CALCULATION, value: when_required}
-      - {name: AWS_RESPONSE_CHECKSUM_VALIDATION, value: when_required}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  storage: {size: 10Gi}
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
----
-apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 30d
-  configuration:
-    destinationPath: 's3://backups/shop'
-    endpointURL: 'https://minio.storage.svc:9000'
-    wal: {compression: gzip}
-    data: {compression: gzip}
-",
+        passing: include_str!("examples/backup-s3-compat-checksums/passing.yaml"),
+        failing: include_str!("examples/backup-s3-compat-checksums/failing.yaml"),
     },
     Explain {
         id: c::BACKUP_IN_TREE_DEPRECATED,
         params: &[],
         fix: "Move spec.backup.barmanObjectStore into a barmancloud.cnpg.io/v1 ObjectStore and use it through \
               the Barman Cloud plugin (spec.plugins, isWALArchiver: true).",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  backup:
-    retentionPolicy: 30d
-    barmanObjectStore:
-      destinationPath: 's3://backups/shop'
-      wal: {compression: gzip}
-      data: {compression: gzip}
-",
+        passing: include_str!("examples/backup-in-tree-deprecated/passing.yaml"),
+        failing: include_str!("examples/backup-in-tree-deprecated/failing.yaml"),
     },
     Explain {
         id: c::BACKUP_STORE_EXISTS,
         params: &[],
         fix: "Create the ObjectStore named by parameters.barmanObjectName in the Cluster's namespace, or fix the name.",
-        passing: "apiVersion: barmancloud.cnpg.io/v1
-kind: ObjectStore
-metadata: {name: shop-backups, namespace: shop}
-spec:
-  retentionPolicy: 30d
-  configuration: {destinationPath: 's3://backups/shop'}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backup}
-",
+        passing: include_str!("examples/backup-store-exists/passing.yaml"),
+        failing: include_str!("examples/backup-store-exists/failing.yaml"),
     },
     Explain {
         id: c::SCHEDULED_BACKUP_PRESENT,
         params: &[],
         fix: "Add a ScheduledBackup whose spec.cluster.name names the Cluster (a daily base backup, six-field schedule).",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-daily, namespace: shop}
-spec:
-  schedule: '0 0 2 * * *'
-  cluster: {name: shop-pg}
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
-",
+        passing: include_str!("examples/scheduled-backup-present/passing.yaml"),
+        failing: include_str!("examples/scheduled-backup-present/failing.yaml"),
     },
     Explain {
         id: c::SCHEDULED_BACKUP_SCHEDULE,
         params: &[],
         fix: "Write the schedule with six fields, seconds first, as CNPG reads it: \"0 0 2 * * *\" is daily at 02:00.",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-daily, namespace: shop}
-spec:
-  schedule: '0 0 2 * * *'
-  cluster: {name: shop-pg}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-daily, namespace: shop}
-spec:
-  schedule: '0 2 * * *'
-  cluster: {name: shop-pg}
-",
+        passing: include_str!("examples/scheduled-backup-schedule/passing.yaml"),
+        failing: include_str!("examples/scheduled-backup-schedule/failing.yaml"),
     },
     Explain {
         id: c::SCHEDULED_BACKUP_COVERAGE,
@@ -543,88 +176,15 @@ spec:
         )],
         fix: "Give the Cluster a ScheduledBackup that fires at least every maxIntervalHours (a daily \"0 0 2 * * *\" \
               beside a weekly full backup is enough), not suspended, with a method the Cluster supports.",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  storage: {size: 10Gi}
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-store}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-daily, namespace: shop}
-spec:
-  schedule: '0 0 2 * * *'
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
-  cluster: {name: shop-pg}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-weekly, namespace: shop}
-spec:
-  schedule: '0 0 3 * * 0'
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
-  cluster: {name: shop-pg}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  storage: {size: 10Gi}
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-store}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-weekly, namespace: shop}
-spec:
-  schedule: '0 0 3 * * 0'
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
-  cluster: {name: shop-pg}
-",
+        passing: include_str!("examples/scheduled-backup-coverage/passing.yaml"),
+        failing: include_str!("examples/scheduled-backup-coverage/failing.yaml"),
     },
     Explain {
         id: c::SCHEDULED_BACKUP_TARGET,
         params: &[],
         fix: "Name an existing Cluster in spec.cluster.name, and use a method it is configured for \
               (plugin with the plugin in the Cluster's spec.plugins; barmanObjectStore with spec.backup.barmanObjectStore).",
-        passing: "apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: shop-pg, namespace: shop}
-spec:
-  instances: 3
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: shop-backups}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-daily, namespace: shop}
-spec:
-  schedule: '0 0 2 * * *'
-  cluster: {name: shop-pg}
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
-",
-        failing: "apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: shop-pg-daily, namespace: shop}
-spec:
-  schedule: '0 0 2 * * *'
-  cluster: {name: shop-pgg}
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
-",
+        passing: include_str!("examples/scheduled-backup-target/passing.yaml"),
+        failing: include_str!("examples/scheduled-backup-target/failing.yaml"),
     },
 ];
