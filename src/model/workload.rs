@@ -263,3 +263,70 @@ fn check_shape(at: &str, pod: &Value) -> Result<(), FieldError> {
 pub fn dotted(pointer: &str) -> String {
     pointer.trim_start_matches('/').replace('/', ".")
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The slim env var reads what k8s-openapi's `EnvVar` reads, the same way: a missing or null
+    /// name or key is empty, unknown fields are ignored.
+    #[test]
+    fn env_vars_decode_as_k8s_openapi_decodes_them() {
+        use k8s_openapi::api::core::v1 as k8s;
+        let cases = [
+            json!({"name": "DB_URL", "value": "postgres://u:p@h/db"}),
+            json!({"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": "shop-pg-app", "key": "uri"}}}),
+            json!({"name": "DB_URL", "valueFrom": {"secretKeyRef": {"key": "uri", "optional": true}}}),
+            json!({"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": null, "key": null}}}),
+            json!({"name": "CFG", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}),
+            json!({"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+            json!({"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}),
+            json!({"name": "EMPTY", "value": null, "valueFrom": null}),
+            json!({"value": "no name"}),
+            json!({"name": null, "value": "", "future": {"field": [1]}}),
+        ];
+        for case in cases {
+            let ours: EnvVar = serde_json::from_value(case.clone()).unwrap();
+            let theirs: k8s::EnvVar = serde_json::from_value(case.clone()).unwrap();
+            let key = |r: Option<(&str, &str)>| r.map(|(n, k)| (n.to_string(), k.to_string()));
+            let from = theirs.value_from.as_ref();
+            assert_eq!(ours.name, theirs.name, "{case}");
+            assert_eq!(ours.value.as_deref(), theirs.value.as_deref(), "{case}");
+            let source = ours.value_from.as_deref();
+            assert_eq!(source.is_some(), from.is_some(), "{case}");
+            assert_eq!(
+                key(source.and_then(|f| f.secret_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
+                key(from.and_then(|f| f.secret_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
+                "{case}"
+            );
+            assert_eq!(
+                key(source.and_then(|f| f.config_map_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
+                key(from.and_then(|f| f.config_map_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
+                "{case}"
+            );
+            assert_eq!(
+                source.map(|f| (f.field_ref.is_some(), f.resource_field_ref.is_some())),
+                from.map(|f| (f.field_ref.is_some(), f.resource_field_ref.is_some())),
+                "{case}"
+            );
+        }
+    }
+
+    /// A wrong type where the rules read is an error naming the field, as before.
+    #[test]
+    fn a_wrongly_typed_env_value_is_an_error_at_its_path() {
+        let root = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": "web:1", "env": [{"name": "A", "value": 5}]}]}}}});
+        let err = Workload::decode(WorkloadKind::Deployment, &root).unwrap_err();
+        assert_eq!(err.at, "spec.template.spec.containers[0].env[0].value");
+        assert!(err.message.starts_with("invalid type: integer `5`"), "{err}");
+        let root = json!({"spec": {"template": {"spec": {"containers": ["web"]}}}});
+        let err = Workload::decode(WorkloadKind::Deployment, &root).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.template.spec.containers[0]: expected a container mapping"
+        );
+    }
+}
