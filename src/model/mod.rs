@@ -6,8 +6,6 @@ pub mod image;
 pub mod meta;
 pub mod workload;
 
-use std::borrow::Cow;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,6 +14,7 @@ pub use cnpg::{ClusterSpec, ObjectStoreSpec, ScheduledBackupSpec};
 pub use error::FieldError;
 pub use image::ImageRef;
 pub use meta::Meta;
+use meta::{Text, shared};
 pub use workload::{Workload, WorkloadKind};
 
 /// Label and annotation keys of README.md, "Labels and annotations".
@@ -76,55 +75,6 @@ pub struct Object {
 /// their usual values) are shared static text rather than a heap string per object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Marks(Box<[(Text, Text)]>);
-
-type Text = Cow<'static, str>;
-
-/// Text that a cached object repeats often enough to share: every key in [`keys`] and the
-/// values the hook annotations take in practice.
-const SHARED: [&str; 32] = [
-    keys::CLUSTER,
-    keys::ENV_NAME,
-    keys::SECRET_KEY,
-    keys::SECRET_NAME,
-    keys::CONTAINERS,
-    keys::ROLE,
-    keys::ROLLOUT,
-    keys::EXEMPT,
-    keys::EXEMPT_UNTIL,
-    keys::EXEMPT_REASON,
-    keys::MODE,
-    keys::LOCKSTEP,
-    keys::LOCKSTEP_CONTAINERS,
-    keys::ARGOCD_HOOK,
-    keys::ARGOCD_HOOK_DELETE,
-    keys::HELM_HOOK,
-    keys::HELM_HOOK_DELETE,
-    keys::ARGOCD_SYNC_WAVE,
-    keys::ARGOCD_SYNC_OPTIONS,
-    keys::HELM_HOOK_WEIGHT,
-    "migration",
-    "PreSync",
-    "Sync",
-    "PostSync",
-    "BeforeHookCreation",
-    "HookSucceeded",
-    "HookFailed",
-    "pre-install",
-    "pre-upgrade",
-    "hook-succeeded",
-    "before-hook-creation",
-    "Replace=true",
-];
-
-fn shared(mut text: String) -> Text {
-    match SHARED.iter().find(|s| **s == text) {
-        Some(s) => Cow::Borrowed(s),
-        None => {
-            text.shrink_to_fit();
-            Cow::Owned(text)
-        }
-    }
-}
 
 impl Marks {
     pub fn get(&self, key: &str) -> Option<&str> {
