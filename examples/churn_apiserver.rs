@@ -52,7 +52,7 @@ async fn main() {
         // The fake server keeps every change for watch replays (tens of MB a minute at 50/s):
         // fine for the script's bounded runs.
         n += 1;
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             let _ = std::fs::write(&count, n.to_string());
         }
     }

@@ -250,7 +250,10 @@ fn check_shape(at: &str, pod: &Value) -> Result<(), FieldError> {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
                 if let Some(i) = items.iter().position(|c| !c.is_object()) {
-                    return Err(FieldError::new(format!("{at}.{list}[{i}]"), "expected a container mapping"));
+                    return Err(FieldError::new(
+                        format!("{at}.{list}[{i}]"),
+                        "expected a container mapping",
+                    ));
                 }
             }
             Some(_) => return Err(FieldError::new(format!("{at}.{list}"), "expected a list of containers")),
@@ -297,13 +300,21 @@ mod tests {
             let source = ours.value_from.as_deref();
             assert_eq!(source.is_some(), from.is_some(), "{case}");
             assert_eq!(
-                key(source.and_then(|f| f.secret_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
-                key(from.and_then(|f| f.secret_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
+                key(source
+                    .and_then(|f| f.secret_key_ref.as_ref())
+                    .map(|r| (&*r.name, &*r.key))),
+                key(from
+                    .and_then(|f| f.secret_key_ref.as_ref())
+                    .map(|r| (&*r.name, &*r.key))),
                 "{case}"
             );
             assert_eq!(
-                key(source.and_then(|f| f.config_map_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
-                key(from.and_then(|f| f.config_map_key_ref.as_ref()).map(|r| (&*r.name, &*r.key))),
+                key(source
+                    .and_then(|f| f.config_map_key_ref.as_ref())
+                    .map(|r| (&*r.name, &*r.key))),
+                key(from
+                    .and_then(|f| f.config_map_key_ref.as_ref())
+                    .map(|r| (&*r.name, &*r.key))),
                 "{case}"
             );
             assert_eq!(

@@ -251,9 +251,7 @@ fn watched_objects_decode_like_admitted_ones() {
         for key in keys::FOREIGN_ANNOTATIONS
             .iter()
             .copied()
-            .chain(
-                admitted.annotations.iter().map(|(k, _)| k),
-            )
+            .chain(admitted.annotations.iter().map(|(k, _)| k))
             .filter(|k| is_kept_annotation(k))
         {
             assert_eq!(

@@ -28,7 +28,8 @@ pub fn fix_thresholds() {
             // SAFETY: `mallopt` has no preconditions; it takes the allocator's lock itself and
             // changes only when memory is mapped or returned, never memory in use.
             let ok = unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, DEFAULT) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, DEFAULT) == 1
+                libc::mallopt(libc::M_MMAP_THRESHOLD, DEFAULT) == 1
+                    && libc::mallopt(libc::M_TRIM_THRESHOLD, DEFAULT) == 1
             };
             tracing::debug!(ok, "glibc mmap and trim thresholds pinned");
         });
