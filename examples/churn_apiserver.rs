@@ -1,7 +1,8 @@
 //! The fake API server of the tests, for `scripts/load`: serves a cluster of realistic migration
 //! Jobs and CNPG Clusters, writes a kubeconfig for it, and — while the file `<kubeconfig>.churn`
 //! exists — modifies `RATE` Jobs per second (a new resourceVersion and status each time), which
-//! `dbhook serve` receives as watch events. Runs until killed.
+//! `dbhook serve` receives as watch events. The number of events so far is kept in
+//! `<kubeconfig>.events`. Runs until killed.
 //!
 //! ```text
 //! cargo run --release --example churn_apiserver -- <kubeconfig path> [jobs] [rate]
@@ -37,6 +38,7 @@ async fn main() {
     );
     std::fs::write(&kubeconfig, config).expect("writing the kubeconfig");
     let switch = std::path::PathBuf::from(format!("{kubeconfig}.churn"));
+    let count = std::path::PathBuf::from(format!("{kubeconfig}.events"));
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     let mut n: usize = 0;
     loop {
@@ -47,7 +49,11 @@ async fn main() {
         let mut job = real_shaped_job(n % jobs.max(1));
         job["status"]["ready"] = json!(n % 2);
         api.apply(JOBS, job);
-        // The fake server keeps every change for watch replays: ~3 MB a minute at 50/s.
+        // The fake server keeps every change for watch replays (tens of MB a minute at 50/s):
+        // fine for the script's bounded runs.
         n += 1;
+        if n.is_multiple_of(10) {
+            let _ = std::fs::write(&count, n.to_string());
+        }
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::engine::{self, Change, Decision, Old, Scope, Skipped};
-use crate::model::{KindId, Marks, Object, Spec};
+use crate::model::{KindId, Marks, Meta, Object, Spec};
 use crate::policy::{Mode, Policy};
 use crate::redact;
 use crate::view::View;
@@ -355,10 +355,10 @@ fn undecodable(req: &AdmissionRequest<DynamicObject>, reason: String) -> Object 
     Object {
         api_version,
         kind,
-        meta: ObjectMeta {
+        meta: Meta {
             name: Some(req.name.clone()),
             namespace: req.namespace.clone(),
-            ..ObjectMeta::default()
+            ..Default::default()
         },
         labels: Marks::default(),
         annotations: Marks::default(),

@@ -2,12 +2,11 @@
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
-use k8s_openapi::api::core::v1::EnvVar;
 use kube::core::admission::Operation;
 use serde_json::{Value, json};
 
 use crate::model::names::{is_c_identifier, is_dns1123_subdomain, is_secret_key};
-use crate::model::workload::ContainerAt;
+use crate::model::workload::{ContainerAt, EnvVar};
 use crate::model::{Object, WorkloadKind, keys};
 use crate::policy::Policy;
 

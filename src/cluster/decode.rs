@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::resources::Res;
 use crate::model::workload::{Container, JobStatus, PodSpec};
-use crate::model::{KindId, Marks, Object, Spec, Workload, WorkloadKind, keys};
+use crate::model::{KindId, Marks, Meta, Object, Spec, Workload, WorkloadKind, keys};
 
 /// One of the watched resources, at the type level: kube's watcher decodes `Cached<K>` without
 /// any runtime context, so the kind to decode has to be part of the type.
@@ -55,15 +55,37 @@ kinds! {
 }
 
 /// A watched object of kind `K`, decoded into the model and shared with the index as it is.
+///
+/// kube's watcher reads the resourceVersion of each event through [`Resource::meta`], which
+/// has to be k8s-openapi's `ObjectMeta`; the model keeps its own slim metadata, so this carries
+/// a copy of name, namespace and resourceVersion for as long as the event is in flight.
 pub struct Cached<K> {
     pub object: Arc<Object>,
+    meta: ObjectMeta,
     kind: PhantomData<K>,
+}
+
+impl<K> Cached<K> {
+    fn new(object: Object) -> Cached<K> {
+        let meta = ObjectMeta {
+            name: object.meta.name.clone(),
+            namespace: object.meta.namespace.clone(),
+            resource_version: object.meta.resource_version.clone(),
+            ..ObjectMeta::default()
+        };
+        Cached {
+            object: Arc::new(object),
+            meta,
+            kind: PhantomData,
+        }
+    }
 }
 
 impl<K> Clone for Cached<K> {
     fn clone(&self) -> Self {
         Cached {
             object: self.object.clone(),
+            meta: self.meta.clone(),
             kind: PhantomData,
         }
     }
@@ -92,19 +114,16 @@ impl<K: Kind> Resource for Cached<K> {
         K::RES.coordinates().3.into()
     }
     fn meta(&self) -> &ObjectMeta {
-        &self.object.meta
+        &self.meta
     }
     fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut Arc::make_mut(&mut self.object).meta
+        &mut self.meta
     }
 }
 
 impl<'de, K: Kind> Deserialize<'de> for Cached<K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Cached {
-            object: Arc::new(ObjectSeed(K::RES).deserialize(d)?),
-            kind: PhantomData,
-        })
+        Ok(Cached::new(ObjectSeed(K::RES).deserialize(d)?))
     }
 }
 
@@ -342,7 +361,7 @@ fn shrink(containers: &mut Vec<Container>) {
 /// `metadata`, keeping only what [`Object`]'s accessors and the index read.
 #[derive(Default)]
 struct SlimMeta {
-    meta: ObjectMeta,
+    meta: Meta,
     labels: Marks,
     annotations: Marks,
 }

@@ -1,18 +1,59 @@
 //! The cache of one watched resource: objects by namespace and name, plus the secondary indexes
 //! the lookups need, so each lookup costs O(1) plus the matching objects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::model::{Object, Spec, keys};
 
-/// `namespace → key → names`.
-type Multi = HashMap<String, HashMap<String, BTreeSet<String>>>;
+/// An object filed by its name, which is read from the object rather than copied: with tens of
+/// thousands of cached objects, a second copy of every name (and its allocation) per index adds
+/// up.
+#[derive(Debug, Clone)]
+struct ByName(Arc<Object>);
+
+impl Borrow<str> for ByName {
+    fn borrow(&self) -> &str {
+        self.0.name()
+    }
+}
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &ByName) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for ByName {}
+
+impl Hash for ByName {
+    // As `str` hashes, so that lookups by `&str` find it.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.name().hash(state);
+    }
+}
+
+impl PartialOrd for ByName {
+    fn partial_cmp(&self, other: &ByName) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByName {
+    fn cmp(&self, other: &ByName) -> std::cmp::Ordering {
+        self.0.name().cmp(other.0.name())
+    }
+}
+
+/// `namespace → key → objects`, by name.
+type Multi = HashMap<String, HashMap<String, BTreeSet<ByName>>>;
 
 /// Objects of one resource.
 #[derive(Debug, Default)]
 pub struct ObjectIndex {
-    objects: HashMap<String, HashMap<String, Arc<Object>>>,
+    objects: HashMap<String, HashSet<ByName>>,
     /// Labelled Jobs (any of them can be a migration by sync wave) and app workloads by
     /// `dbhook.io/cluster`; ScheduledBackups by `spec.cluster.name`.
     by_cluster: Multi,
@@ -40,13 +81,13 @@ fn secondary_keys(obj: &Object) -> (Vec<&str>, Vec<&str>) {
     }
 }
 
-fn file(multi: &mut Multi, ns: &str, key: &str, name: &str) {
+fn file(multi: &mut Multi, key: &str, obj: &Arc<Object>) {
     multi
-        .entry(ns.to_string())
+        .entry(obj.namespace().to_string())
         .or_default()
         .entry(key.to_string())
         .or_default()
-        .insert(name.to_string());
+        .insert(ByName(obj.clone()));
 }
 
 fn unfile(multi: &mut Multi, ns: &str, key: &str, name: &str) {
@@ -68,7 +109,7 @@ impl ObjectIndex {
     }
 
     pub fn get(&self, ns: &str, name: &str) -> Option<Arc<Object>> {
-        self.objects.get(ns)?.get(name).cloned()
+        self.objects.get(ns)?.get(name).map(|o| o.0.clone())
     }
 
     /// Inserts or replaces an object; returns the one it replaced.
@@ -76,22 +117,22 @@ impl ObjectIndex {
         let old = self.remove(obj.namespace(), obj.name());
         let (clusters, rollouts) = secondary_keys(&obj);
         for key in clusters {
-            file(&mut self.by_cluster, obj.namespace(), key, obj.name());
+            file(&mut self.by_cluster, key, &obj);
         }
         for key in rollouts {
-            file(&mut self.by_rollout, obj.namespace(), key, obj.name());
+            file(&mut self.by_rollout, key, &obj);
         }
         self.objects
             .entry(obj.namespace().to_string())
             .or_default()
-            .insert(obj.name().to_string(), obj);
+            .insert(ByName(obj.clone()));
         self.len += 1;
         old
     }
 
     pub fn remove(&mut self, ns: &str, name: &str) -> Option<Arc<Object>> {
         let names = self.objects.get_mut(ns)?;
-        let old = names.remove(name)?;
+        let old = names.take(name)?.0;
         if names.is_empty() {
             self.objects.remove(ns);
         }
@@ -116,10 +157,10 @@ impl ObjectIndex {
     }
 
     fn lookup(&self, multi: &Multi, ns: &str, key: &str) -> Vec<Arc<Object>> {
-        let Some(names) = multi.get(ns).and_then(|keys| keys.get(key)) else {
+        let Some(filed) = multi.get(ns).and_then(|keys| keys.get(key)) else {
             return Vec::new();
         };
-        names.iter().filter_map(|n| self.get(ns, n)).collect()
+        filed.iter().map(|o| o.0.clone()).collect()
     }
 
     /// Objects filed under cluster `key` in `ns`.
@@ -133,7 +174,7 @@ impl ObjectIndex {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Object>> {
-        self.objects.values().flat_map(|names| names.values())
+        self.objects.values().flat_map(|names| names.iter().map(|o| &o.0))
     }
 }
 

@@ -114,8 +114,10 @@ pub async fn run(shared: Arc<Shared>, timing: Timing) {
         match tokio::task::spawn_blocking(move || compute(&s, &p)).await {
             Ok(report) => {
                 publish(&shared, report);
-                if complete {
-                    shared.report_complete.store(true, std::sync::atomic::Ordering::Release);
+                if complete && !shared.report_complete.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    // The first report over the synced view leaves its own garbage beside the
+                    // sync's, in the arena of the thread it ran on.
+                    super::watch::release_free_memory();
                 }
             }
             Err(e) => tracing::error!(error = %e, "report computation failed"),

@@ -17,6 +17,10 @@ use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Client, client::Body};
 use tokio::task::AbortHandle;
 
+mod trim;
+
+pub use trim::release_free_memory;
+
 use super::Shared;
 use super::decode::{self, Cached, Kind};
 use super::index::ObjectIndex;
@@ -43,6 +47,7 @@ pub const PAGE_SIZE: u32 = 500;
 
 /// Starts the watch of `res`; its cache counts as unsynced until the first complete listing.
 pub fn spawn(shared: Arc<Shared>, client: &Client, res: Res) -> AbortHandle {
+    trim::fix_thresholds();
     shared.set_synced(res, false);
     let client = contact_client(client.clone(), shared.clone(), res);
     let cfg = config(res, shared.staleness);
@@ -127,14 +132,19 @@ pub fn apply_object_event(shared: &Shared, res: Res, event: Event<Arc<Object>>, 
         Event::InitApply(obj) => relist.push(obj),
         Event::InitDone => {
             let listed = ObjectIndex::from_objects(std::mem::take(relist));
+            let large = listed.len() >= trim::MIN_OBJECTS;
             tracing::debug!(resource = res.name(), objects = listed.len(), "cache synced");
             let old = std::mem::replace(&mut *shared.write(res), listed);
             if res == Res::Jobs {
                 reconcile_memory(shared, &old);
             }
+            drop(old);
             shared.health(res).set_relisting(false);
             shared.set_synced(res, true);
             shared.changed();
+            if large {
+                trim::release_free_memory();
+            }
         }
         Event::Apply(obj) => {
             if res == Res::Jobs {

@@ -1,7 +1,9 @@
 //! Typed, read-only access to the objects dbhook reviews, decoded once at the edge.
 
 pub mod cnpg;
+pub mod error;
 pub mod image;
+pub mod meta;
 pub mod names;
 pub mod workload;
 
@@ -10,7 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use cnpg::{ClusterSpec, ObjectStoreSpec, ScheduledBackupSpec};
+pub use error::FieldError;
 pub use image::ImageRef;
+pub use meta::Meta;
+use meta::{Text, shared};
 pub use workload::{Workload, WorkloadKind};
 
 /// Label and annotation keys of README.md, "Labels and annotations".
@@ -54,23 +59,23 @@ pub mod keys {
 /// One Kubernetes object, decoded into what the rules need.
 ///
 /// Labels and annotations live in [`Object::labels`] and [`Object::annotations`] (read them with
-/// [`Object::label`] and [`Object::annotation`]); `meta.labels` and `meta.annotations` are
-/// always `None`.
+/// [`Object::label`] and [`Object::annotation`]).
 #[derive(Debug, Clone)]
 pub struct Object {
     pub api_version: String,
     pub kind: String,
-    pub meta: ObjectMeta,
+    pub meta: Meta,
     pub labels: Marks,
     pub annotations: Marks,
     pub spec: Spec,
 }
 
-/// Labels or annotations, sorted by key, in one allocation per entry and none when empty: the
-/// cluster view holds ten thousands of objects, and a `BTreeMap` costs a 540-byte node even for
-/// one entry.
+/// Labels or annotations, sorted by key, in one allocation for the entries and none when
+/// empty: the cluster view holds tens of thousands of objects, and a `BTreeMap` costs a 540-byte
+/// node even for one entry. Keys and values dbhook knows (its own keys, the hook annotations and
+/// their usual values) are shared static text rather than a heap string per object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Marks(Box<[(Box<str>, Box<str>)]>);
+pub struct Marks(Box<[(Text, Text)]>);
 
 impl Marks {
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -87,10 +92,7 @@ impl Marks {
 
 impl FromIterator<(String, String)> for Marks {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(entries: I) -> Marks {
-        let mut v: Vec<(Box<str>, Box<str>)> = entries
-            .into_iter()
-            .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
-            .collect();
+        let mut v: Vec<(Text, Text)> = entries.into_iter().map(|(k, v)| (shared(k), shared(v))).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.dedup_by(|a, b| a.0 == b.0);
         Marks(v.into_boxed_slice())
@@ -175,10 +177,10 @@ impl Object {
         root: &Value,
     ) -> Result<Object, DecodeError> {
         // Parser messages quote the offending value, which may be a credential.
-        let err = |reason: String| DecodeError {
+        let err = |reason: FieldError| DecodeError {
             kind: kind.to_string(),
             name: meta.name.clone().unwrap_or_default(),
-            reason: crate::redact::input_error(&reason),
+            reason: crate::redact::input_error(&reason.to_string()),
         };
         let spec = match KindId::of(api_version, kind) {
             None => Spec::Other,
@@ -193,7 +195,7 @@ impl Object {
             kind: kind.to_string(),
             labels: meta.labels.take().into_iter().flatten().collect(),
             annotations: meta.annotations.take().into_iter().flatten().collect(),
-            meta,
+            meta: meta.into(),
             spec,
         })
     }
@@ -345,7 +347,7 @@ impl LockstepMode {
     }
 }
 
-fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T, String> {
+fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T, FieldError> {
     match root.get("spec") {
         None | Some(Value::Null) => Ok(T::default()),
         Some(spec) => deserialize_at("spec", spec),
@@ -354,14 +356,14 @@ fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T
 
 /// Deserializes `value`, found at the dotted path `at`, naming the exact field that is wrong
 /// (`spec.suspend: invalid type: …`, not just `spec: …`).
-pub(crate) fn deserialize_at<T: for<'de> Deserialize<'de>>(at: &str, value: &Value) -> Result<T, String> {
+pub(crate) fn deserialize_at<T: for<'de> Deserialize<'de>>(at: &str, value: &Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
+        let message = e.into_inner().to_string();
         if path == "." {
-            format!("{at}: {inner}")
+            FieldError::new(at, message)
         } else {
-            format!("{at}.{path}: {inner}")
+            FieldError::new(format!("{at}.{path}"), message)
         }
     })
 }

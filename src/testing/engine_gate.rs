@@ -1,7 +1,7 @@
 //! The engine's gate: what it lets through unreviewed, what it refuses unread, and the
 //! mutate-only scope `dbhook mutate` and the mutating webhook share.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::admission::Operation;
 
 use super::*;
@@ -21,10 +21,10 @@ fn undecodable(ns: &str, reason: &str) -> Object {
     Object {
         api_version: "argoproj.io/v1alpha1".into(),
         kind: "Rollout".into(),
-        meta: ObjectMeta {
+        meta: crate::model::Meta {
             name: Some("web".into()),
             namespace: Some(ns.into()),
-            ..ObjectMeta::default()
+            ..Default::default()
         },
         labels: Marks::default(),
         annotations: Marks::default(),

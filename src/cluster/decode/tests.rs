@@ -68,17 +68,19 @@ fn metadata_keeps_what_rules_read_and_drops_the_rest() {
             "helm.sh/hook-delete-policy"
         ]
     );
-    assert!(o.meta.managed_fields.is_none() && o.meta.owner_references.is_none() && o.meta.finalizers.is_none());
-    assert!(o.meta.generation.is_none() && o.meta.labels.is_none() && o.meta.annotations.is_none());
+    // Managed fields, owner references, finalizers and generation have no place to go.
     assert_eq!(
-        o.meta.uid.as_deref(),
-        Some("u-1"),
-        "the uid tells a recreated Job apart"
-    );
-    assert_eq!(
-        o.meta.resource_version.as_deref(),
-        Some("4711"),
-        "the watcher resumes from it"
+        o.meta,
+        Meta {
+            name: Some("web-migrate".into()),
+            namespace: Some("shop".into()),
+            generate_name: None,
+            // The uid tells a recreated Job apart; evidence carries the resourceVersion.
+            uid: Some("u-1".into()),
+            resource_version: Some("4711".into()),
+            creation_timestamp: o.meta.creation_timestamp.clone(),
+            deletion_timestamp: None,
+        }
     );
     assert_eq!(o.created_at(), 1_800_000_000);
     assert_eq!((o.name(), o.namespace()), ("web-migrate", "shop"));
@@ -249,13 +251,7 @@ fn watched_objects_decode_like_admitted_ones() {
         for key in keys::FOREIGN_ANNOTATIONS
             .iter()
             .copied()
-            .chain(
-                admitted
-                    .meta
-                    .annotations
-                    .iter()
-                    .flat_map(|a| a.keys().map(String::as_str)),
-            )
+            .chain(admitted.annotations.iter().map(|(k, _)| k))
             .filter(|k| is_kept_annotation(k))
         {
             assert_eq!(
@@ -334,4 +330,73 @@ fn a_sync_wave_job_keeps_what_lockstep_reads_and_is_filed_by_cluster() {
         .map(|o| o.name().to_string())
         .collect();
     assert_eq!(filed, ["shop-migrate"]);
+}
+
+/// A Job whose fields the model does not read are malformed (wrong types, odd nesting) in the
+/// metadata, the pod template, its containers and their env vars: the watch keeps what the
+/// rules read, as for any Job; and where the admission path can read the object too, both agree.
+#[test]
+fn a_job_with_malformed_unknown_fields_still_decodes() {
+    let mut v = job_as_served();
+    v["metadata"]["generation"] = json!("one");
+    v["metadata"]["ownerReferences"] = json!({"not": "a list"});
+    v["metadata"]["managedFields"] = json!([[1, 2], "x"]);
+    let spec = &mut v["spec"];
+    spec["backoffLimit"] = json!("once");
+    spec["selector"] = json!([]);
+    spec["template"]["metadata"] = json!("not a mapping");
+    let pod = &mut spec["template"]["spec"];
+    pod["restartPolicy"] = json!(["Never"]);
+    pod["volumes"] = json!({"a": 1});
+    let c = &mut pod["containers"][0];
+    c["resources"] = json!(5);
+    c["ports"] = json!("8080");
+    c["securityContext"] = json!({"capabilities": {"drop": {"ALL": true}}});
+    c["env"][0]["valueFrom"]["secretKeyRef"]["optional"] = json!("maybe");
+    c["env"][1]["extra"] = json!([{"deep": [null]}]);
+    c["env"][2]["valueFrom"]["fieldRef"] = json!({"fieldPath": 7, "apiVersion": ["v1"]});
+    v["status"]["startTime"] = json!(12);
+
+    let o = from_value(Res::Jobs, &v);
+    let Spec::Workload(w) = &o.spec else {
+        panic!("not decoded: {o:?}")
+    };
+    let migrate = w.containers().find(|c| c.name() == "migrate").unwrap();
+    assert_eq!(migrate.image(), "ghcr.io/acme/web:sha-1111111");
+    let env = migrate.container.env.as_deref().unwrap_or_default();
+    assert_eq!(env.len(), 3);
+    let secret = env[0].value_from.as_ref().and_then(|f| f.secret_key_ref.as_ref());
+    assert_eq!(
+        secret.map(|r| (r.name.as_str(), r.key.as_str())),
+        Some(("shop-pg-app", "uri"))
+    );
+    assert_eq!(env[1].value.as_deref(), Some("info"));
+    assert!(env[2].value_from.as_ref().is_some_and(|f| f.field_ref.is_some()));
+    assert!(w.failed, "the Failed condition is still read");
+    assert!(o.is_migration_job());
+    assert_eq!(o.meta.uid.as_deref(), Some("u-1"));
+
+    // The admission path decodes metadata with k8s-openapi, which rejects a malformed
+    // `generation`; with well-formed metadata it reads the same spec.
+    v["metadata"] = job_as_served()["metadata"].clone();
+    let admitted = admitted(Res::Jobs, &v);
+    assert_eq!(format!("{:?}", o.spec), format!("{:?}", admitted.spec));
+}
+
+/// A list page whose items carry malformed fields the model does not read decodes whole.
+#[test]
+fn a_list_page_with_malformed_unknown_fields_decodes_every_item() {
+    let mut odd = job_as_served();
+    odd["metadata"]["name"] = json!("odd");
+    odd["metadata"]["finalizers"] = json!("x");
+    odd["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = json!([1, {"a": [2]}]);
+    let page = json!({"apiVersion": "batch/v1", "kind": "JobList",
+        "metadata": {"resourceVersion": "9", "continue": ""}, "items": [odd, job_as_served()]});
+    let list: kube::core::ObjectList<Cached<Jobs>> = serde_json::from_value(page).unwrap();
+    let got: Vec<(&str, bool)> = list
+        .items
+        .iter()
+        .map(|c| (c.object.name(), c.object.workload().is_some_and(|w| w.has_containers())))
+        .collect();
+    assert_eq!(got, [("odd", true), ("web-migrate", true)]);
 }
