@@ -66,6 +66,8 @@ pub struct Container {
 /// Decoded as k8s-openapi decodes `EnvVar`: a missing or null `name`, `key` or Secret/ConfigMap
 /// `name` reads as empty, unknown fields are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+// Named as k8s-openapi names it, so decode errors read as they did.
+#[serde(expecting = "EnvVar")]
 pub struct EnvVar {
     #[serde(default, deserialize_with = "null_as_empty")]
     pub name: String,
@@ -77,7 +79,7 @@ pub struct EnvVar {
 
 /// `valueFrom`: the Secret or ConfigMap key it reads, or which other source it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, expecting = "EnvVarSource")]
 pub struct EnvVarSource {
     pub secret_key_ref: Option<KeySelector>,
     pub config_map_key_ref: Option<KeySelector>,
@@ -322,6 +324,12 @@ mod tests {
                 from.map(|f| (f.field_ref.is_some(), f.resource_field_ref.is_some())),
                 "{case}"
             );
+        }
+        // Where the shapes the rules read are wrong, the errors read as k8s-openapi's did.
+        for case in [json!(5), json!("A=b"), json!({"name": "A", "valueFrom": 5})] {
+            let ours = serde_json::from_value::<EnvVar>(case.clone()).unwrap_err();
+            let theirs = serde_json::from_value::<k8s::EnvVar>(case.clone()).unwrap_err();
+            assert_eq!(ours.to_string(), theirs.to_string(), "{case}");
         }
     }
 
