@@ -1,8 +1,6 @@
 use crate::policy::Policy;
 use crate::rules::Violation;
-use crate::rules::fixture::{
-    ADMIT_CREATE, ADMIT_UPDATE, COMPLETE, OFFLINE, Run, SHOP, check, check_against, edit, messages,
-};
+use crate::rules::fixture::{ADMIT_CREATE, ADMIT_UPDATE, COMPLETE, OFFLINE, Run, SHOP, check, edit, messages};
 
 use super::check as check_fn;
 
