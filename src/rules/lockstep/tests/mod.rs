@@ -5,6 +5,7 @@ use crate::rules::fixture::{ADMIT_CREATE, ADMIT_UPDATE, COMPLETE, OFFLINE, Run, 
 use super::check as check_fn;
 
 mod admission;
+mod evidence;
 
 const ROLLOUT: &str = "Rollout/web";
 const JOB: &str = "Job/web-migrate";
