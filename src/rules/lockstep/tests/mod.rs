@@ -259,6 +259,19 @@ fn ignored_repositories_are_not_compared() {
 }
 
 #[test]
+fn a_named_pair_with_nothing_compared_on_one_side_proves_nothing() {
+    // The Job names the Rollout but runs only an ignored image: no repository in common is no
+    // violation here, since nothing of the Job is compared at all.
+    let yaml = annotate_job(&job_image(SHOP, "flyway/flyway:10"), "dbhook.io/rollout: web");
+    assert_eq!(check(check_fn, &yaml, JOB, OFFLINE).len(), 1, "compared by default");
+    let p = policy("rules:\n  migration-image-lockstep: {ignoreRepositories: ['docker.io/flyway/*']}\n");
+    for target in [ROLLOUT, JOB] {
+        let got = check(check_fn, &yaml, target, with_policy(OFFLINE, &p));
+        assert!(got.is_empty(), "{target}: {got:?}");
+    }
+}
+
+#[test]
 fn lockstep_containers_narrows_the_jobs_side() {
     // The Job also runs an old build of the app image as a helper container.
     let yaml = edit(
