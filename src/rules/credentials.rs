@@ -156,6 +156,9 @@ mod tests {
             ("postgresql+asyncpg://app:s3cret@db/app", Some("connection URI")),
             ("POSTGRES+PG8000://app:s3cret@db/app", Some("connection URI")),
             ("postgresql+psycopg2://app@db/app", None),
+            // SQLAlchemy's py-postgresql dialect: driver names hold underscores, not hyphens.
+            ("postgresql+py_postgresql://app:s3cret@db/app", Some("connection URI")),
+            ("postgresql+py-postgresql://app:s3cret@db/app", None),
             ("postgresql+://app:s3cret@db/app", None),
             ("mysql+pymysql://app:s3cret@db/app", None),
             ("postgresql://app:s3cret@db/app?sslmode=require", Some("connection URI")),
