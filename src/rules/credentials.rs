@@ -174,6 +174,9 @@ mod tests {
             ("postgres://db/app", None),
             ("postgres://app:$(DB_PASSWORD)@db/app", None),
             ("postgres://app:pre$(DB_PASSWORD)@db/app", Some("connection URI")),
+            // Only a whole `$(VAR)` is a reference; half of one is a literal password.
+            ("postgres://app:hunter2)@db/app", Some("connection URI")),
+            ("postgres://app:$(hunter2@db/app", Some("connection URI")),
             ("mysql://app:s3cret@db/app", None),
             ("https://user:pass@example.com", None),
             ("", None),
