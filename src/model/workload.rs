@@ -209,3 +209,6 @@ fn check_shape(pod: &Value) -> Result<(), String> {
 pub fn dotted(pointer: &str) -> String {
     pointer.trim_start_matches('/').replace('/', ".")
 }
+
+#[cfg(test)]
+mod tests;
