@@ -238,6 +238,19 @@ mod tests {
     }
 
     #[test]
+    fn versions_are_named_for_messages() {
+        let cases = [
+            (format!("web:v1@{D}"), format!("v1@{D}")),
+            ("web:v1".to_string(), "v1".to_string()),
+            (format!("web@{D}"), format!("@{D}")),
+            ("web".to_string(), "(no tag)".to_string()),
+        ];
+        for (r, want) in cases {
+            assert_eq!(ImageRef::parse(&r).version(), want, "{r}");
+        }
+    }
+
+    #[test]
     fn display_round_trips() {
         let s = format!("ghcr.io/a/b:t@{D}");
         assert_eq!(ImageRef::parse(&s).to_string(), s);
@@ -296,6 +309,8 @@ mod tests {
             ("web@sha256:a@sha256:b", "more than one '@'"),
             ("web@", "'@' without a digest"),
             ("web@abc", "the digest is not <algorithm>:<hex>"),
+            ("web@sha256:", "the digest is not <algorithm>:<hex>"),
+            ("web@:abc", "the digest is not <algorithm>:<hex>"),
             ("web:", "an empty tag after ':'"),
             ("ghcr.io//web", "an empty path component in the repository name"),
         ];

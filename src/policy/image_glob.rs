@@ -156,6 +156,10 @@ mod tests {
             ("ghcr.io/acme/web-?", "ghcr.io/acme/web-1", true),
             ("ghcr.io/acme/web-[0-9]", "ghcr.io/acme/web-7", true),
             ("ghcr.io/acme/web-[!0-9]", "ghcr.io/acme/web-7", false),
+            ("ghcr.io/acme/web-[0-9]", "ghcr.io/acme/web-x", false),
+            ("ghcr.io/acme/web-[!0-9]", "ghcr.io/acme/web-x", true),
+            ("ghcr.io/acme/web-[a-c]", "ghcr.io/acme/web-c", true),
+            ("ghcr.io/acme/web-[a-c]", "ghcr.io/acme/web-d", false),
             ("a*b*c", "axxbyyc", true),
             ("a*b*c", "axxbyy", false),
             ("**", "", true),
@@ -163,6 +167,13 @@ mod tests {
         for (pattern, s, want) in cases {
             assert_eq!(Glob::new(pattern).unwrap().matches(s), want, "{pattern} ~ {s}");
         }
+    }
+
+    #[test]
+    fn a_glob_shows_as_written() {
+        let glob = Glob::new("gcr.io/*/proxy-[!x]").unwrap();
+        assert_eq!(glob.as_str(), "gcr.io/*/proxy-[!x]");
+        assert_eq!(format!("{glob:?}"), "Glob(\"gcr.io/*/proxy-[!x]\")");
     }
 
     #[test]

@@ -153,6 +153,9 @@ mod tests {
             ("postgresql+asyncpg://app:s3cret@db/app", Some("connection URI")),
             ("POSTGRES+PG8000://app:s3cret@db/app", Some("connection URI")),
             ("postgresql+psycopg2://app@db/app", None),
+            // SQLAlchemy's py-postgresql dialect: driver names hold underscores, not hyphens.
+            ("postgresql+py_postgresql://app:s3cret@db/app", Some("connection URI")),
+            ("postgresql+py-postgresql://app:s3cret@db/app", None),
             ("postgresql+://app:s3cret@db/app", None),
             ("mysql+pymysql://app:s3cret@db/app", None),
             ("postgresql://app:s3cret@db/app?sslmode=require", Some("connection URI")),
@@ -168,6 +171,9 @@ mod tests {
             ("postgres://db/app", None),
             ("postgres://app:$(DB_PASSWORD)@db/app", None),
             ("postgres://app:pre$(DB_PASSWORD)@db/app", Some("connection URI")),
+            // Only a whole `$(VAR)` is a reference; half of one is a literal password.
+            ("postgres://app:hunter2)@db/app", Some("connection URI")),
+            ("postgres://app:$(hunter2@db/app", Some("connection URI")),
             ("mysql://app:s3cret@db/app", None),
             ("https://user:pass@example.com", None),
             ("", None),

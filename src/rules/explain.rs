@@ -68,12 +68,14 @@ mod tests {
     fn every_catalog_rule_has_explain_content_and_nothing_else_does() {
         for r in CATALOG {
             let e = find(r.id).unwrap_or_else(|| panic!("{} has no explain entry", r.id));
+            assert_eq!(e.id, r.id, "the entry found is the rule's own");
             assert!(
                 !e.fix.trim().is_empty() && !e.passing.is_empty() && !e.failing.is_empty(),
                 "{}",
                 r.id
             );
         }
+        assert!(find("no-such-rule").is_none());
         for e in EXPLAINED {
             assert!(
                 crate::rules::catalog::find(e.id).is_some(),

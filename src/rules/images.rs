@@ -54,3 +54,6 @@ pub fn tag_pinned(obj: &Object, ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

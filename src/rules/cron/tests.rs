@@ -39,6 +39,8 @@ fn max_gap_is_the_longest_interval_between_firings() {
         ("@every 6h", 6 * HOUR),
         ("@every 1h30m", 90 * MINUTE),
         ("@every 90s", 90),
+        // One second is the shortest delay robfig keeps as written.
+        ("@every 1s", 1),
         ("@every 1.5h", 90 * MINUTE),
         ("@every 2500ms", 2),
         ("0 0 0 29 2 *", 1461 * DAY),
@@ -119,6 +121,18 @@ fn out_of_range_message_names_field_and_value() {
     assert_eq!(
         error_message("0 61 * * * *"),
         "minute field \"61\": value 61 out of range 0-59"
+    );
+}
+
+#[test]
+fn only_a_day_of_week_of_7_gets_the_sunday_note() {
+    assert_eq!(
+        error_message("0 0 0 * * 8"),
+        "day-of-week field \"8\": value 8 out of range 0-6"
+    );
+    assert_eq!(
+        error_message("0 0 0 * * 7"),
+        "day-of-week field \"7\": value 7 out of range 0-6 (Sunday is 0 or SUN; robfig/cron does not accept 7)"
     );
 }
 
@@ -263,7 +277,12 @@ fn max_gap_agrees_with_stepping_next_after() {
         let schedule = parse(expr).unwrap();
         let mut t = schedule.next_after(utc(2023, 12, 31, 23, 59, 59)).unwrap();
         let mut best = TimeDelta::zero();
+        let mut firings = 0;
         while t < end {
+            // None of these fires more than once a day: a broken parser that makes one fire
+            // every second fails here instead of stepping through a billion firings.
+            firings += 1;
+            assert!(firings <= 32 * 366, "{expr} fires more than daily");
             let next = schedule.next_after(t).unwrap();
             best = best.max(next - t);
             t = next;
@@ -355,7 +374,11 @@ fn brute_force_union_gap(exprs: &[&str]) -> Option<i64> {
     for expr in exprs {
         let schedule = parse(expr).unwrap();
         let mut t = utc(2023, 12, 31, 23, 59, 59);
+        let mut firings = 0;
         while let Some(next) = schedule.next_after(t).filter(|n| *n < end) {
+            // The schedules compared here fire at most 24 times a day (see the callers).
+            firings += 1;
+            assert!(firings <= 24 * 366 * 33, "{expr} fires more than hourly");
             times.push(next.timestamp());
             t = next;
         }

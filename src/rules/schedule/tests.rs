@@ -68,6 +68,22 @@ fn five_field_schedules_are_described_as_cnpg_runs_them() {
             "\"0 2 1,15 * *\" is read seconds first by CNPG (second 0, minute 2, hour 1,15, day *, month *) — did you mean \"0 0 2 1,15 * *\", which would still leave Cluster shop-pg up to 17 days without a base backup (over maxIntervalHours 24)?",
         ),
         ("CRON_TZ=Europe/Berlin 0 2 * * *", "has no CRON_TZ= time zone prefix"),
+        // Daily only when day and month are both any; hourly or every minute likewise.
+        (
+            "0 2 3 1 *",
+            "\"0 2 3 1 *\" is read seconds first by CNPG (second 0, minute 2, hour 3, day 1, month *) — did you \
+             mean \"0 0 2 3 1 *\"",
+        ),
+        (
+            "0 2 * * 6",
+            "\"0 2 * * 6\" is read seconds first by CNPG (second 0, minute 2, hour *, day *, month 6) — did you \
+             mean \"0 0 2 * * 6\"",
+        ),
+        (
+            "5 */2 * * *",
+            "\"5 */2 * * *\" is read seconds first by CNPG (second 5, minute */2, hour *, day *, month *) — did \
+             you mean \"0 5 */2 * * *\"?",
+        ),
     ];
     for (expr, want) in cases {
         let got = schedule_messages(&with_schedule(expr), &Policy::default());
@@ -165,6 +181,37 @@ fn the_five_field_hint_says_when_the_literal_conversion_leaves_the_cluster_uncov
         &Policy::default(),
     );
     assert!(got[0].contains("did you mean \"0 0 2 * * *\"?"), "{}", got[0]);
+    // A daily one with a method the Cluster lacks takes no backups, so it does not help.
+    let in_tree_daily = daily.replace(
+        "  method: plugin\n  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}\n",
+        "  method: barmanObjectStore\n",
+    );
+    let got = schedule_messages(&format!("{weekly}{in_tree_daily}{PLUGIN_CLUSTER}"), &Policy::default());
+    assert!(
+        got[0].ends_with(
+            "which would still leave Cluster shop-pg up to 7 days without a base backup (over maxIntervalHours 24)?"
+        ),
+        "{}",
+        got[0]
+    );
+    // At admission the reviewed schedule replaces the view's copy of the same ScheduledBackup:
+    // the daily it used to be no longer counts.
+    let was_daily = format!("{}{PLUGIN_CLUSTER}", with_schedule("0 0 2 * * *"));
+    let got = crate::rules::fixture::check_against(
+        schedule,
+        &weekly,
+        "ScheduledBackup/shop-pg-daily",
+        &was_daily,
+        crate::rules::fixture::ADMIT_UPDATE,
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].message.ends_with(
+            "which would still leave Cluster shop-pg up to 7 days without a base backup (over maxIntervalHours 24)?"
+        ),
+        "{}",
+        got[0].message
+    );
     // A larger limit makes the weekly conversion enough.
     let weekly_ok = Policy::from_yaml("rules: {scheduled-backup-coverage: {maxIntervalHours: 168}}").unwrap();
     let got = schedule_messages(&alone, &weekly_ok);
@@ -285,6 +332,7 @@ fn scheduled_backup_target_method_must_fit_the_cluster() {
     let in_tree = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: barmanObjectStore\n";
     let snapshot = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: volumeSnapshot\n";
     let typo = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: plugin\n  pluginConfiguration: {name: barman-cloud.cnpg.io}\n";
+    let other_plugin = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: plugin\n  pluginConfiguration: {name: pgbackrest.dalibo.com}\n";
     let no_plugin_name = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: plugin\n";
     let bad_method = "  schedule: '0 0 2 * * *'\n  cluster: {name: shop-pg}\n  method: pgdump\n";
     let disabled_plugin_cluster =
@@ -347,6 +395,14 @@ fn scheduled_backup_target_method_must_fit_the_cluster() {
             typo,
             Some(
                 "spec.pluginConfiguration.name barman-cloud.cnpg.io is not a plugin enabled on Cluster shop-pg: did you mean barman-cloud.cloudnative-pg.io?",
+            ),
+        ),
+        (
+            "another plugin on in-tree cluster",
+            IN_TREE_CLUSTER,
+            other_plugin,
+            Some(
+                "spec.pluginConfiguration.name pgbackrest.dalibo.com is not a plugin enabled on Cluster shop-pg: add it to the Cluster's spec.plugins",
             ),
         ),
         (

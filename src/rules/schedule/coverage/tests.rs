@@ -372,3 +372,86 @@ fn the_operation_does_not_matter_offline() {
     let got = fixture::check(coverage, &yaml, "Cluster/shop-pg", update);
     assert!(got.len() == 1 && !got[0].warn_only);
 }
+
+#[test]
+fn an_every_schedule_of_exactly_the_limit_counts() {
+    let got = on_cluster(
+        &format!("{}{PLUGIN_CLUSTER}", sb("shop-pg-often", "@every 24h", "")),
+        At::Complete,
+        &Policy::default(),
+    );
+    assert!(got.is_empty(), "@every D counts when D is at most the limit: {got:?}");
+}
+
+#[test]
+fn an_in_tree_store_counts_barman_object_store_backups_only() {
+    let in_tree = "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  backup:\n    barmanObjectStore: {destinationPath: 's3://backups/shop'}\n---\n";
+    let daily_in_tree = sb("shop-pg-daily", "0 0 2 * * *", "  method: barmanObjectStore\n");
+    let default = Policy::default();
+    assert!(on_cluster(&format!("{daily_in_tree}{in_tree}"), At::Complete, &default).is_empty());
+    // The plugin method on a Cluster without the plugin does not count.
+    let got = on_cluster(&format!("{}{in_tree}", daily()), At::Complete, &default);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0]
+            .message
+            .contains("(shop-pg-daily: method plugin not configured on the Cluster)"),
+        "{}",
+        got[0].message
+    );
+}
+
+fn consulted_names(v: &Violation) -> Vec<String> {
+    v.consulted.iter().map(|c| c.describe()).collect()
+}
+
+#[test]
+fn the_evidence_lists_the_scheduled_backups_read_but_not_the_reviewed_one() {
+    let world = format!("{}{}{PLUGIN_CLUSTER}", daily(), weekly());
+    let suspended = sb("shop-pg-daily", "0 0 2 * * *", "  suspend: true\n");
+    let got = on_backup(&suspended, "shop-pg-daily", &world, ADMIT_UPDATE);
+    assert_eq!(
+        consulted_names(&got[0]),
+        ["Cluster shop/shop-pg", "ScheduledBackup shop/shop-pg-weekly"]
+    );
+    let got = on_cluster(
+        &format!("{}{}{PLUGIN_CLUSTER}", weekly(), sb("a-monthly", "0 0 0 1 * *", "")),
+        At::Update,
+        &Policy::default(),
+    );
+    assert_eq!(
+        consulted_names(&got[0]),
+        ["ScheduledBackup shop/a-monthly", "ScheduledBackup shop/shop-pg-weekly"]
+    );
+}
+
+#[test]
+fn durations_are_named_in_the_largest_unit_that_divides_them() {
+    // Singulars and the fall-through to seconds (scheduled-backup-schedule's tests have more).
+    let cases = [
+        (TimeDelta::days(1), "1 day"),
+        (TimeDelta::minutes(1), "1 minute"),
+        (TimeDelta::seconds(1), "1 second"),
+        (TimeDelta::seconds(86_401), "86401 seconds"),
+    ];
+    for (d, want) in cases {
+        assert_eq!(human(d), want);
+    }
+}
+
+#[test]
+fn lists_keep_names_while_they_fit_and_count_the_rest() {
+    let list = |names: &[&str], keep_first: bool| listed(names.iter().map(|n| n.to_string()), keep_first);
+    let (n18, n19, n20) = ("a".repeat(18), "b".repeat(19), "c".repeat(20));
+    let long = "d".repeat(LIST_BUDGET + 1);
+    // "n18, n20" is exactly the budget; "n19, n20" is one over.
+    assert_eq!(list(&[&n18, &n20], false), format!("{n18}, {n20}"));
+    assert_eq!(list(&[&n19, &n20], false), format!("{n19} and 1 more"));
+    assert_eq!(list(&["x", "y", "z"], false), "x, y, z");
+    assert_eq!(list(&[&n18, &n20, "z"], false), format!("{n18}, {n20} and 1 more"));
+    // Not even the first fits: a count, unless the first must be kept.
+    assert_eq!(list(&[&long], false), "1 of them");
+    assert_eq!(list(&[&long, "x"], false), "2 of them");
+    assert_eq!(list(&[&long], true), long);
+    assert_eq!(list(&[&long, "x"], true), format!("{long} and 1 more"));
+}
