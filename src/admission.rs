@@ -337,7 +337,7 @@ pub fn handle(
         Some(_) => false,
     };
     summary.mode = in_scope.then_some(decision.mode);
-    response = respond(response, &decision, &mut summary)?;
+    response = respond(response, decision, &mut summary)?;
     finish(response, summary)
 }
 
@@ -381,21 +381,21 @@ pub const MAX_WARNINGS: usize = 16;
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// The first warnings, and a last one saying how many more there were.
-fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+fn bounded_warnings(mut warnings: Vec<String>) -> Vec<String> {
     if warnings.len() <= MAX_WARNINGS {
-        return warnings.to_vec();
+        return warnings;
     }
-    let mut out = warnings[..MAX_WARNINGS - 1].to_vec();
-    out.push(format!(
-        "dbhook: {} more warnings not shown; `dbhook check` on the manifest lists every finding",
-        warnings.len() - out.len()
+    let hidden = warnings.len() - (MAX_WARNINGS - 1);
+    warnings.truncate(MAX_WARNINGS - 1);
+    warnings.push(format!(
+        "dbhook: {hidden} more warnings not shown; `dbhook check` on the manifest lists every finding"
     ));
-    out
+    warnings
 }
 
 fn respond(
     mut response: AdmissionResponse,
-    d: &Decision,
+    d: Decision,
     summary: &mut Summary,
 ) -> Result<AdmissionResponse, BadRequest> {
     summary.findings = d
@@ -408,18 +408,16 @@ fn respond(
         })
         .collect();
     if !d.warnings.is_empty() {
-        response.warnings = Some(bounded_warnings(&d.warnings));
+        response.warnings = Some(bounded_warnings(d.warnings));
     }
-    response
-        .audit_annotations
-        .extend(d.audit_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-    if let Some(message) = d.message.as_ref().filter(|_| !d.allowed) {
-        return Ok(deny(response, message.clone()));
+    response.audit_annotations.extend(d.audit_annotations);
+    if let Some(message) = d.message.filter(|_| !d.allowed) {
+        return Ok(deny(response, message));
     }
     if !d.patch.is_empty() {
         summary.patch_ops = d.patch.len();
         response = response
-            .with_patch(Patch(d.patch.clone()))
+            .with_patch(Patch(d.patch))
             .map_err(|e| BadRequest(format!("cannot encode patch: {e}")))?;
         summary.patch_bytes = response.patch.as_ref().map_or(0, Vec::len);
     }

@@ -447,8 +447,8 @@ async fn serve_log_format_text_writes_readable_lines() {
         "no colour codes when stderr is not a terminal: {line:?}"
     );
     assert!(
-        line.contains("kind=Rollout") && line.contains("namespace=shop"),
-        "{line}"
+        line.contains(r#"kind="Rollout""#) && line.contains(r#"namespace="shop""#),
+        "strings quoted as tracing writes them, like webhook=\"mutate\": {line}"
     );
     assert!(serve.terminate().await.success());
 }

@@ -357,6 +357,11 @@ fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T
 /// Deserializes `value`, found at the dotted path `at`, naming the exact field that is wrong
 /// (`spec.suspend: invalid type: …`, not just `spec: …`).
 pub(crate) fn deserialize_at<T: for<'de> Deserialize<'de>>(at: &str, value: &Value) -> Result<T, FieldError> {
+    // Tracking the path costs more than the decoding itself: it is done only to name the field
+    // of an error, so by a second pass over a value that failed (same input, same error).
+    if let Ok(decoded) = T::deserialize(value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod certs;
 pub mod dev;
 mod listen;
+mod log_format;
+mod log_writer;
 pub mod reload;
 mod serve;
 pub mod shutdown;

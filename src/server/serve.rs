@@ -211,15 +211,10 @@ pub fn init_tracing(format: Option<LogFormat>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(super::log_writer::make_writer);
     // Fails only if a subscriber is already installed (tests), which is fine.
     let _ = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init()
+        builder.event_format(super::log_format::JsonLine).try_init()
     } else {
         // Colour codes only help a terminal; in a file or `kubectl logs` they are noise.
         builder
@@ -232,11 +227,15 @@ pub fn init_tracing(format: Option<LogFormat>) {
 /// `dbhook serve`: runs until a signal, then drains.
 pub fn main(args: ServeConfig) -> Result<Stopped, StartError> {
     init_tracing(args.log_format);
+    super::log_writer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(StartError::Runtime)?;
-    runtime.block_on(run(args))
+    let stopped = runtime.block_on(run(args));
+    // The last lines (the drain, "stopped") before the caller's own messages and the exit.
+    super::log_writer::flush();
+    stopped
 }
 
 async fn run(args: ServeConfig) -> Result<Stopped, StartError> {

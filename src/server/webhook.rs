@@ -251,10 +251,10 @@ fn record(state: &WebhookState, webhook: &'static str, s: &Summary, elapsed: Dur
     }
     tracing::info!(
         webhook,
-        uid = %s.uid,
-        kind = %s.kind,
-        namespace = %s.namespace,
-        name = %s.name,
+        uid = s.uid.as_str(),
+        kind = s.kind.as_str(),
+        namespace = s.namespace.as_str(),
+        name = s.name.as_str(),
         operation = s.operation,
         dry_run = s.dry_run,
         allowed = s.allowed,
