@@ -532,16 +532,12 @@ fn to_finding(
 }
 
 /// The rule's evidence, or one derived from what every finding has: what was seen is the
-/// judged value at the path (the message where the rule judged no separate value), what passes
-/// is the rule's summary. Redacted: rules quote values as written.
+/// message, what passes is the rule's summary. Redacted: rules quote values as written. A
+/// rule's judged value is never shown: where it is set it is a credential's fingerprint.
 fn evidence(v: &Violation) -> (Evidence, bool) {
-    let specific = v.observed.is_some() && v.expected.is_some();
-    let observed = match (&v.observed, &v.path, &v.judged) {
-        (Some(o), _, _) => o.clone(),
-        // A judged value that is a fingerprint stands for a credential: say where, not what.
-        (None, Some(path), Some(j)) if v.rule != catalog::DB_URL_PLAINTEXT => format!("{path} = {j}"),
-        (None, _, _) => v.message.clone(),
-    };
+    // `Violation::evidence` sets both halves; a finding has the short form exactly then.
+    let specific = v.observed.is_some();
+    let observed = v.observed.clone().unwrap_or_else(|| v.message.clone());
     let expected = match &v.expected {
         Some(e) => e.clone(),
         None => catalog::find(v.rule).map_or_else(String::new, |r| r.summary.to_string()),

@@ -251,8 +251,4 @@ impl ClusterSpec {
             .enumerate()
             .filter(|(_, p)| p.name == BARMAN_PLUGIN && p.enabled != Some(false))
     }
-    /// A plugin named `name` is configured and not disabled.
-    pub fn has_plugin(&self, name: &str) -> bool {
-        self.plugins.iter().any(|p| p.name == name && p.enabled != Some(false))
-    }
 }

@@ -339,12 +339,6 @@ pub enum LockstepMode {
 
 impl LockstepMode {
     pub const ALLOWED: &str = "repository, tag";
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LockstepMode::Repository => "repository",
-            LockstepMode::Tag => "tag",
-        }
-    }
 }
 
 fn decode_spec<T: for<'de> Deserialize<'de> + Default>(root: &Value) -> Result<T, FieldError> {
@@ -372,3 +366,6 @@ pub(crate) fn deserialize_at<T: for<'de> Deserialize<'de>>(at: &str, value: &Val
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

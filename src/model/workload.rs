@@ -15,15 +15,6 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadKind::Rollout => "Rollout",
-            WorkloadKind::Deployment => "Deployment",
-            WorkloadKind::StatefulSet => "StatefulSet",
-            WorkloadKind::Job => "Job",
-            WorkloadKind::CronJob => "CronJob",
-        }
-    }
     /// JSON pointer of the pod spec inside the object.
     pub fn pod_spec_pointer(self) -> &'static str {
         match self {

@@ -212,17 +212,24 @@ pub const CATALOG: &[RuleInfo] = &[
 
 // Ids are unique: the rule table pairs checks with entries by position, so a duplicate id
 // would make two checks report under one name.
-const _: () = {
+const _: () = assert!(ids_are_unique(CATALOG), "duplicate rule id in CATALOG");
+
+/// No two entries of `list` share an id (a `const` check of [`CATALOG`]).
+pub const fn ids_are_unique(list: &[RuleInfo]) -> bool {
     let mut i = 0;
-    while i < CATALOG.len() {
-        let mut j = i + 1;
-        while j < CATALOG.len() {
-            assert!(!same_id(CATALOG[i].id, CATALOG[j].id), "duplicate rule id in CATALOG");
+    while i < list.len() {
+        // Each entry against the ones before it.
+        let mut j = 0;
+        while j < i {
+            if same_id(list[i].id, list[j].id) {
+                return false;
+            }
             j += 1;
         }
         i += 1;
     }
-};
+    true
+}
 
 /// String equality for `const` checks.
 pub const fn same_id(a: &str, b: &str) -> bool {

@@ -162,17 +162,14 @@ fn max_interval_hours(h: u32) -> Result<u32, ParamError> {
     Ok(h)
 }
 
-/// Deserializes with the failing key named: the error is `<key.path>: <problem>`.
+/// Deserializes with the failing key named: the error is `<key.path>: <problem>` (an unknown
+/// key too: serde reaches it as a path segment and says what it expected instead).
 pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, ParamError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         if path == "." {
-            // serde reports unknown fields at the root: name the key from its message.
-            match inner.split('`').nth(1) {
-                Some(key) if inner.starts_with("unknown field") => ParamError::UnknownKey(key.to_string()),
-                _ => ParamError::Shape(inner),
-            }
+            ParamError::Shape(inner)
         } else {
             ParamError::Value { path, problem: inner }
         }
@@ -182,8 +179,6 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, Pa
 /// A rule parameter that cannot be applied; the message starts with the key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
-    #[error("{0}: unknown key")]
-    UnknownKey(String),
     /// What serde says about the parameters as a whole (e.g. not a mapping).
     #[error("{0}")]
     Shape(String),

@@ -232,3 +232,67 @@ fn ignore_repositories_takes_globs_and_names_a_bad_one() {
         .to_string();
     assert!(err.contains("ignoreRepositories"), "{err}");
 }
+
+#[test]
+fn an_unknown_key_is_named_with_its_path_and_what_was_expected_and_a_wrong_shape_is_said_as_such() {
+    let e = err("rules:\n  backup-retention: {minDays: 7, maxdays: 30}\n");
+    assert!(
+        e.contains("rules.backup-retention.maxdays: unknown field `maxdays`, expected `minDays` or `maxDays`"),
+        "{e}"
+    );
+    let e = err("- a\n- b\n");
+    assert!(
+        e.starts_with("policy: invalid length 2"),
+        "the shape, with no key to name: {e}"
+    );
+}
+
+#[test]
+fn retention_bounds_may_be_equal_but_not_inverted() {
+    let p = Policy::from_yaml("rules:\n  backup-retention: {minDays: 7, maxDays: 7}\n").unwrap();
+    assert_eq!(
+        (p.params.backup_retention.min_days, p.params.backup_retention.max_days),
+        (7, Some(7))
+    );
+    assert!(err("rules:\n  backup-retention: {minDays: 7, maxDays: 6}\n").contains("maxDays: 6 is below minDays 7"));
+}
+
+#[test]
+fn modes_have_the_names_of_the_policy_file_and_the_metrics() {
+    for (mode, name) in [(Mode::Enforce, "enforce"), (Mode::Audit, "audit")] {
+        assert_eq!(mode.as_str(), name);
+        assert_eq!(Mode::parse(name), Some(mode));
+    }
+}
+
+#[test]
+fn a_policy_file_is_read_and_its_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, "mode: audit\nexcludeNamespaces: [scratch]\n").unwrap();
+    let p = Policy::from_file(&path).unwrap();
+    assert_eq!(p.mode, Mode::Audit);
+    assert!(p.is_excluded("scratch"));
+
+    let e = Policy::from_file_contents(&path, b"mode: \xff\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(&format!("{}: not UTF-8", path.display())), "{e}");
+    let e = Policy::from_file_contents(&path, b"mode: sometimes\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(&path.display().to_string()) && e.contains("mode"), "{e}");
+    let missing = dir.path().join("missing.yaml");
+    let e = Policy::from_file(&missing).unwrap_err().to_string();
+    assert!(e.starts_with(&missing.display().to_string()), "{e}");
+}
+
+#[test]
+fn the_uniqueness_check_of_rule_ids_rejects_a_duplicate() {
+    assert!(catalog::ids_are_unique(CATALOG));
+    assert!(catalog::ids_are_unique(&CATALOG[..1]) && catalog::ids_are_unique(&[]));
+    let twice = [CATALOG[0], CATALOG[1], CATALOG[0]];
+    assert!(!catalog::ids_are_unique(&twice));
+    let adjacent = [CATALOG[2], CATALOG[1], CATALOG[1]];
+    assert!(!catalog::ids_are_unique(&adjacent));
+}

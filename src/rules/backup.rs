@@ -375,22 +375,24 @@ fn literal<'a>(envs: &[(&str, &'a Vec<EnvVar>)], name: &str) -> Option<&'a str> 
 fn glob_matches(glob: &str, text: &str) -> bool {
     let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
     let (mut gi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
+    // After a mismatch, resume at the glob just past the last `*`, which now swallows one more
+    // character of the text: (glob index after the star, text index the star's match ends at).
+    let mut resume: Option<(usize, usize)> = None;
     while ti < t.len() {
         match g.get(gi) {
             Some('*') => {
-                backtrack = Some((gi, ti));
                 gi += 1;
+                resume = Some((gi, ti));
             }
             Some(&c) if c == '?' || c == t[ti] => {
                 gi += 1;
                 ti += 1;
             }
-            _ => match backtrack {
-                Some((bg, bt)) => {
-                    gi = bg + 1;
-                    ti = bt + 1;
-                    backtrack = Some((bg, bt + 1));
+            _ => match resume {
+                Some((after_star, end)) => {
+                    let end = end + 1;
+                    (gi, ti) = (after_star, end);
+                    resume = Some((after_star, end));
                 }
                 None => return false,
             },

@@ -84,7 +84,7 @@ pub struct Violation {
     /// message when this is unset). Never a secret: see [`fingerprint`].
     pub judged: Option<String>,
     /// What the rule saw and what would pass, when it says so; the engine falls back to the
-    /// path, the judged value and the rule's summary.
+    /// message and the rule's summary.
     pub observed: Option<String>,
     pub expected: Option<String>,
     /// Other objects the rule read to reach this finding.
@@ -183,17 +183,22 @@ pub const RULES: &[Rule] = {
 
 // Every catalog entry has exactly one check, in catalog order: a rule without a check, or a
 // check without a rule, does not compile.
-const _: () = {
-    assert!(RULES.len() == CATALOG.len(), "RULES and CATALOG differ in length");
+const _: () = assert!(in_catalog_order(RULES, CATALOG), "RULES is not CATALOG, in order");
+
+/// `rules` pairs a check with each entry of `catalog`, in its order (a `const` check of [`RULES`]).
+const fn in_catalog_order(rules: &[Rule], catalog: &[RuleInfo]) -> bool {
+    if rules.len() != catalog.len() {
+        return false;
+    }
     let mut i = 0;
-    while i < RULES.len() {
-        assert!(
-            catalog::same_id(RULES[i].info.id, CATALOG[i].id),
-            "RULES is not in CATALOG order"
-        );
+    while i < rules.len() {
+        if !catalog::same_id(rules[i].info.id, catalog[i].id) {
+            return false;
+        }
         i += 1;
     }
-};
+    true
+}
 
 /// Every rule in catalog order.
 pub fn registry() -> &'static [Rule] {
@@ -234,6 +239,16 @@ mod table_tests {
         let table: Vec<&str> = registry().iter().map(|r| r.info.id).collect();
         let catalog: Vec<&str> = CATALOG.iter().map(|r| r.id).collect();
         assert_eq!(table, catalog);
+    }
+
+    #[test]
+    fn the_order_check_rejects_a_missing_an_extra_or_a_swapped_rule() {
+        assert!(in_catalog_order(RULES, CATALOG));
+        assert!(!in_catalog_order(&RULES[1..], CATALOG), "a rule missing");
+        assert!(!in_catalog_order(RULES, &CATALOG[1..]), "a check too many");
+        let swapped = [rule(RULES[1].info, RULES[1].check), rule(RULES[0].info, RULES[0].check)];
+        assert!(!in_catalog_order(&swapped, &CATALOG[..2]), "two rules swapped");
+        assert!(in_catalog_order(&RULES[..2], &CATALOG[..2]));
     }
 
     #[test]

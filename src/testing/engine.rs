@@ -611,3 +611,90 @@ fn a_cluster_update_removing_wal_archiving_is_denied_and_a_label_change_is_not()
         d.warnings
     );
 }
+
+#[test]
+fn a_create_that_carries_an_old_object_is_judged_as_a_create() {
+    // kube-apiserver sends no oldObject with a CREATE; a client that does cannot launder a
+    // violation through the ratchet.
+    let obj = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let create = Change::state(&obj, Operation::Create).with_old(Old::Object(&obj));
+    let d = validate(&create, &Policy::default());
+    assert!(!d.allowed, "{:?}", d.findings);
+    assert!(d.findings.iter().all(|f| !f.pre_existing), "{:?}", d.findings);
+    // The same pair as an UPDATE is ratcheted: the test above can tell the two apart.
+    assert!(validate(&Change::update(&obj, &obj), &Policy::default()).allowed);
+}
+
+/// A view that fails the test when asked for a namespace's mode label.
+struct NoNamespaceLookups;
+
+impl View for NoNamespaceLookups {
+    fn origin(&self) -> crate::view::Origin {
+        EmptyView.origin()
+    }
+    fn cluster(&self, ns: &str, name: &str) -> crate::view::Lookup<std::sync::Arc<Object>> {
+        EmptyView.cluster(ns, name)
+    }
+    fn object_store(&self, ns: &str, name: &str) -> crate::view::Lookup<std::sync::Arc<Object>> {
+        EmptyView.object_store(ns, name)
+    }
+    fn scheduled_backups_for(&self, ns: &str, cluster: &str) -> crate::view::Listing {
+        EmptyView.scheduled_backups_for(ns, cluster)
+    }
+    fn migration_jobs_for(&self, app: &Object) -> crate::view::Listing {
+        EmptyView.migration_jobs_for(app)
+    }
+    fn app_workloads_for(&self, job: &Object) -> crate::view::Listing {
+        EmptyView.app_workloads_for(job)
+    }
+    fn namespace_mode_label(&self, ns: &str) -> Option<String> {
+        panic!("namespace {ns:?} looked up")
+    }
+}
+
+#[test]
+fn the_namespace_is_not_looked_up_when_its_label_cannot_change_the_mode() {
+    let locked = Policy::from_yaml("allowNamespaceMode: false\nmode: audit\n").unwrap();
+    assert_eq!(mode_for("shop", &NoNamespaceLookups, &locked), Mode::Audit);
+    let open = Policy::default();
+    assert_eq!(mode_for("", &NoNamespaceLookups, &open), Mode::Enforce);
+    let obj = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let d = review_scoped(
+        &Change::state(&obj, Operation::Create),
+        &NoNamespaceLookups,
+        &locked,
+        now(),
+        Scope::Validate,
+    );
+    assert_eq!(d.mode, Mode::Audit);
+}
+
+#[test]
+fn a_finding_without_evidence_of_its_own_shows_its_message_and_the_rule_summary() {
+    let cluster = object(
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata: {name: shop-pg, namespace: shop}\nspec:\n  instances: 1\n  plugins:\n    - {name: barman-cloud.cloudnative-pg.io, isWALArchiver: true}\n",
+    );
+    let d = validate(&Change::state(&cluster, Operation::Create), &Policy::default());
+    let f = d.findings.iter().find(|f| f.rule == "backup-store-exists").unwrap();
+    assert!(
+        f.message.contains("has no parameters.barmanObjectName"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.evidence.observed, f.message);
+    assert_eq!(
+        f.evidence.expected,
+        catalog::find("backup-store-exists").unwrap().summary
+    );
+    assert!(!f.specific_evidence);
+    assert_eq!(denial_reason(f), format!("[backup-store-exists] {}", f.message));
+    // One with evidence of its own has the short form.
+    let plaintext = object(&rollout("{dbhook.io/cluster: shop-pg}", "{}", PLAINTEXT));
+    let d = validate(&Change::state(&plaintext, Operation::Create), &Policy::default());
+    let f = d.findings.iter().find(|f| f.rule == "db-url-plaintext").unwrap();
+    assert!(f.specific_evidence);
+    assert_eq!(
+        f.evidence.observed,
+        "container web env DB_URL: value (a literal connection URI with a password)"
+    );
+}

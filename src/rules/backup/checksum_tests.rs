@@ -230,7 +230,32 @@ fn host_globs() {
         ("a*b*c", "axxbyy", false),
         ("", "", true),
         ("", "x", false),
+        // A star that must give back what it first left to the rest of the glob.
+        ("*ab", "aab", true),
+        ("*.minio", "s3.minio.minio", true),
+        ("*a?c", "abcaxc", true),
+        ("*a?c", "abcax", false),
+        ("**", "", true),
+        ("?*", "", false),
     ] {
         assert_eq!(glob_matches(glob, host), want, "{glob} ~ {host}");
     }
+}
+
+#[test]
+fn a_variable_of_another_name_is_not_the_endpoint() {
+    // Only AWS_ENDPOINT_URL(_S3) names the endpoint: without it (or endpointURL) this is AWS S3.
+    let env = "  env:\n    - {name: MIRROR_URL, value: 'http://minio.minio:9000'}\n";
+    let tree = in_tree_cluster("retentionPolicy: 30d", GZIP_IN_TREE, env);
+    assert_eq!(
+        found(s3_compat_checksums, &tree, "Cluster/shop-pg", ""),
+        Vec::<String>::new()
+    );
+    let named = env.replace("MIRROR_URL", "AWS_ENDPOINT_URL");
+    let tree = in_tree_cluster(
+        "retentionPolicy: 30d",
+        GZIP_IN_TREE,
+        &format!("{named}    - {{name: OTHER, value: x}}\n"),
+    );
+    assert_eq!(found(s3_compat_checksums, &tree, "Cluster/shop-pg", "").len(), 1);
 }

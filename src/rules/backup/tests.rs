@@ -295,6 +295,13 @@ fn retention_is_checked_where_it_lives() {
             Some("keeps backups 60 days, more than the policy maximum of 45 days"),
         ),
         (
+            "object store at maxDays exactly",
+            object_store("retentionPolicy: 6w", GZIP, ""),
+            "ObjectStore/shop-backups",
+            "rules: {backup-retention: {minDays: 7, maxDays: 42}}",
+            None,
+        ),
+        (
             "object store below a raised minimum",
             object_store("retentionPolicy: 2w", GZIP, ""),
             "ObjectStore/shop-backups",
@@ -628,4 +635,53 @@ fn messages_fit_an_admission_warning_for_real_names() {
         }
     }
     assert!(seen >= 20, "{seen}");
+}
+
+#[test]
+fn retention_evidence_quotes_the_value_or_says_it_is_unset() {
+    let p = Policy::default();
+    let evidence = |yaml: &str| {
+        let v = run_rule(retention, yaml, "ObjectStore/shop-backups", At::Complete, &p);
+        assert_eq!(v.len(), 1, "{v:?}");
+        (v[0].observed.clone().unwrap(), v[0].expected.clone().unwrap())
+    };
+    let (observed, expected) = evidence(&object_store("retentionPolicy: 3d", GZIP, ""));
+    assert_eq!(observed, "spec.retentionPolicy \"3d\"");
+    assert_eq!(
+        expected,
+        "spec.retentionPolicy matching ^[1-9][0-9]*[dwm]$, at least 7 days"
+    );
+    for unset in ["", "retentionPolicy: ''"] {
+        let (observed, _) = evidence(&object_store(unset, GZIP, ""));
+        assert_eq!(observed, "spec.retentionPolicy unset", "{unset:?}");
+    }
+}
+
+#[test]
+fn a_disabled_plugin_is_not_called_enabled_and_other_plugins_need_no_object_store() {
+    let disabled = plugin_cluster("").replace("      isWALArchiver: true\n", "      enabled: false\n");
+    let got = found(configured, &disabled, "Cluster/shop-pg", "");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(!got[0].contains("is enabled but not"), "{}", got[0]);
+    assert!(
+        got[0].starts_with("WAL is not archived, so there is no point-in-time recovery"),
+        "{}",
+        got[0]
+    );
+    let p = Policy::default();
+    for (case, cluster) in [
+        (
+            "a disabled Barman entry without a store name",
+            disabled.replace("      parameters: {barmanObjectName: shop-backups}\n", ""),
+        ),
+        (
+            "another plugin",
+            plugin_cluster("")
+                .replace("barman-cloud.cloudnative-pg.io", "pgbackrest.dalibo.com")
+                .replace("      parameters: {barmanObjectName: shop-backups}\n", ""),
+        ),
+    ] {
+        let got = run_rule(store_exists, &cluster, "Cluster/shop-pg", At::Complete, &p);
+        assert!(got.is_empty(), "{case}: {got:?}");
+    }
 }

@@ -54,6 +54,12 @@ fn max_gap_is_the_longest_interval_between_firings() {
         ("0 50/5 * * * *", 55 * MINUTE),
         ("0 0,30 9-17 * * *", 15 * HOUR + 30 * MINUTE),
         ("0 0 0,1 * * *", 23 * HOUR),
+        // Gaps inside a day that are longer than the one overnight: between hours, minutes, seconds.
+        ("0 0 1,23 * * *", 22 * HOUR),
+        ("0 0,50 * * * *", 50 * MINUTE),
+        ("10,20 0,50 * * * *", 49 * MINUTE + 50),
+        ("0,50 * * * * *", 50),
+        ("5,15,45 * * * * *", 30),
         ("0 0 0 1 JAN-MAR *", 306 * DAY),
         ("0 0 0 15 jan,jul *", 184 * DAY),
         ("0 0 12 * * sun", 7 * DAY),
