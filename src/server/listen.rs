@@ -14,9 +14,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use super::shutdown::Signal;
@@ -344,22 +347,53 @@ fn ended<E: std::fmt::Display>(name: &str, peer: SocketAddr, result: Result<(), 
     }
 }
 
-/// Requests in flight on one connection, for the idle timeout.
+/// Requests in flight on one connection and when the last one ended, for the idle timeout.
+/// Read by polling, never signalled: a signal at each request's start and end woke the
+/// connection's task twice per request (re-polling the HTTP/2 connection and arming a new
+/// timer each time), which cost more than the review's own logging. The idle check instead
+/// wakes once per timeout, or every [`BUSY_RECHECK`] while a request is in flight.
 #[derive(Clone)]
-struct Activity(Arc<watch::Sender<usize>>);
+struct Activity(Arc<ActivityState>);
+
+struct ActivityState {
+    in_flight: AtomicUsize,
+    /// When the last request ended (at first: when the connection opened), since `epoch`.
+    last_end_nanos: AtomicU64,
+    epoch: Instant,
+}
+
+/// How often a connection with a request in flight looks again whether it has gone idle: the
+/// idle timeout then ends at most this much after it is due.
+const BUSY_RECHECK: Duration = Duration::from_millis(500);
+
+impl ActivityState {
+    fn since_epoch(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+    fn last_end(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_end_nanos.load(Ordering::Acquire))
+    }
+}
 
 /// One request in flight; counted until dropped.
-struct InFlight(Arc<watch::Sender<usize>>);
+struct InFlight(Arc<ActivityState>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        let now = self.0.since_epoch(Instant::now());
+        // The end time first: whoever sees the count fall sees when it fell.
+        self.0.last_end_nanos.fetch_max(now, Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Activity {
     fn new() -> Activity {
-        Activity(Arc::new(watch::Sender::new(0)))
+        Activity(Arc::new(ActivityState {
+            in_flight: AtomicUsize::new(0),
+            last_end_nanos: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }))
     }
 
     /// `app`, counting each request from its call until its response is ready.
@@ -374,7 +408,7 @@ impl Activity {
     > + Clone {
         let activity = self.0;
         tower::service_fn(move |req: Request<Incoming>| {
-            activity.send_modify(|n| *n += 1);
+            activity.in_flight.fetch_add(1, Ordering::AcqRel);
             let in_flight = InFlight(activity.clone());
             let app = app.clone();
             async move {
@@ -385,17 +419,74 @@ impl Activity {
         })
     }
 
-    /// Resolves once no request has been in flight for `after`.
+    /// Resolves once no request has been in flight for `after`, counted from this call at the
+    /// earliest.
     async fn idle(&self, after: Duration) {
-        let mut rx = self.0.subscribe();
+        let state = &self.0;
+        let called = Instant::now();
         loop {
-            if rx.wait_for(|n| *n == 0).await.is_err() {
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(after) => return,
-                changed = rx.changed() => if changed.is_err() { return },
-            }
+            let now = Instant::now();
+            let due = if state.in_flight.load(Ordering::Acquire) > 0 {
+                now + BUSY_RECHECK.min(after)
+            } else {
+                let due = state.last_end().max(called) + after;
+                if now >= due {
+                    return;
+                }
+                due
+            };
+            tokio::time::sleep_until(due).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AFTER: Duration = Duration::from_secs(10);
+
+    fn start(a: &Activity) -> InFlight {
+        a.0.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(a.0.clone())
+    }
+
+    fn idle_at(a: &Activity) -> tokio::task::JoinHandle<Instant> {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.idle(AFTER).await;
+            Instant::now()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_idle_only_once_its_last_request_has_ended_for_the_timeout() {
+        let a = Activity::new();
+        let t0 = Instant::now();
+        let request = start(&a);
+        let idle = idle_at(&a);
+        tokio::time::sleep(3 * AFTER).await;
+        assert!(!idle.is_finished(), "a request in flight for longer than the timeout");
+        drop(request);
+        assert_eq!(idle.await.unwrap(), t0 + 4 * AFTER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_comes_and_goes_restarts_the_count() {
+        let a = Activity::new();
+        let t0 = Instant::now();
+        let idle = idle_at(&a);
+        tokio::time::sleep(AFTER / 2).await;
+        drop(start(&a));
+        assert_eq!(idle.await.unwrap(), t0 + AFTER / 2 + AFTER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_count_starts_no_earlier_than_the_call() {
+        // After a shutdown's close, an idle connection gets the whole timeout again.
+        let a = Activity::new();
+        tokio::time::sleep(5 * AFTER).await;
+        let called = Instant::now();
+        assert_eq!(idle_at(&a).await.unwrap(), called + AFTER);
     }
 }
