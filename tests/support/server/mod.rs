@@ -66,11 +66,16 @@ impl Pki {
     }
 }
 
-/// `Config::new` on loopback ephemeral ports, with quick file polling.
+/// `Config::new` on loopback ephemeral ports, with quick file polling. The deadlines on a
+/// client's request are as patient as the tests' own hang bound: a burst of clients in the same
+/// process, starved on a busy 2-core machine, can take longer than the production 4 s to send a
+/// body, and no test here is about that deadline unless it sets one itself.
 pub fn config(tls: TlsPaths) -> Config {
     let mut config = Config::new(tls);
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.admin_addr = "127.0.0.1:0".parse().unwrap();
+    config.request_timeout = super::wait::PATIENCE;
+    config.conn.header_read_timeout = super::wait::PATIENCE;
     config.reload_interval = Duration::from_millis(500);
     config.shutdown_timeout = Duration::from_secs(10);
     config
