@@ -378,6 +378,13 @@ impl ActivityState {
 /// One request in flight; counted until dropped.
 struct InFlight(Arc<ActivityState>);
 
+impl InFlight {
+    fn start(state: &Arc<ActivityState>) -> InFlight {
+        state.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(state.clone())
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let now = self.0.since_epoch(Instant::now());
@@ -408,8 +415,7 @@ impl Activity {
     > + Clone {
         let activity = self.0;
         tower::service_fn(move |req: Request<Incoming>| {
-            activity.in_flight.fetch_add(1, Ordering::AcqRel);
-            let in_flight = InFlight(activity.clone());
+            let in_flight = InFlight::start(&activity);
             let app = app.clone();
             async move {
                 let response = app.oneshot(req).await;
@@ -447,8 +453,7 @@ mod tests {
     const AFTER: Duration = Duration::from_secs(10);
 
     fn start(a: &Activity) -> InFlight {
-        a.0.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(a.0.clone())
+        InFlight::start(&a.0)
     }
 
     fn idle_at(a: &Activity) -> tokio::task::JoinHandle<Instant> {
