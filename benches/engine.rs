@@ -241,6 +241,29 @@ fn benches(c: &mut Criterion) {
             b.iter(|| admission::handle(black_box(&body), scope, &EmptyView, &policy, now).expect("answers"))
         });
     }
+    // The AdmissionReviews kube-apiserver sent (managed fields, userInfo.extra, an UPDATE's old
+    // object), decoded the short way and, for comparison, with kube's types in full.
+    for (name, file, scope) in [
+        ("mutate/review-rollout.json", "review-rollout.json", Scope::Mutate),
+        (
+            "validate/review-job-update.json",
+            "review-job-update.json",
+            Scope::Validate,
+        ),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(file);
+        let body = std::fs::read(path).expect("example review");
+        c.bench_function(&format!("{name} (decode+review+encode)"), |b| {
+            b.iter(|| admission::handle(black_box(&body), scope, &EmptyView, &policy, now).expect("answers"))
+        });
+        c.bench_function(&format!("{name} (full kube decoding+review+encode)"), |b| {
+            b.iter(|| {
+                admission::handle_decoding_fully(black_box(&body), scope, &EmptyView, &policy, now).expect("answers")
+            })
+        });
+    }
     let wide = review_body(&wide_pod(100), "CREATE");
     c.bench_function("mutate/100-containers (decode+review+encode)", |b| {
         b.iter(|| admission::handle(black_box(&wide), Scope::Mutate, &EmptyView, &policy, now).expect("answers"))

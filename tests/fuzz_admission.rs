@@ -225,6 +225,7 @@ fn now() -> chrono::DateTime<Utc> {
 /// Answers `review` and checks every invariant; returns the decoded response, if any.
 pub(crate) fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Option<Value>, TestCaseError> {
     let body = serde_json::to_vec(review).unwrap();
+    same_as_full_decoding(&body, scope, policy)?;
     let answer = match admission::handle(&body, scope, &EmptyView, policy, now()) {
         Ok(answer) => answer,
         Err(bad) => {
@@ -269,6 +270,33 @@ pub(crate) fn admit(review: &Value, scope: Scope, policy: &Policy) -> Result<Opt
     }
     prop_assert_eq!(answer.summary.allowed, allowed == Some(true));
     Ok(Some(response.clone()))
+}
+
+/// The short way of decoding a review answers exactly as kube's types decoded in full do: the
+/// same bytes, the same summary, or the same 400.
+pub(crate) fn same_as_full_decoding(body: &[u8], scope: Scope, policy: &Policy) -> Result<(), TestCaseError> {
+    let short = admission::handle(body, scope, &EmptyView, policy, now());
+    let full = admission::handle_decoding_fully(body, scope, &EmptyView, policy, now());
+    match (short, full) {
+        (Ok(short), Ok(full)) => {
+            prop_assert_eq!(
+                String::from_utf8_lossy(&short.body),
+                String::from_utf8_lossy(&full.body),
+                "review: {}",
+                String::from_utf8_lossy(body)
+            );
+            prop_assert_eq!(format!("{:?}", short.summary), format!("{:?}", full.summary));
+        }
+        (Err(short), Err(full)) => prop_assert_eq!(short, full),
+        (short, full) => prop_assert!(
+            false,
+            "short {:?} / full {:?} for {}",
+            short.map(|a| a.summary),
+            full.map(|a| a.summary),
+            String::from_utf8_lossy(body)
+        ),
+    }
+    Ok(())
 }
 
 /// A patch applies to the object it was made for, and re-admitting the result yields none.

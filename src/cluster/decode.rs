@@ -205,7 +205,7 @@ impl<'de> Deserialize<'de> for Key {
 }
 
 /// A map key as text, borrowed from the input when the parser can.
-struct KeyName;
+pub(crate) struct KeyName;
 
 impl<'de> DeserializeSeed<'de> for KeyName {
     type Value = Cow<'de, str>;

@@ -4,7 +4,7 @@
 //! report. Read-only, except the opt-in OpenReports writer (`serve --reports`, see
 //! `docs/rbac.md`).
 
-mod decode;
+pub(crate) mod decode;
 mod discovery;
 mod health;
 mod index;
