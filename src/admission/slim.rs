@@ -10,7 +10,9 @@
 //! `kind` first), is decoded as it is read: metadata without managed fields, and the few
 //! branches of `spec` and `status` the model reads for that kind. Everything else is skipped
 //! without being allocated, but still read as the full decoding reads it (nesting limit,
-//! numbers, escapes), so that a body it refuses is not let through.
+//! numbers, escapes), so that a body it refuses is not let through. One place is left to the
+//! derived code of k8s-openapi: an unknown key inside an `ownerReferences` entry is skipped
+//! there without those checks (kube-apiserver never sends one).
 //!
 //! Anything unusual — a field of an unexpected type, a duplicate key, an object before the
 //! request's kind, an envelope that is not a v1 AdmissionReview, an UPDATE that removes
@@ -56,12 +58,48 @@ pub(super) fn parse(body: &[u8]) -> Option<AdmissionRequest<DynamicObject>> {
 }
 
 /// `AdmissionReview` without the flattening.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Envelope {
     api_version: String,
     kind: String,
     request: Option<Request>,
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct AdmissionReview")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let (mut api_version, mut kind, mut request) = (None, None, None);
+        while let Some(key) = map.next_key_seed(KeyName)? {
+            let field = key.as_ref();
+            match field {
+                "apiVersion" => once(&mut map, &mut api_version, field)?,
+                "kind" => once(&mut map, &mut kind, field)?,
+                "request" => once(&mut map, &mut request, field)?,
+                // `response`, and whatever else a client adds.
+                _ => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        let missing = |field: &'static str| <A::Error as de::Error>::missing_field(field);
+        Ok(Envelope {
+            api_version: api_version.ok_or_else(|| missing("apiVersion"))?,
+            kind: kind.ok_or_else(|| missing("kind"))?,
+            request: request.flatten(),
+        })
+    }
 }
 
 /// kube's `AdmissionRequest`, decoded as its derived `Deserialize` does but for the objects,
@@ -91,10 +129,126 @@ fn once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
     slot: &mut Option<T>,
     field: &str,
 ) -> Result<(), A::Error> {
-    if slot.replace(map.next_value()?).is_some() {
+    once_seed(map, slot, field, std::marker::PhantomData)
+}
+
+fn once_seed<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
+    map: &mut A,
+    slot: &mut Option<S::Value>,
+    field: &str,
+    seed: S,
+) -> Result<(), A::Error> {
+    if slot.replace(map.next_value_seed(seed)?).is_some() {
         return Err(de::Error::custom(format_args!("duplicate field `{field}`")));
     }
     Ok(())
+}
+
+/// The fields of kube's `GroupVersionKind` and `GroupVersionResource` (tests compare them with
+/// what their derived `Deserialize` asks for).
+const GVK_FIELDS: &[&str] = &["group", "version", "kind"];
+const GVR_FIELDS: &[&str] = &["group", "version", "resource", "api_version"];
+
+/// k8s-openapi's `ObjectMeta` fields but `managedFields`, which are checked apart.
+const META_FIELDS: &[&str] = &[
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+];
+
+/// A kube or k8s-openapi type, or null, decoded by its own `Deserialize` from a mapping of only
+/// the keys it knows. Derived code skips unknown keys with serde's `IgnoredAny`, which reads
+/// past any nesting and any number; here they are read by [`Skip`], as the full decoding reads
+/// them.
+struct Known<T> {
+    fields: &'static [&'static str],
+    of: std::marker::PhantomData<T>,
+}
+
+impl<T> Known<T> {
+    fn new(fields: &'static [&'static str]) -> Known<T> {
+        Known {
+            fields,
+            of: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Known<T> {
+    type Value = Option<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Known<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_map(KnownMap(self))
+    }
+}
+
+struct KnownMap<T>(Known<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for KnownMap<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        let only = KnownKeys {
+            map,
+            fields: self.0.fields,
+        };
+        T::deserialize(MapAccessDeserializer::new(only)).map(Some)
+    }
+}
+
+struct KnownKeys<A> {
+    map: A,
+    fields: &'static [&'static str],
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for KnownKeys<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        while let Some(key) = self.map.next_key_seed(KeyName)? {
+            if self.fields == META_FIELDS && key == "managedFields" {
+                self.map.next_value::<Option<Vec<ManagedFieldsEntry>>>()?;
+                continue;
+            }
+            if !self.fields.contains(&key.as_ref()) {
+                self.map.next_value::<Skip>()?;
+                continue;
+            }
+            return seed.deserialize(CowStrDeserializer::new(key)).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
 }
 
 impl<'de> Visitor<'de> for RequestVisitor {
@@ -114,11 +268,11 @@ impl<'de> Visitor<'de> for RequestVisitor {
             let field = key.as_ref();
             match field {
                 "uid" => once(&mut map, &mut uid, field)?,
-                "kind" => once(&mut map, &mut kind, field)?,
-                "resource" => once(&mut map, &mut resource, field)?,
+                "kind" => once_seed(&mut map, &mut kind, field, Known::new(GVK_FIELDS))?,
+                "resource" => once_seed(&mut map, &mut resource, field, Known::new(GVR_FIELDS))?,
                 "subResource" => once(&mut map, &mut sub_resource, field)?,
-                "requestKind" => once(&mut map, &mut request_kind, field)?,
-                "requestResource" => once(&mut map, &mut request_resource, field)?,
+                "requestKind" => once_seed(&mut map, &mut request_kind, field, Known::new(GVK_FIELDS))?,
+                "requestResource" => once_seed(&mut map, &mut request_resource, field, Known::new(GVR_FIELDS))?,
                 "requestSubResource" => once(&mut map, &mut request_sub_resource, field)?,
                 "name" => once(&mut map, &mut name, field)?,
                 "namespace" => once(&mut map, &mut namespace, field)?,
@@ -129,7 +283,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 "object" | "oldObject" => {
                     // kube-apiserver sends `kind` first; without it the object would have to be
                     // kept as text and read twice, which the full decoding does as well.
-                    let Some(gvk) = &kind else {
+                    let Some(Some(gvk)) = &kind else {
                         return Err(de::Error::custom("object before kind"));
                     };
                     let slot = if field == "object" {
@@ -147,12 +301,13 @@ impl<'de> Visitor<'de> for RequestVisitor {
             }
         }
         let missing = |field: &'static str| <A::Error as de::Error>::missing_field(field);
-        let kind: GroupVersionKind = kind.ok_or_else(|| missing("kind"))?;
+        let null = || <A::Error as de::Error>::invalid_type(de::Unexpected::Unit, &"a mapping");
+        let kind: GroupVersionKind = kind.ok_or_else(|| missing("kind"))?.ok_or_else(null)?;
         Ok(Request(AdmissionRequest {
             types: TypeMeta::default(),
             uid: uid.ok_or_else(|| missing("uid"))?,
             kind,
-            resource: resource.ok_or_else(|| missing("resource"))?,
+            resource: resource.ok_or_else(|| missing("resource"))?.ok_or_else(null)?,
             sub_resource: sub_resource.flatten(),
             request_kind: request_kind.flatten(),
             request_resource: request_resource.flatten(),
@@ -263,7 +418,9 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             let seen = match field {
                 "apiVersion" => api_version.replace(map.next_value::<String>()?).is_some(),
                 "kind" => kind.replace(map.next_value::<String>()?).is_some(),
-                "metadata" => metadata.replace(map.next_value_seed(MetaSeed)?).is_some(),
+                "metadata" => metadata
+                    .replace(map.next_value_seed(Known::<ObjectMeta>::new(META_FIELDS))?)
+                    .is_some(),
                 "spec" | "status" => {
                     let keep = if field == "spec" { keep_spec } else { keep_status };
                     if matches!(keep, Keep::Nothing) {
@@ -289,54 +446,14 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         };
         Ok(DynamicObject {
             types,
-            metadata: metadata.unwrap_or_default(),
+            // `metadata: null` makes the full decoding fail, and so the short way.
+            metadata: match metadata {
+                None => ObjectMeta::default(),
+                Some(Some(meta)) => meta,
+                Some(None) => return Err(de::Error::invalid_type(de::Unexpected::Unit, &"object metadata")),
+            },
             data: Value::Object(data),
         })
-    }
-}
-
-/// `metadata` as k8s-openapi decodes it, but for `managedFields`: no rule reads them, and on a
-/// real object they are most of the metadata. Their shape is still checked, so that metadata
-/// the full decoding refuses is refused here too.
-struct MetaSeed;
-
-impl<'de> DeserializeSeed<'de> for MetaSeed {
-    type Value = ObjectMeta;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ObjectMeta, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for MetaSeed {
-    type Value = ObjectMeta;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("object metadata")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ObjectMeta, A::Error> {
-        ObjectMeta::deserialize(MapAccessDeserializer::new(WithoutManagedFields(map)))
-    }
-}
-
-struct WithoutManagedFields<A>(A);
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutManagedFields<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
-        while let Some(key) = self.0.next_key_seed(KeyName)? {
-            if key == "managedFields" {
-                self.0.next_value::<Option<Vec<ManagedFieldsEntry>>>()?;
-                continue;
-            }
-            return seed.deserialize(CowStrDeserializer::new(key)).map(Some);
-        }
-        Ok(None)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        self.0.next_value_seed(seed)
     }
 }
 
@@ -682,6 +799,21 @@ mod tests {
     }
 
     #[test]
+    fn the_known_fields_are_those_kube_and_k8s_openapi_decode() {
+        let sorted = |fields: &[&'static str]| {
+            let mut fields = fields.to_vec();
+            fields.sort_unstable();
+            fields
+        };
+        assert_eq!(sorted(GVK_FIELDS), fields_of::<GroupVersionKind>());
+        assert_eq!(sorted(GVR_FIELDS), fields_of::<kube::core::GroupVersionResource>());
+        assert_eq!(
+            sorted(&[META_FIELDS, &["managedFields"]].concat()),
+            fields_of::<ObjectMeta>()
+        );
+    }
+
+    #[test]
     fn what_is_kept_of_a_pod_is_every_field_the_model_decodes() {
         use crate::model::workload::{Container, PodSpec};
         // A field added to the model's container or pod spec must be kept here too.
@@ -750,7 +882,16 @@ mod tests {
     fn what_is_skipped_is_still_read_as_the_full_decoding_reads_it() {
         let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
         for skipped in [deep.as_str(), "-1e400", "\"\\ud800\"", "\"\\x\""] {
-            for at in ["\"replicas\": 3", "\"fieldsType\": \"FieldsV1\""] {
+            // Unknown keys of the envelope, the request, its kind, the metadata, a managed
+            // fields entry, and a skipped key of the spec.
+            for at in [
+                "\"kind\": \"AdmissionReview\"",
+                "\"uid\": \"b8e5",
+                "\"group\": \"argoproj.io\"",
+                "\"creationTimestamp\": null",
+                "\"fieldsType\": \"FieldsV1\"",
+                "\"replicas\": 3",
+            ] {
                 let text = EXAMPLES[0].replacen(at, &format!("\"replicas\": {skipped}, {at}"), 1);
                 assert_ne!(text, EXAMPLES[0], "{at}");
                 assert!(parse(text.as_bytes()).is_none(), "{skipped} at {at}");
