@@ -20,7 +20,6 @@
 //! decoded the long way, so answers and error messages are those of the full decoding. Tests
 //! compare the two on fuzzed real reviews and on every hostile input.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -113,11 +112,7 @@ impl<'de> Deserialize<'de> for Request {
 }
 
 fn kind_id(gvk: &GroupVersionKind) -> Option<KindId> {
-    let group_version = match gvk.group.as_str() {
-        "" => Cow::Borrowed(gvk.version.as_str()),
-        g => Cow::Owned(format!("{g}/{}", gvk.version)),
-    };
-    KindId::of(&group_version, &gvk.kind)
+    KindId::in_group(&gvk.group, &gvk.kind)
 }
 
 struct RequestVisitor;

@@ -126,7 +126,11 @@ pub enum KindId {
 
 impl KindId {
     pub fn of(api_version: &str, kind: &str) -> Option<KindId> {
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        KindId::in_group(api_version.rsplit_once('/').map_or("", |(g, _)| g), kind)
+    }
+
+    /// The same from the API group alone (an AdmissionReview names group and version apart).
+    pub fn in_group(group: &str, kind: &str) -> Option<KindId> {
         Some(match (group, kind) {
             ("argoproj.io", "Rollout") => KindId::Workload(WorkloadKind::Rollout),
             ("apps", "Deployment") => KindId::Workload(WorkloadKind::Deployment),
