@@ -14,6 +14,7 @@ use crate::policy::{Mode, Policy};
 use crate::redact;
 use crate::view::View;
 
+mod checked;
 mod slim;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
